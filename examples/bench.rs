@@ -1,0 +1,221 @@
+//! certsh's benchmark: hot path, out of scope, cold path and a parallel cold
+//! start, each measured side by side with its baseline, on this machine.
+//!
+//! ```text
+//! cargo build --release --example bench && target/release/examples/bench [target/release/certsh]
+//! ```
+//! (`scripts/bench.sh` does both.) Runs are interleaved (baseline, certsh,
+//! baseline, ...) so that a noisy neighbour slows both sides alike, and
+//! medians are quoted. Everything talks to the test certifier on 127.0.0.1.
+
+#[path = "../tests/support/certifier.rs"]
+mod certifier;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certifier::{Certifier, Fault};
+
+const HOST: &str = "abcdef7uyxabce@git.us-3.magento.cloud";
+const REMOTE: &str = "git-upload-pack 'abcdef7uyxabce.git'";
+
+struct World {
+    certsh: PathBuf,
+    shim: PathBuf,
+    home: PathBuf,
+    certifier: Certifier,
+    _root: tempfile::TempDir,
+}
+
+impl World {
+    fn cmd(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        let url = self.certifier.url();
+        c.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("TMPDIR", self.home.join("tmp"))
+            .env("MAGENTO_CLOUD_CLI_TOKEN", certifier::API_TOKEN)
+            .env("MAGENTO_CLOUD_CLI_API_AUTH_URL", &url)
+            .env("MAGENTO_CLOUD_CLI_API_CERTIFIER_URL", &url)
+            .env("CERTSH_REAL_SSH", "/bin/true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    fn state(&self) -> PathBuf {
+        self.home.join(".magento-cloud/certsh")
+    }
+}
+
+fn time(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let status = cmd.status().expect("runs");
+    let d = t.elapsed();
+    assert!(status.success(), "{cmd:?} failed");
+    d
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p) as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Interleaved runs of `base` and `ours`; prints medians and the difference.
+fn side_by_side(
+    label: &str,
+    n: usize,
+    base: &mut dyn FnMut() -> Duration,
+    ours: &mut dyn FnMut() -> Duration,
+) {
+    for _ in 0..n / 10 {
+        base();
+        ours();
+    }
+    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        a.push(base());
+        b.push(ours());
+    }
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    let (pa, pb) = (pct(&mut a, 0.9), pct(&mut b, 0.9));
+    println!(
+        "{label:<34} baseline median {} (p90 {})  certsh median {} (p90 {})  added {}  ratio {:.2}",
+        ms(ma),
+        ms(pa),
+        ms(mb),
+        ms(pb),
+        ms(mb.saturating_sub(ma)),
+        mb.as_secs_f64() / ma.as_secs_f64()
+    );
+}
+
+fn main() {
+    let certsh = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/certsh"));
+    let certsh = std::fs::canonicalize(&certsh).expect("certsh binary (build with --release)");
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    std::fs::create_dir_all(home.join("tmp")).unwrap();
+    let shim = root.path().join("ssh");
+    std::os::unix::fs::symlink(&certsh, &shim).unwrap();
+    let w = World {
+        certsh,
+        shim,
+        home,
+        certifier: Certifier::start(),
+        _root: root,
+    };
+    let n: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    println!("certsh benchmark: {n} interleaved runs per hot-path row, /bin/true as the real ssh");
+
+    // Hot path: a valid certificate is cached.
+    assert!(w.cmd(&w.certsh).arg("load").status().unwrap().success());
+    let t = Path::new("/bin/true");
+    side_by_side(
+        "hot path (shim, in scope, cached)",
+        n,
+        &mut || time(w.cmd(t).args([HOST, REMOTE])),
+        &mut || time(w.cmd(&w.shim).args([HOST, REMOTE])),
+    );
+    side_by_side(
+        "out of scope (shim, github.com)",
+        n,
+        &mut || time(w.cmd(t).args(["git@github.com", REMOTE])),
+        &mut || time(w.cmd(&w.shim).args(["git@github.com", REMOTE])),
+    );
+    side_by_side(
+        "git's -G probe (certsh ssh -G)",
+        n / 4,
+        &mut || time(w.cmd(t).args(["-G", HOST])),
+        &mut || time(w.cmd(&w.certsh).args(["ssh", "-G", HOST])),
+    );
+    assert_eq!(
+        w.certifier.sign_requests(),
+        1,
+        "the hot path made no request"
+    );
+
+    // Cold path: no state at all (new key, token exchange, signature).
+    let cold_runs = 40;
+    let mut cold = vec![];
+    let mut phases: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for _ in 0..cold_runs {
+        let _ = std::fs::remove_dir_all(w.state());
+        let t0 = Instant::now();
+        let out = w
+            .cmd(&w.shim)
+            .args([HOST, REMOTE])
+            .env("CERTSH_LOG", "debug")
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        cold.push(t0.elapsed());
+        assert!(out.status.success());
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            if let Some(rest) = line.strip_prefix("certsh: debug: phase ") {
+                let name = rest.split(':').next().unwrap_or("?").to_string();
+                let v: f64 = rest
+                    .rsplit(" in ")
+                    .next()
+                    .and_then(|s| s.trim_end_matches(" ms").parse().ok())
+                    .unwrap_or(0.0);
+                phases.entry(name).or_default().push(v);
+            }
+        }
+    }
+    println!(
+        "cold path (no state; loopback certifier) median {} over {cold_runs} runs",
+        ms(median(&mut cold))
+    );
+    for (name, mut v) in phases {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("    phase {name:<8} median {:.3} ms", v[v.len() / 2]);
+    }
+
+    // Parallel cold start: 16 at once, no state; one signature each round.
+    let rounds = 10;
+    let mut slowest = vec![];
+    for _ in 0..rounds {
+        let _ = std::fs::remove_dir_all(w.state());
+        let before = w.certifier.sign_requests();
+        let t0 = Instant::now();
+        let children: Vec<_> = (0..16)
+            .map(|_| w.cmd(&w.shim).args([HOST, REMOTE]).spawn().unwrap())
+            .collect();
+        let mut worst = Duration::ZERO;
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+            worst = worst.max(t0.elapsed());
+        }
+        slowest.push(worst);
+        assert_eq!(
+            w.certifier.sign_requests() - before,
+            1,
+            "one signature per round"
+        );
+    }
+    println!(
+        "parallel cold start x16: slowest finishes in median {} (max {}) over {rounds} rounds; 1 signature per round",
+        ms(median(&mut slowest)),
+        ms(*slowest.iter().max().unwrap())
+    );
+    let _ = Fault::None;
+}

@@ -1,0 +1,428 @@
+//! The cloud's HTTP API: API token -> access token, public key -> certificate.
+//!
+//! Only the refresh path gets here, so the HTTP client (and with it TLS
+//! roots) is built only when a certificate is really needed. Every request is
+//! bounded in time, never follows a redirect (a token must reach no host but
+//! the configured one), and refuses plain HTTP except to a loopback address.
+//! Server text in errors is sanitised and shortened before it is shown.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+
+use crate::cert::now;
+use crate::config::Config;
+use crate::credentials::{AccessToken, Credential};
+use crate::error::Fixable;
+use crate::sanitize;
+use crate::secret::Secret;
+
+/// Answers larger than this are refused: a certificate is a few kilobytes.
+const MAX_BODY: u64 = 1 << 20;
+
+/// A client for one refresh, with its deadline.
+pub struct Api<'a> {
+    cfg: &'a Config,
+    client: Client,
+    token_url: Url,
+    sign_url: Url,
+    deadline: Instant,
+}
+
+/// The certifier's answer to a signing request.
+pub enum Signed {
+    /// The certificate text (not yet checked).
+    Certificate(String),
+    /// 401: the access token was refused (an expired cached token, say).
+    Unauthorized(anyhow::Error),
+}
+
+impl<'a> Api<'a> {
+    /// Checks the URLs and builds the client. No request is made.
+    pub fn new(cfg: &'a Config, deadline: Instant) -> Result<Api<'a>> {
+        let token_url = checked_url(&cfg.token_url, "token URL")?;
+        let certifier = checked_url(&cfg.certifier_url, "certifier URL")?;
+        // "POST {certifier_url}/ssh": the path replaces any path it has.
+        let sign_url = certifier
+            .join("/ssh")
+            .context("cannot build the certifier URL")?;
+        let loopback = is_loopback(&token_url) || is_loopback(&sign_url);
+        let mut builder = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.http_timeout.min(Duration::from_secs(10)))
+            .timeout(cfg.http_timeout)
+            .user_agent(concat!("certsh/", env!("CARGO_PKG_VERSION")));
+        if loopback {
+            // A proxy has no business relaying loopback traffic.
+            builder = builder.no_proxy();
+        }
+        if token_url.scheme() == "http" && sign_url.scheme() == "http" {
+            // Loading the system's roots costs milliseconds and is not needed.
+            builder = builder.tls_built_in_native_certs(false);
+        }
+        let client = builder.build().context("cannot set up the HTTP client")?;
+        Ok(Api {
+            cfg,
+            client,
+            token_url,
+            sign_url,
+            deadline,
+        })
+    }
+
+    /// The URL signing requests go to, for messages.
+    pub fn sign_url(&self) -> &Url {
+        &self.sign_url
+    }
+
+    /// Exchanges an API token for an access token.
+    pub fn exchange(&self, cred: &Credential) -> Result<AccessToken> {
+        let body = form(&[
+            ("grant_type", "api_token"),
+            ("api_token", cred.token.expose()),
+        ]);
+        let req = self
+            .client
+            .post(self.token_url.clone())
+            .basic_auth(&self.cfg.client_id, Some(""))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .body(body);
+        let what = format!("auth server {}", self.token_url);
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let body = read_body(resp, &what)?;
+        if status == StatusCode::OK {
+            #[derive(Deserialize)]
+            struct TokenAnswer {
+                access_token: String,
+                expires_in: Option<u64>,
+            }
+            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+                Fixable::new(
+                    format!("{what} answered 200 without an access token"),
+                    "check the auth URL; try again later",
+                )
+            })?;
+            return Ok(AccessToken {
+                token: Secret::new(answer.access_token),
+                expires_at: now() + answer.expires_in.unwrap_or(300),
+            });
+        }
+        let detail = detail(&body);
+        let refused = matches!(status.as_u16(), 400 | 401)
+            && detail
+                .code
+                .as_deref()
+                .is_some_and(|c| c == "invalid_grant" || c == "invalid_client");
+        if refused {
+            return Err(Fixable::new(
+                format!(
+                    "{what} refused the API token from {}: {}",
+                    cred.origin,
+                    detail.text(status)
+                ),
+                format!(
+                    "create a new API token in the console and put it in {}",
+                    cred.origin
+                ),
+            )
+            .into());
+        }
+        Err(Fixable::new(
+            format!("{what} answered {}", detail.text(status)),
+            fix_for(status),
+        )
+        .into())
+    }
+
+    /// Asks the certifier to sign `public_key` (OpenSSH one-line form).
+    pub fn sign(&self, access: &AccessToken, public_key: &str, origin: &str) -> Result<Signed> {
+        let req = self
+            .client
+            .post(self.sign_url.clone())
+            .bearer_auth(access.token.expose())
+            .header("Accept", "application/json")
+            .json(&serde_json::json!({ "key": public_key }));
+        let what = format!("certifier {}", self.sign_url);
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let body = read_body(resp, &what)?;
+        if status == StatusCode::OK {
+            #[derive(Deserialize)]
+            struct SignAnswer {
+                certificate: String,
+            }
+            let answer: SignAnswer = serde_json::from_slice(&body).map_err(|_| {
+                Fixable::new(
+                    format!("{what} answered 200 without a certificate"),
+                    "the certificate in use was kept; try again later",
+                )
+            })?;
+            return Ok(Signed::Certificate(answer.certificate));
+        }
+        let text = detail(&body).text(status);
+        if status == StatusCode::UNAUTHORIZED {
+            return Ok(Signed::Unauthorized(
+                Fixable::new(
+                    format!("{what} answered {text}"),
+                    format!("check the API token in {origin}, or log in again: certsh login"),
+                )
+                .into(),
+            ));
+        }
+        Err(Fixable::new(format!("{what} answered {text}"), fix_for(status)).into())
+    }
+
+    fn send(&self, req: RequestBuilder, what: &str) -> Result<Response> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fixable::new(
+                format!("no time left to reach the {what}"),
+                "try again; check the network if it persists",
+            )
+            .into());
+        }
+        let timeout = left.min(self.cfg.http_timeout);
+        req.timeout(timeout).send().map_err(|e| {
+            if e.is_timeout() {
+                Fixable::new(
+                    format!(
+                        "{what} did not answer within {} s",
+                        timeout.as_secs().max(1)
+                    ),
+                    "check the network, or try again later",
+                )
+                .into()
+            } else {
+                Fixable::new(
+                    format!("cannot reach the {what}: {}", root_cause(&e)),
+                    "check the network and the URL",
+                )
+                .into()
+            }
+        })
+    }
+}
+
+/// Parses a configured URL and applies the transport rule: HTTPS, or plain
+/// HTTP to a loopback address only (tests and local set-ups).
+pub fn checked_url(raw: &str, what: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| {
+        Fixable::new(
+            format!("the {what} {:?} is not a URL: {e}", sanitize::text(raw)),
+            "fix it in config.yaml or the environment",
+        )
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(Fixable::new(
+            format!("refusing plain http:// for the {what} {url}: tokens would travel unencrypted"),
+            "use https://, or a loopback address such as 127.0.0.1 for local testing",
+        )
+        .into()),
+        other => Err(Fixable::new(
+            format!("the {what} {url} has an unsupported scheme {other:?}"),
+            "use an https:// URL",
+        )
+        .into()),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    // Literal addresses only: a name could resolve anywhere.
+    url.host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+fn read_body(resp: Response, what: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    resp.take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            Fixable::new(
+                format!("the answer from the {what} broke off: {}", root_cause(&e)),
+                "try again later",
+            )
+        })?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(Fixable::new(
+            format!(
+                "the answer from the {what} is larger than {} KiB",
+                MAX_BODY / 1024
+            ),
+            "check the URL; this is not the API",
+        )
+        .into());
+    }
+    Ok(body)
+}
+
+/// What an error answer says, in a form fit for one line.
+struct Detail {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl Detail {
+    fn text(&self, status: StatusCode) -> String {
+        let head = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        let head = head.trim_end();
+        match (&self.code, &self.message) {
+            (Some(c), Some(m)) => format!("{head}: {c}: {m}"),
+            (Some(s), None) | (None, Some(s)) => format!("{head}: {s}"),
+            (None, None) => head.to_string(),
+        }
+    }
+}
+
+fn detail(body: &[u8]) -> Detail {
+    let clean = |s: &str| Some(sanitize::short(s, 160)).filter(|s| !s.is_empty());
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+        let get = |k: &str| map.get(k).and_then(|v| v.as_str()).and_then(clean);
+        return Detail {
+            code: get("error"),
+            message: get("error_description")
+                .or_else(|| get("message"))
+                .or_else(|| get("detail"))
+                .or_else(|| get("title")),
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = strip_tags(&text);
+    Detail {
+        code: None,
+        message: clean(&text),
+    }
+}
+
+/// Text of an HTML page without its tags (an error page from a proxy).
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn fix_for(status: StatusCode) -> String {
+    match status.as_u16() {
+        403 => "this account may lack SSH access; check it in the console".into(),
+        404 => "check the URL in config.yaml or the environment".into(),
+        429 => "too many requests; wait a minute and try again".into(),
+        s if s >= 500 => "the service has a problem; try again in a minute".into(),
+        _ => "the certificate in use was kept; try again later".into(),
+    }
+}
+
+/// The innermost cause of an error, sanitised: "connection refused" rather
+/// than reqwest's whole chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    sanitize::short(&cur.to_string(), 160)
+}
+
+/// `application/x-www-form-urlencoded`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_into(&mut out, k);
+        out.push('=');
+        encode_into(&mut out, v);
+    }
+    out
+}
+
+fn encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(checked_url("https://auth.magento.cloud", "x").is_ok());
+        assert!(checked_url("http://127.0.0.1:8080", "x").is_ok());
+        assert!(checked_url("http://[::1]:8080", "x").is_ok());
+        let err = checked_url("http://auth.magento.cloud", "token URL").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing plain http:// for the token URL http://auth.magento.cloud/: tokens would \
+             travel unencrypted (use https://, or a loopback address such as 127.0.0.1 for local testing)"
+        );
+        assert!(checked_url("http://localhost.evil.com", "x").is_err());
+        assert!(checked_url("ftp://127.0.0.1", "x").is_err());
+        assert!(checked_url("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form(&[("grant_type", "api_token"), ("api_token", "a b&c=d/é")]),
+            "grant_type=api_token&api_token=a+b%26c%3Dd%2F%C3%A9"
+        );
+    }
+
+    #[test]
+    fn error_details_from_json_and_html() {
+        let d = detail(br#"{"error":"invalid_grant","error_description":"Invalid API token"}"#);
+        assert_eq!(
+            d.text(StatusCode::BAD_REQUEST),
+            "400 Bad Request: invalid_grant: Invalid API token"
+        );
+        let d = detail(b"<html><body><h1>502 Bad Gateway</h1></body></html>");
+        assert_eq!(
+            d.text(StatusCode::BAD_GATEWAY),
+            "502 Bad Gateway: 502 Bad Gateway"
+        );
+        let d = detail(b"");
+        assert_eq!(
+            d.text(StatusCode::SERVICE_UNAVAILABLE),
+            "503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn hostile_error_text_is_neutralised() {
+        let d = detail(b"{\"error_description\":\"\\u001b]0;pwned\\u0007\\u001b[2J\"}");
+        let t = d.text(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!t.chars().any(char::is_control), "{t:?}");
+    }
+}

@@ -1,0 +1,538 @@
+//! The configuration the rest of certsh sees, built once from the profile's
+//! defaults, the official CLI's `config.yaml` and the environment.
+//!
+//! Order of precedence: environment, then `config.yaml`, then the profile. The
+//! YAML file belongs to the official CLI: certsh reads the keys it knows,
+//! ignores the rest, and never writes it.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::Fixable;
+use crate::profile::{self, Profile};
+use crate::secret::Secret;
+
+/// How long before a certificate's end certsh renews it, unless
+/// `CERTSH_REFRESH_MARGIN` says otherwise. Five minutes covers a slow
+/// connection set-up and a few minutes of clock skew against the server,
+/// and with hour-long certificates it costs no extra requests.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// The least margin accepted: below this a certificate could expire between
+/// the check and the server's authentication.
+pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(120);
+/// Time allowed for one HTTP request, unless `CERTSH_HTTP_TIMEOUT` says
+/// otherwise. Two requests fit in [`REFRESH_DEADLINE`].
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(25);
+/// The longest a refresh (lock wait and requests together) may hold ssh.
+pub const REFRESH_DEADLINE: Duration = Duration::from_secs(55);
+/// How long a key pair is reused, unless `ssh.cert_key_ttl` says otherwise.
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(86400);
+
+/// Where the API token comes from.
+#[derive(Debug)]
+pub enum ApiToken {
+    /// `{prefix}TOKEN` in the environment.
+    Env {
+        /// The variable's name, for messages.
+        var: String,
+        /// The token.
+        token: Secret,
+    },
+    /// `api.token` in `config.yaml`.
+    ConfigFile {
+        /// The file, for messages.
+        file: PathBuf,
+        /// The token.
+        token: Secret,
+    },
+    /// `api.token_file`: read only when a certificate is needed.
+    TokenFile {
+        /// The file holding the token.
+        path: PathBuf,
+    },
+}
+
+impl ApiToken {
+    /// Where the token comes from, for messages (never the token).
+    pub fn origin(&self) -> String {
+        match self {
+            ApiToken::Env { var, .. } => var.clone(),
+            ApiToken::ConfigFile { file, .. } => format!("api.token in {}", file.display()),
+            ApiToken::TokenFile { path } => format!("api.token_file {}", path.display()),
+        }
+    }
+}
+
+/// Everything certsh needs to know, resolved.
+#[derive(Debug)]
+pub struct Config {
+    /// The cloud.
+    pub profile: &'static Profile,
+    /// Home directory (`$HOME` when set).
+    pub home: PathBuf,
+    /// The profile's config folder, shared with the official CLI.
+    pub config_dir: PathBuf,
+    /// The official CLI's `config.yaml` (it may not exist).
+    pub config_file: PathBuf,
+    /// OAuth client id.
+    pub client_id: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Certifier base URL; `/ssh` replaces its path.
+    pub certifier_url: String,
+    /// Hosts that need a certificate (OpenSSH patterns, `!` negates).
+    pub wildcards: Vec<String>,
+    /// Whether certsh obtains certificates at all when called as ssh.
+    pub auto_load_cert: bool,
+    /// How long a key pair is reused.
+    pub key_ttl: Duration,
+    /// A certificate with less time left than this is renewed.
+    pub refresh_margin: Duration,
+    /// Time allowed for one HTTP request.
+    pub http_timeout: Duration,
+    /// The API token, if any is configured.
+    pub api_token: Option<ApiToken>,
+    /// `CERTSH_LOG=debug`: explain decisions on stderr.
+    pub debug: bool,
+}
+
+/// The keys of `config.yaml` that certsh reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FileConfig {
+    api: Option<ApiSection>,
+    ssh: Option<SshSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ApiSection {
+    token: Option<String>,
+    token_file: Option<String>,
+    auth_url: Option<String>,
+    oauth2_token_url: Option<String>,
+    certifier_url: Option<String>,
+    oauth2_client_id: Option<String>,
+    auto_load_ssh_cert: Option<bool>,
+    ssh_domain_wildcards: Option<OneOrMany>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SshSection {
+    auto_load_cert: Option<bool>,
+    domain_wildcards: Option<OneOrMany>,
+    cert_key_ttl: Option<u64>,
+}
+
+/// A list that may be written as a single string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A view of the environment, so that tests can pass their own.
+pub trait Env {
+    /// The variable's value, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+    /// The variable's raw value, if set and not empty.
+    fn var_os(&self, name: &str) -> Option<OsString>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name).filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        self.var(name).map(OsString::from)
+    }
+}
+
+impl Config {
+    /// Builds the configuration. `profile_name` comes from `--profile`; when
+    /// absent, `CERTSH_PROFILE` and then the default apply.
+    pub fn load(profile_name: Option<&str>, env: &dyn Env) -> Result<Config> {
+        let profile = select_profile(profile_name, env)?;
+        let home = match env.var_os("HOME") {
+            Some(h) => PathBuf::from(h),
+            None => std::env::home_dir().ok_or_else(|| {
+                Fixable::new(
+                    "no home directory: HOME is not set",
+                    "set HOME to a folder certsh may use",
+                )
+            })?,
+        };
+        let config_dir = home.join(profile.config_dir);
+        let config_file = config_dir.join("config.yaml");
+        let file = read_file_config(&config_file)?;
+        let api = file.api.unwrap_or_default();
+        let ssh = file.ssh.unwrap_or_default();
+        let prefix = profile.env_prefix;
+        let pvar = |key: &str| env.var(&format!("{prefix}{key}"));
+
+        let auth_url = pvar("API_AUTH_URL")
+            .or(api.auth_url)
+            .unwrap_or_else(|| profile.auth_url.to_string());
+        let auth_url = auth_url.trim_end_matches('/').to_string();
+        let token_url = pvar("API_OAUTH2_TOKEN_URL")
+            .or(api.oauth2_token_url)
+            .unwrap_or_else(|| format!("{auth_url}/oauth2/token"));
+        let certifier_url = pvar("API_CERTIFIER_URL")
+            .or(api.certifier_url)
+            .unwrap_or_else(|| profile.certifier_url.to_string());
+        let client_id = pvar("API_OAUTH2_CLIENT_ID")
+            .or(api.oauth2_client_id)
+            .unwrap_or_else(|| profile.client_id.to_string());
+
+        let wildcards = pvar("SSH_DOMAIN_WILDCARDS")
+            .or_else(|| pvar("SSH_DOMAIN_WILDCARD"))
+            .map(|v| split_list(&v))
+            .or(ssh.domain_wildcards.map(OneOrMany::into_vec))
+            .or(api.ssh_domain_wildcards.map(OneOrMany::into_vec))
+            .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
+
+        let auto_load_cert = match env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT"))? {
+            Some(b) => b,
+            None => match env_bool(env, &format!("{prefix}AUTO_LOAD_SSH_CERT"))? {
+                Some(b) => b,
+                None => ssh
+                    .auto_load_cert
+                    .or(api.auto_load_ssh_cert)
+                    .unwrap_or(true),
+            },
+        };
+
+        let key_ttl = match env_secs(env, &format!("{prefix}SSH_CERT_KEY_TTL"))? {
+            Some(d) => d,
+            None => ssh
+                .cert_key_ttl
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_KEY_TTL),
+        };
+
+        let refresh_margin = env_secs(env, "CERTSH_REFRESH_MARGIN")?
+            .unwrap_or(DEFAULT_REFRESH_MARGIN)
+            .max(MIN_REFRESH_MARGIN);
+        let http_timeout = env_secs(env, "CERTSH_HTTP_TIMEOUT")?
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT)
+            .clamp(Duration::from_secs(1), REFRESH_DEADLINE);
+
+        let token_var = format!("{prefix}TOKEN");
+        let api_token = if let Some(token) = env.var(&token_var) {
+            Some(ApiToken::Env {
+                var: token_var,
+                token: Secret::new(token.trim().to_string()),
+            })
+        } else if let Some(token) = api.token.filter(|t| !t.trim().is_empty()) {
+            Some(ApiToken::ConfigFile {
+                file: config_file.clone(),
+                token: Secret::new(token.trim().to_string()),
+            })
+        } else {
+            api.token_file
+                .filter(|p| !p.is_empty())
+                .map(|p| ApiToken::TokenFile {
+                    path: resolve_path(&p, &home, &config_dir),
+                })
+        };
+
+        Ok(Config {
+            profile,
+            home,
+            config_dir,
+            config_file,
+            client_id,
+            token_url,
+            certifier_url,
+            wildcards,
+            auto_load_cert,
+            key_ttl,
+            refresh_margin,
+            http_timeout,
+            api_token,
+            debug: env
+                .var("CERTSH_LOG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("debug")),
+        })
+    }
+
+    /// The variable that carries an API token for this profile.
+    pub fn token_var(&self) -> String {
+        format!("{}TOKEN", self.profile.env_prefix)
+    }
+}
+
+fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
+    let (name, origin) = match name {
+        Some(n) => (n.to_string(), "--profile"),
+        None => match env.var("CERTSH_PROFILE") {
+            Some(n) => (n, "CERTSH_PROFILE"),
+            None => return Ok(&profile::PROFILES[0]),
+        },
+    };
+    profile::by_name(&name).ok_or_else(|| {
+        Fixable::new(
+            format!("unknown profile {name:?} in {origin}"),
+            format!("use one of: {}", profile::names()),
+        )
+        .into()
+    })
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_norway::from_str::<Option<FileConfig>>(&text)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            let place = match e.location() {
+                Some(l) => format!("{}:{}:{}", path.display(), l.line(), l.column()),
+                None => path.display().to_string(),
+            };
+            // The parser's message repeats the position; keep the first clause.
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            Fixable::new(
+                format!("{place}: {}", crate::sanitize::short(&msg, 200)),
+                "fix the YAML; certsh only reads this file",
+            )
+            .into()
+        })
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn env_bool(env: &dyn Env, name: &str) -> Result<Option<bool>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(Fixable::new(
+            format!("{name}={v:?} is not a yes/no value"),
+            format!("set {name} to 1 or 0"),
+        )
+        .into()),
+    }
+}
+
+fn env_secs(env: &dyn Env, name: &str) -> Result<Option<Duration>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    v.trim()
+        .parse::<u64>()
+        .map(|s| Some(Duration::from_secs(s)))
+        .map_err(|_| {
+            Fixable::new(
+                format!("{name}={v:?} is not a number of seconds"),
+                format!("set {name} to a whole number"),
+            )
+            .into()
+        })
+}
+
+/// `~/x` and relative paths in the config file: `~` is the home directory,
+/// and a relative path is taken from the config folder (where the file is).
+fn resolve_path(p: &str, home: &Path, config_dir: &Path) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        config_dir.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_with(home: &Path, pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("HOME".into(), home.display().to_string());
+        env
+    }
+
+    fn home_with_config(yaml: &str) -> tempfile::TempDir {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".magento-cloud");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.yaml"), yaml).unwrap();
+        home
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert_eq!(cfg.profile.name, "magento");
+        assert_eq!(cfg.token_url, "https://auth.magento.cloud/oauth2/token");
+        assert_eq!(cfg.wildcards, ["*.magento.cloud", "*.magentosite.cloud"]);
+        assert!(cfg.auto_load_cert);
+        assert!(cfg.api_token.is_none());
+        assert_eq!(cfg.refresh_margin, DEFAULT_REFRESH_MARGIN);
+    }
+
+    #[test]
+    fn file_values_and_unknown_keys() {
+        let home = home_with_config(
+            "api:\n  token: abc\n  auth_url: https://auth.example.com/\n  something_else: 1\n\
+             ssh:\n  domain_wildcards: ['*.example.com']\n  auto_load_cert: false\n  cert_key_ttl: 60\n\
+             application:\n  name: x\n",
+        );
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert_eq!(cfg.token_url, "https://auth.example.com/oauth2/token");
+        assert_eq!(cfg.wildcards, ["*.example.com"]);
+        assert!(!cfg.auto_load_cert);
+        assert_eq!(cfg.key_ttl, Duration::from_secs(60));
+        match cfg.api_token {
+            Some(ApiToken::ConfigFile { token, .. }) => assert_eq!(token.expose(), "abc"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let home = home_with_config("api:\n  token: from-file\n  auto_load_ssh_cert: false\n");
+        let env = env_with(
+            home.path(),
+            &[
+                ("MAGENTO_CLOUD_CLI_TOKEN", "from-env"),
+                ("MAGENTO_CLOUD_CLI_SSH_AUTO_LOAD_CERT", "1"),
+                (
+                    "MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS",
+                    "127.0.0.1, *.test",
+                ),
+            ],
+        );
+        let cfg = Config::load(None, &env).unwrap();
+        assert!(cfg.auto_load_cert);
+        assert_eq!(cfg.wildcards, ["127.0.0.1", "*.test"]);
+        match cfg.api_token {
+            Some(ApiToken::Env { token, var }) => {
+                assert_eq!(token.expose(), "from-env");
+                assert_eq!(var, "MAGENTO_CLOUD_CLI_TOKEN");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_auto_load_spelling() {
+        let home = home_with_config("api:\n  auto_load_ssh_cert: false\n");
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert!(!cfg.auto_load_cert);
+    }
+
+    #[test]
+    fn token_file_relative_to_config_dir() {
+        let home = home_with_config("api:\n  token_file: secret.txt\n");
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        match cfg.api_token {
+            Some(ApiToken::TokenFile { path }) => {
+                assert_eq!(path, home.path().join(".magento-cloud/secret.txt"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_file_names_file_and_line() {
+        let home = home_with_config("api:\n  token: [unclosed\nssh: {\n");
+        let err = Config::load(None, &env_with(home.path(), &[])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("config.yaml:"), "{msg}");
+        assert!(msg.contains("fix the YAML"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let home = home_with_config("api:\n  token: abc\nssh:\n  cert_key_ttl: soon\n");
+        let msg = format!(
+            "{:#}",
+            Config::load(None, &env_with(home.path(), &[])).unwrap_err()
+        );
+        assert!(msg.contains("config.yaml:4:"), "{msg}");
+    }
+
+    #[test]
+    fn profiles_change_prefix_and_dir() {
+        let home = tempfile::tempdir().unwrap();
+        let env = env_with(
+            home.path(),
+            &[("CERTSH_PROFILE", "upsun"), ("UPSUN_CLI_TOKEN", "t")],
+        );
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(cfg.config_dir, home.path().join(".upsun"));
+        assert_eq!(cfg.client_id, "upsun-cli");
+        assert!(cfg.api_token.is_some());
+        let cfg = Config::load(Some("platformsh"), &env).unwrap();
+        assert_eq!(cfg.profile.name, "platformsh");
+        assert!(cfg.api_token.is_none());
+    }
+
+    #[test]
+    fn unknown_profile_lists_choices() {
+        let home = tempfile::tempdir().unwrap();
+        let err = Config::load(Some("gitlab"), &env_with(home.path(), &[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown profile \"gitlab\" in --profile (use one of: magento, platformsh, upsun)"
+        );
+    }
+
+    #[test]
+    fn margin_has_a_floor() {
+        let home = tempfile::tempdir().unwrap();
+        let env = env_with(home.path(), &[("CERTSH_REFRESH_MARGIN", "5")]);
+        assert_eq!(
+            Config::load(None, &env).unwrap().refresh_margin,
+            MIN_REFRESH_MARGIN
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Finding the real ssh and replacing this process with it.
+//!
+//! The real ssh is `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that is
+//! not certsh itself. Files are compared by device and inode, so the shim
+//! (a symlink or hard link to certsh named `ssh`) listed first on `PATH` is
+//! skipped instead of calling itself forever.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::error::Fixable;
+
+/// The ssh to run.
+pub fn real_ssh(configured: Option<&Path>) -> Result<PathBuf> {
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()));
+    let is_me = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .is_some_and(|m| Some((m.dev(), m.ino())) == me)
+    };
+    if let Some(path) = configured {
+        let path = if path.components().count() == 1 {
+            which::which(path).unwrap_or_else(|_| path.to_path_buf())
+        } else {
+            path.to_path_buf()
+        };
+        if is_me(&path) {
+            return Err(Fixable::new(
+                format!("CERTSH_REAL_SSH={} is certsh itself", path.display()),
+                "point it at OpenSSH's ssh, such as /usr/bin/ssh",
+            )
+            .into());
+        }
+        return Ok(path);
+    }
+    if let Ok(mut all) = which::which_all("ssh")
+        && let Some(found) = all.find(|p| !is_me(p))
+    {
+        return Ok(found);
+    }
+    Err(Fixable::new(
+        "no ssh found on PATH other than certsh itself",
+        "install OpenSSH's client, or set CERTSH_REAL_SSH to its path",
+    )
+    .into())
+}
+
+/// `-o IdentityFile=<key> -o CertificateFile=<cert>`, quoted for ssh's
+/// option parser (which splits on spaces and expands `%` tokens).
+pub fn certificate_options(key: &Path, cert: &Path) -> Vec<OsString> {
+    vec![
+        "-o".into(),
+        option("IdentityFile", key),
+        "-o".into(),
+        option("CertificateFile", cert),
+    ]
+}
+
+fn option(name: &str, path: &Path) -> OsString {
+    let raw = path.as_os_str().as_encoded_bytes();
+    let needs_quotes = raw
+        .iter()
+        .any(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\\' || *b == b'\'');
+    let mut out = Vec::with_capacity(raw.len() + name.len() + 4);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    if needs_quotes {
+        out.push(b'"');
+    }
+    for &b in raw {
+        match b {
+            b'%' => out.extend_from_slice(b"%%"),
+            b'"' | b'\\' if needs_quotes => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b => out.push(b),
+        }
+    }
+    if needs_quotes {
+        out.push(b'"');
+    }
+    OsString::from_vec(out)
+}
+
+/// Replaces this process with `ssh extra... args...`. Returns only on failure.
+pub fn exec(ssh: &Path, extra: &[OsString], args: &[OsString]) -> anyhow::Error {
+    let err = Command::new(ssh).args(extra).args(args).exec();
+    Fixable::new(
+        format!("cannot run {}: {err}", ssh.display()),
+        "set CERTSH_REAL_SSH to OpenSSH's ssh",
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_pass_unquoted() {
+        let o = certificate_options(Path::new("/h/.m/certsh/g/k"), Path::new("/h/c"));
+        assert_eq!(o[1], "IdentityFile=/h/.m/certsh/g/k");
+        assert_eq!(o[3], "CertificateFile=/h/c");
+    }
+
+    #[test]
+    fn spaces_quotes_and_percent_are_escaped() {
+        let o = option("IdentityFile", Path::new("/Users/a b/100%/\"x\""));
+        assert_eq!(o, r#"IdentityFile="/Users/a b/100%%/\"x\"""#);
+    }
+}

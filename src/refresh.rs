@@ -1,0 +1,228 @@
+//! Obtaining a certificate: the cold path.
+//!
+//! Under the store's lock, and after checking again once the lock is held
+//! (another process may have just done the work): pick the key (the current
+//! one while it is younger than `ssh.cert_key_ttl`, else a new one), get an
+//! access token (cached, or from the API token), have the certifier sign the
+//! key, check the answer, and publish it. Nothing is replaced until the new
+//! certificate has passed every check.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ssh_key::PrivateKey;
+
+use crate::api::{Api, Signed};
+use crate::cert::{self, now};
+use crate::config::{Config, REFRESH_DEADLINE};
+use crate::credentials::{self, Credential};
+use crate::error::Fixable;
+use crate::log::debug;
+use crate::store::{self, Cached, Store};
+
+/// Whether to renew a certificate that is still good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Renew only when missing, stale or inside the margin.
+    IfNeeded,
+    /// Renew now (`certsh load --refresh`).
+    Fresh,
+}
+
+/// The comment certsh writes into a certificate file, naming the credential
+/// it came from, so that a changed API token is not served the previous
+/// token's certificate.
+pub fn source_comment(fingerprint: &str) -> String {
+    format!("certsh-source:{fingerprint}")
+}
+
+/// Whether `cached` can be used as it is with the configured credential.
+/// `fingerprint` is the credential's, when known without reading files.
+pub fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
+    let margin = cfg.refresh_margin.as_secs();
+    cert::usable(&cached.cert, now(), margin)
+        && fingerprint.is_none_or(|fp| cached.cert.comment() == source_comment(fp))
+}
+
+/// A usable certificate, obtaining one if needed.
+pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
+    let deadline = Instant::now() + REFRESH_DEADLINE;
+    let direct = credentials::direct_fingerprint(cfg);
+    if want == Want::IfNeeded
+        && let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
+        && reusable(cfg, &cached, direct.as_deref())
+    {
+        return Ok(cached);
+    }
+    let cred = credentials::api_token(cfg)?.ok_or_else(|| no_credentials(cfg))?;
+    let store = Store::prepare(cfg)?;
+    let _lock = store.lock(deadline)?;
+    let existing = store.current();
+    if want == Want::IfNeeded
+        && let Some(c) = &existing
+        && reusable(cfg, c, Some(&cred.fingerprint))
+    {
+        debug(cfg.debug, || {
+            "another process renewed the certificate".into()
+        });
+        return Ok(store.current().expect("just read"));
+    }
+    let reuse_key =
+        existing.filter(|c| now().saturating_sub(c.key_created) < cfg.key_ttl.as_secs());
+    let t = Instant::now();
+    let new_key = match reuse_key {
+        Some(_) => None,
+        None => Some(store::new_key(&format!("certsh-{}", cfg.profile.name))?),
+    };
+    if new_key.is_some() {
+        debug(cfg.debug, || format!("phase key: new key in {}", ms(t)));
+    }
+    let public = match (&reuse_key, &new_key) {
+        (Some(c), _) => c.public_key.clone(),
+        (None, Some(k)) => k.public_key().clone(),
+        (None, None) => unreachable!(),
+    };
+    let public_text = public
+        .to_openssh()
+        .context("cannot encode the public key")?;
+
+    let t = Instant::now();
+    let api = Api::new(cfg, deadline)?;
+    debug(cfg.debug, || {
+        format!("phase client: HTTP client in {}", ms(t))
+    });
+    let cert_text = obtain(cfg, &api, &store, &cred, &public_text)?;
+    let t = Instant::now();
+    let checked = cert::check_new(&cert_text, public.key_data(), now()).map_err(|why| {
+        Fixable::new(
+            format!(
+                "certifier {} returned a certificate that {why}",
+                api.sign_url()
+            ),
+            "the certificate in use was kept; report this if it persists",
+        )
+    })?;
+    debug(cfg.debug, || {
+        format!(
+            "new certificate for key {}, valid {} s",
+            cert::fingerprint(public.key_data()),
+            cert::seconds_left(&checked, now())
+        )
+    });
+    let text = with_comment(&cert_text, &source_comment(&cred.fingerprint));
+    match (&reuse_key, &new_key) {
+        (Some(c), _) => store.renew(c, &text)?,
+        (None, Some(k)) => publish(&store, k, &text)?,
+        (None, None) => unreachable!(),
+    }
+    let c = store.current().with_context(|| {
+        format!(
+            "the new certificate in {} cannot be read back",
+            store.dir.display()
+        )
+    })?;
+    debug(cfg.debug, || {
+        format!("phase publish: checked and stored in {}", ms(t))
+    });
+    Ok(c)
+}
+
+/// Milliseconds since `t`, for the debug log's phase timings.
+fn ms(t: Instant) -> String {
+    format!("{:.2} ms", t.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn publish(store: &Store, key: &PrivateKey, text: &str) -> Result<()> {
+    store.publish(key, text, now())
+}
+
+/// Access token, then certificate; a cached access token the certifier
+/// refuses is dropped and replaced once.
+fn obtain(
+    cfg: &Config,
+    api: &Api,
+    store: &Store,
+    cred: &Credential,
+    public: &str,
+) -> Result<String> {
+    let cache = store.token_cache();
+    let cached = credentials::cached_access_token(&cache, &cred.fingerprint, now());
+    let from_cache = cached.is_some();
+    let t = Instant::now();
+    let access = match cached {
+        Some(t) => t,
+        None => {
+            let t = api.exchange(cred)?;
+            // A cache we cannot write only costs a token exchange next time.
+            let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &t);
+            t
+        }
+    };
+    debug(cfg.debug, || {
+        format!(
+            "phase token: access token {} (from {}) in {}",
+            if from_cache { "cached" } else { "exchanged" },
+            cred.origin,
+            ms(t)
+        )
+    });
+    let t = Instant::now();
+    let signed = api.sign(&access, public, &cred.origin)?;
+    debug(cfg.debug, || {
+        format!("phase sign: certifier answered in {}", ms(t))
+    });
+    match signed {
+        Signed::Certificate(c) => Ok(c),
+        Signed::Unauthorized(_) if from_cache => {
+            credentials::forget_access_token(&cache);
+            let fresh = api.exchange(cred)?;
+            let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &fresh);
+            match api.sign(&fresh, public, &cred.origin)? {
+                Signed::Certificate(c) => Ok(c),
+                Signed::Unauthorized(e) => Err(e),
+            }
+        }
+        Signed::Unauthorized(e) => {
+            credentials::forget_access_token(&cache);
+            Err(e)
+        }
+    }
+}
+
+/// The certificate line with certsh's comment in place of the server's.
+fn with_comment(text: &str, comment: &str) -> String {
+    let mut parts = text.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    format!("{kind} {body} {comment}\n")
+}
+
+/// The error for "nothing to get a certificate with".
+pub fn no_credentials(cfg: &Config) -> anyhow::Error {
+    let var = cfg.token_var();
+    Fixable::new(
+        format!(
+            "no credentials for {}: {var} is not set and {} has no api.token",
+            cfg.profile.title,
+            cfg.config_file.display()
+        ),
+        format!("set {var} to an API token, or run `certsh login` at a terminal"),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_replaces_the_servers() {
+        assert_eq!(
+            with_comment(
+                "ssh-ed25519-cert-v01@openssh.com AAAA server note\n",
+                "certsh-source:ab"
+            ),
+            "ssh-ed25519-cert-v01@openssh.com AAAA certsh-source:ab\n"
+        );
+    }
+}

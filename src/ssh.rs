@@ -1,0 +1,142 @@
+//! `certsh ssh ...` and the `ssh` shim: the path every connection takes.
+//!
+//! Order matters for speed. The command line is read first (no I/O); `-G`,
+//! `-V`, `-Q`, `-O` and lines ssh would reject go to the real ssh before any
+//! file is opened. Then the config decides the scope, and only a connection
+//! to the cloud looks at the certificate. The hot path (certificate cached
+//! and valid) reads `config.yaml`, one symlink and two small files, and execs.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Result;
+
+use crate::cert::{self, now};
+use crate::config::{Config, Env, ProcessEnv};
+use crate::credentials;
+use crate::exec;
+use crate::log::debug;
+use crate::refresh::{self, Want};
+use crate::scope;
+use crate::sshargs;
+use crate::store::{Cached, Store};
+
+/// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
+/// failure: on success this process becomes ssh.
+pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+    let env = ProcessEnv;
+    let real = exec::real_ssh(env.var_os("CERTSH_REAL_SSH").map(PathBuf::from).as_deref())?;
+    let line = sshargs::parse(args);
+    if line.passthrough.is_some() {
+        return Err(exec::exec(&real, &[], args));
+    }
+    let cfg = Config::load(profile, &env)?;
+    let Some(dest) = &line.destination else {
+        return Err(exec::exec(&real, &[], args));
+    };
+    if !cfg.auto_load_cert {
+        debug(cfg.debug, || "ssh.auto_load_cert is off".into());
+        return Err(exec::exec(&real, &[], args));
+    }
+    if !in_scope(&cfg, &line, &dest.host, &real, args) {
+        debug(cfg.debug, || {
+            format!("{} is not a {} host", dest.host, cfg.profile.title)
+        });
+        return Err(exec::exec(&real, &[], args));
+    }
+    let cached = match refresh::ensure(&cfg, Want::IfNeeded) {
+        Ok(c) => c,
+        Err(e) => match still_valid(&cfg) {
+            Some(c) => {
+                eprintln!(
+                    "certsh: warning: {e:#}; using the current certificate, valid for another {}",
+                    cert::human_duration(cert::seconds_left(&c.cert, now()))
+                );
+                c
+            }
+            None => return Err(e),
+        },
+    };
+    debug(cfg.debug, || {
+        format!("certificate {}", cached.cert_path.display())
+    });
+    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path);
+    Err(exec::exec(&real, &extra, args))
+}
+
+/// A certificate that failed to renew but has not expired yet is still
+/// worth using: failing the connection would help nobody.
+fn still_valid(cfg: &Config) -> Option<Cached> {
+    let c = Store::locate(cfg)?.current()?;
+    let same_source = credentials::direct_fingerprint(cfg)
+        .is_none_or(|fp| c.cert.comment() == refresh::source_comment(&fp));
+    (same_source && cert::usable(&c.cert, now(), 10)).then_some(c)
+}
+
+/// Whether the connection goes to the cloud: by the name given, by
+/// `-o HostName`, or by the `HostName` the user's ssh_config gives it.
+fn in_scope(
+    cfg: &Config,
+    line: &sshargs::SshCommand,
+    host: &str,
+    real: &Path,
+    args: &[OsString],
+) -> bool {
+    if line.hostname_option.is_some() {
+        // ssh connects where -o HostName says, whatever the name given.
+        return line
+            .connect_host()
+            .is_some_and(|h| scope::host_matches(&h, &cfg.wildcards));
+    }
+    if scope::host_matches(host, &cfg.wildcards) {
+        return true;
+    }
+    // An alias can only become a cloud host through the user's ssh_config;
+    // reading the files is cheap, running `ssh -G` is not, so look first.
+    let home = Some(cfg.home.as_path());
+    let mut files = scope::ssh_config_files(home, line.config_file.as_deref());
+    if line.config_file.is_none()
+        && let Some(pw) = passwd_home()
+        && pw != cfg.home
+    {
+        files.insert(
+            1,
+            scope::ConfigFile {
+                path: pw.join(".ssh/config"),
+                origin: scope::ConfigOrigin::User,
+            },
+        );
+    }
+    if !scope::config_names_hostname_in_scope(&files, home, &cfg.wildcards) {
+        return false;
+    }
+    let out = Command::new(real)
+        .arg("-G")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let resolved = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| scope::parse_ssh_g(&String::from_utf8_lossy(&o.stdout)));
+    debug(cfg.debug, || {
+        format!(
+            "ssh -G resolves {host} to {:?}",
+            resolved.as_ref().map(|r| &r.hostname)
+        )
+    });
+    resolved.is_some_and(|r| scope::host_matches(&r.hostname, &cfg.wildcards))
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+fn passwd_home() -> Option<PathBuf> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
+    })
+}

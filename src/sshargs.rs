@@ -1,0 +1,1354 @@
+//! Reads OpenSSH's command line the way `ssh` itself reads it.
+//!
+//! certsh is started with exactly the arguments the real ssh will get (for
+//! instance as `GIT_SSH_COMMAND`), and must know where the connection goes
+//! before it hands those arguments on unchanged. A reading that differs from
+//! ssh's would fetch a certificate for the wrong host, or none for the right
+//! one, so this module follows `ssh.c` rather than guessing:
+//!
+//! * options are read with BSD getopt (OpenSSH's own, which never permutes):
+//!   flags group (`-vvT`), a value is glued (`-p2222`) or is the next word
+//!   whatever it looks like (`-l -x`), and reading stops at the first
+//!   non-option or after a consumed `--`;
+//! * the first non-option is the destination (`host`, `user@host`, or
+//!   `ssh://[user@]host[:port]`), and unless reading was ended by `--`, getopt
+//!   runs again over the words after it, so `ssh host -p 2222 cmd` is port 2222
+//!   while in `ssh host cmd -p 2222` the `-p 2222` belongs to the remote command;
+//! * user and port keep the first value obtained, in command-line order, from
+//!   `-l`/`-p`, the destination, and `-o User=`/`-o Port=`; `-o` lines are split
+//!   as `readconf.c` splits ssh_config lines.
+//!
+//! Whatever ssh would refuse (unknown option, missing value, bad port, empty
+//! user, a host or user with shell metacharacters) and whatever this reading
+//! cannot be sure of becomes a [`Passthrough`]: the line then goes to the real
+//! ssh untouched, and ssh gives its own answer. Being unsure costs at most a
+//! certificate; being wrong could cost a certificate sent to the wrong host.
+//!
+//! This runs before every ssh connection, so it walks the arguments once,
+//! borrows from them, and allocates only the few strings it returns.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+/// Where ssh will connect, as the command line decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The remote user, if the command line names one (`-l`, `user@`, `-o User=`);
+    /// otherwise ssh_config or the local user name decides.
+    pub user: Option<String>,
+    /// The destination host exactly as written (the part after the last `@`,
+    /// or the URI host). `-o HostName=` may still send ssh elsewhere, see
+    /// [`SshCommand::connect_host`].
+    pub host: String,
+    /// The port, if the command line names one (`-p`, the URI, `-o Port=`).
+    pub port: Option<u16>,
+}
+
+/// Why a command line goes straight to the real ssh without any lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// `-G` (print configuration), `-V` (version), `-Q` (query algorithms) or
+    /// `-O` (control a multiplexing master): ssh answers without a new
+    /// authenticated connection, so there is nothing to certify.
+    Query(char),
+    /// No destination: ssh prints its usage.
+    NoDestination,
+    /// ssh would refuse the line (unknown option, missing or bad value,
+    /// malformed destination or `-o` line, a host or user that ssh 9.6+
+    /// rejects for its characters), or it uses something this module cannot
+    /// decide for ssh (a port given as a service name, `-p ssh`).
+    NotUnderstood,
+    /// The host, the user or `-o HostName` that ssh would use is not valid
+    /// UTF-8, so it cannot be compared with the cloud's host patterns.
+    NotUtf8,
+}
+
+/// What certsh needs to know about one ssh command line.
+///
+/// Exactly one of `destination` and `passthrough` is `Some`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SshCommand {
+    /// Where ssh will connect, when it will connect at all.
+    pub destination: Option<Destination>,
+    /// Why the line goes straight to the real ssh, if it does.
+    pub passthrough: Option<Passthrough>,
+    /// The first `-o HostName=` value, verbatim (it may hold `%h` and `%%`).
+    /// Command-line options come before every ssh_config file, so when this is
+    /// set no `HostName` in a config file can change it.
+    pub hostname_option: Option<String>,
+    /// The last `-F` file (ssh keeps the last). When set, ssh reads only this
+    /// file, not `~/.ssh/config` nor the system file; `none` (any case) means
+    /// no configuration file at all. Not tilde-expanded: ssh does not either.
+    pub config_file: Option<PathBuf>,
+}
+
+impl SshCommand {
+    /// The host name ssh will connect to as far as the command line decides:
+    /// `-o HostName` with `%h` and `%%` expanded as ssh expands them, or else
+    /// the destination host. ssh_config `HostName` may still apply when this
+    /// is the destination host and `hostname_option` is `None`. Case is as
+    /// written; ssh lowercases names, and host patterns ignore case anyway.
+    ///
+    /// `None` exactly when there is no destination ([`parse`] passes lines
+    /// through whose `HostName` ssh could not expand).
+    pub fn connect_host(&self) -> Option<Cow<'_, str>> {
+        let host = &self.destination.as_ref()?.host;
+        match &self.hostname_option {
+            None => Some(Cow::Borrowed(host)),
+            Some(template) => expand_hostname(template, host).map(Cow::Owned),
+        }
+    }
+}
+
+/// Expands a `HostName` value the way ssh.c does (`percent_expand` with only
+/// `h`), returning `None` where ssh would stop with an error.
+fn expand_hostname(template: &str, host: &str) -> Option<String> {
+    if !template.contains('%') {
+        return Some(template.to_owned());
+    }
+    let mut out = String::with_capacity(template.len() + host.len());
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '%' => out.push('%'),
+            'h' => out.push_str(host),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Reads an ssh command line (the arguments after the program name).
+///
+/// Accepts `&[OsString]` as collected from `std::env::args_os()`, or plain
+/// string slices. Never fails: anything it cannot read the way ssh would is
+/// reported in [`SshCommand::passthrough`].
+pub fn parse<S: AsRef<OsStr>>(args: &[S]) -> SshCommand {
+    let mut reader = Reader::default();
+    let outcome = reader.read(args);
+    reader.finish(outcome)
+}
+
+/// The command-line state ssh builds while reading, borrowed where possible.
+#[derive(Default)]
+struct Reader<'a> {
+    user: Option<Cow<'a, [u8]>>,
+    port: Option<u16>,
+    hostname: Option<Cow<'a, [u8]>>,
+    config_file: Option<&'a OsStr>,
+    /// The first of `-G`/`-O`; they do not stop ssh from reading on, unlike
+    /// `-V`/`-Q` which answer at once.
+    query: Option<char>,
+}
+
+/// How getopt treats one option letter, from ssh.c's option string
+/// `1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy`.
+/// `-P` takes a value since OpenSSH 9.4 (`-P tag`).
+fn takes_value(letter: u8) -> Option<bool> {
+    match letter {
+        b'1' | b'2' | b'4' | b'6' | b'A' | b'C' | b'G' | b'K' | b'M' | b'N' | b'T' | b'V'
+        | b'X' | b'Y' | b'a' | b'f' | b'g' | b'k' | b'n' | b'q' | b's' | b't' | b'v' | b'x'
+        | b'y' => Some(false),
+        b'B' | b'D' | b'E' | b'F' | b'I' | b'J' | b'L' | b'O' | b'P' | b'Q' | b'R' | b'S'
+        | b'W' | b'b' | b'c' | b'e' | b'i' | b'l' | b'm' | b'o' | b'p' | b'w' => Some(true),
+        _ => None,
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Follows ssh.c's main: getopt, the destination, and getopt again after
+    /// it. Returns the destination host's bytes.
+    fn read<S: AsRef<OsStr>>(&mut self, args: &'a [S]) -> Result<Cow<'a, [u8]>, Passthrough> {
+        let optind = self.options(args, 0)?;
+        let Some(destination) = args.get(optind) else {
+            return Err(Passthrough::NoDestination);
+        };
+        // ssh.c checks the word before the destination, not how getopt
+        // stopped, so `-i -- host` also counts as terminated. Copied as is.
+        let terminated = optind > 0 && args[optind - 1].as_ref() == "--";
+        let host = self.destination(destination.as_ref().as_encoded_bytes())?;
+        if args.len() - optind > 1 && !terminated {
+            // What this second getopt leaves is the remote command, which ssh
+            // never reads as options, so neither do we.
+            self.options(args, optind + 1)?;
+        }
+        Ok(host)
+    }
+
+    /// One run of OpenSSH's BSD getopt over `args[start..]`. Returns the
+    /// index of the first word it did not take (a consumed `--` is taken).
+    fn options<S: AsRef<OsStr>>(
+        &mut self,
+        args: &'a [S],
+        start: usize,
+    ) -> Result<usize, Passthrough> {
+        let mut i = start;
+        'words: while let Some(word) = args.get(i) {
+            let word = word.as_ref();
+            let bytes = word.as_encoded_bytes();
+            // A word not starting with `-`, or a lone `-`, is a non-option.
+            if bytes.len() < 2 || bytes[0] != b'-' {
+                break;
+            }
+            if bytes == b"--" {
+                i += 1;
+                break;
+            }
+            let mut j = 1;
+            while j < bytes.len() {
+                let letter = bytes[j];
+                j += 1;
+                if letter == b'-' && j == bytes.len() {
+                    // OpenSSH's getopt ends reading at a group ending in `-`
+                    // (`-v-`) without taking the word, which so becomes the
+                    // destination. Odd, but it is what ssh does.
+                    break 'words;
+                }
+                match takes_value(letter) {
+                    None => return Err(Passthrough::NotUnderstood),
+                    Some(false) => self.flag(letter)?,
+                    Some(true) => {
+                        let value = if j < bytes.len() {
+                            glued_value(word, j).ok_or(Passthrough::NotUnderstood)?
+                        } else {
+                            i += 1;
+                            args.get(i).ok_or(Passthrough::NotUnderstood)?.as_ref()
+                        };
+                        self.option(letter, value)?;
+                        // The value took the rest of the word.
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    fn flag(&mut self, letter: u8) -> Result<(), Passthrough> {
+        match letter {
+            // ssh prints its version and exits right there.
+            b'V' => Err(Passthrough::Query('V')),
+            b'G' => {
+                self.query.get_or_insert('G');
+                Ok(())
+            }
+            // "SSH protocol v.1 is no longer supported": ssh exits.
+            b'1' => Err(Passthrough::NotUnderstood),
+            _ => Ok(()),
+        }
+    }
+
+    fn option(&mut self, letter: u8, value: &'a OsStr) -> Result<(), Passthrough> {
+        let bytes = value.as_encoded_bytes();
+        match letter {
+            // ssh prints the list (or an error) and exits right there.
+            b'Q' => return Err(Passthrough::Query('Q')),
+            b'O' => {
+                self.query.get_or_insert('O');
+            }
+            b'l' => {
+                self.user.get_or_insert(Cow::Borrowed(bytes));
+            }
+            // ssh checks the port only when it is the one kept: `-p 1 -p x` works.
+            b'p' if self.port.is_none() => {
+                self.port = Some(port_number(bytes).ok_or(Passthrough::NotUnderstood)?);
+            }
+            b'o' => self.config_option(bytes)?,
+            b'F' => self.config_file = Some(value),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An `-o` line, read like an ssh_config line. Only `User`, `Port` and
+    /// `HostName` matter here; other keywords are left to ssh, which knows
+    /// them all.
+    fn config_option(&mut self, line: &'a [u8]) -> Result<(), Passthrough> {
+        let directive = match directive(line) {
+            Ok(Some(directive)) => directive,
+            Ok(None) => return Ok(()),
+            Err(Malformed) => return Err(Passthrough::NotUnderstood),
+        };
+        let keyword = directive.keyword.as_ref();
+        if keyword.eq_ignore_ascii_case(b"user") {
+            let user = single_argument(directive.args).ok_or(Passthrough::NotUnderstood)?;
+            self.user.get_or_insert(user);
+        } else if keyword.eq_ignore_ascii_case(b"port") {
+            // readconf.c checks every Port value, kept or not.
+            let port = single_argument(directive.args)
+                .and_then(|value| port_number(&value))
+                .ok_or(Passthrough::NotUnderstood)?;
+            self.port.get_or_insert(port);
+        } else if keyword.eq_ignore_ascii_case(b"hostname") {
+            let hostname = single_argument(directive.args).ok_or(Passthrough::NotUnderstood)?;
+            self.hostname.get_or_insert(hostname);
+        } else {
+            // Still split the arguments: unbalanced quotes make ssh refuse
+            // any keyword.
+            for argument in Arguments::new(directive.args) {
+                argument.map_err(|Malformed| Passthrough::NotUnderstood)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the destination word as ssh.c does: an `ssh://` URI when it is
+    /// one, else `[user@]host` split at the last `@`.
+    fn destination(&mut self, word: &'a [u8]) -> Result<Cow<'a, [u8]>, Passthrough> {
+        if let Some(uri) = parse_ssh_uri(word) {
+            let uri = uri.map_err(|Malformed| Passthrough::NotUnderstood)?;
+            if let Some(user) = uri.user {
+                self.user.get_or_insert(user);
+            }
+            if let Some(port) = uri.port {
+                self.port.get_or_insert(port);
+            }
+            return Ok(Cow::Borrowed(uri.host));
+        }
+        match word.iter().rposition(|&b| b == b'@') {
+            // ssh prints its usage for an empty user (`@host`).
+            Some(0) => Err(Passthrough::NotUnderstood),
+            Some(at) => {
+                self.user.get_or_insert(Cow::Borrowed(&word[..at]));
+                Ok(Cow::Borrowed(&word[at + 1..]))
+            }
+            None => Ok(Cow::Borrowed(word)),
+        }
+    }
+
+    fn finish(self, outcome: Result<Cow<'a, [u8]>, Passthrough>) -> SshCommand {
+        let hostname = self.hostname.map(cow_to_string);
+        let hostname_not_utf8 = matches!(hostname, Some(None));
+        let mut command = SshCommand {
+            config_file: self.config_file.map(PathBuf::from),
+            hostname_option: hostname.flatten(),
+            ..SshCommand::default()
+        };
+        let checked = outcome.and_then(|host| {
+            // ssh 9.6+ refuses such hosts ("hostname contains invalid
+            // characters"); an empty one connects nowhere.
+            if host.is_empty() || !valid_hostname(&host) {
+                return Err(Passthrough::NotUnderstood);
+            }
+            // ssh 9.6+ refuses such users ("remote username contains invalid
+            // characters"), wherever on the command line they came from.
+            if self.user.as_deref().is_some_and(|user| !valid_ruser(user)) {
+                return Err(Passthrough::NotUnderstood);
+            }
+            if let Some(query) = self.query {
+                return Err(Passthrough::Query(query));
+            }
+            let host = cow_to_string(host).ok_or(Passthrough::NotUtf8)?;
+            if let Some(template) = &command.hostname_option {
+                // ssh stops on a `%` token it cannot expand in HostName.
+                expand_hostname(template, &host).ok_or(Passthrough::NotUnderstood)?;
+            }
+            let user = self
+                .user
+                .map(|user| cow_to_string(user).ok_or(Passthrough::NotUtf8))
+                .transpose()?;
+            if hostname_not_utf8 {
+                return Err(Passthrough::NotUtf8);
+            }
+            Ok(Destination {
+                user,
+                host,
+                port: self.port,
+            })
+        });
+        match checked {
+            Ok(destination) => command.destination = Some(destination),
+            Err(passthrough) => command.passthrough = Some(passthrough),
+        }
+        command
+    }
+}
+
+/// The value glued to an option letter (`-p2222`), from byte `from` of `word`.
+/// `from` follows an ASCII letter, so it is a boundary in any encoding.
+#[cfg(unix)]
+fn glued_value(word: &OsStr, from: usize) -> Option<&OsStr> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(OsStr::from_bytes(&word.as_bytes()[from..]))
+}
+
+/// The value glued to an option letter (`-p2222`), from byte `from` of `word`.
+/// Without Unix's byte strings only Unicode words can be cut safely.
+#[cfg(not(unix))]
+fn glued_value(word: &OsStr, from: usize) -> Option<&OsStr> {
+    word.to_str().map(|word| OsStr::new(&word[from..]))
+}
+
+fn cow_to_string(bytes: Cow<'_, [u8]>) -> Option<String> {
+    match bytes {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok(),
+    }
+}
+
+/// OpenSSH's `a2port`: a decimal number 1..=65535 as `strtonum` reads it
+/// (leading white space and a `+` allowed). ssh also accepts service names
+/// from `/etc/services` (`-p ssh`); those give `None` here, since looking
+/// them up is not this module's business and they are rare.
+fn port_number(text: &[u8]) -> Option<u16> {
+    let start = text
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    // A `-` sign leaves only 0 or negatives, which ssh refuses anyway.
+    let digits = text.strip_prefix(b"+").unwrap_or(text);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // Saturate rather than overflow on absurd lengths; leading zeros are fine.
+    let value = digits.iter().fold(0u32, |acc, &d| {
+        (acc * 10 + u32::from(d - b'0')).min(1 << 17)
+    });
+    u16::try_from(value).ok().filter(|&port| port != 0)
+}
+
+/// OpenSSH's `valid_hostname` (misc.c, 9.6+): no leading `-`, no shell
+/// metacharacters, no white space or control characters.
+fn valid_hostname(host: &[u8]) -> bool {
+    host.first() != Some(&b'-')
+        && !host.iter().any(|&b| {
+            b"'`\"$\\;&<>|(){},".contains(&b)
+                || b == b' '
+                // Includes \t \n \v \f \r, ssh's other white space.
+                || b.is_ascii_control()
+        })
+}
+
+/// OpenSSH's `valid_ruser` (misc.c, 9.6+): no leading `-`, no control
+/// characters or shell metacharacters, no white space before a `-`, no
+/// trailing backslash.
+fn valid_ruser(user: &[u8]) -> bool {
+    user.first() != Some(&b'-')
+        && user.last() != Some(&b'\\')
+        && !user
+            .iter()
+            .any(|&b| b.is_ascii_control() || b"'`\";&<>|(){}".contains(&b))
+        && !user
+            .windows(2)
+            .any(|pair| matches!(pair[0], b' ' | b'\t'..=b'\r') && pair[1] == b'-')
+}
+
+/// The parts of an `ssh://` destination.
+struct SshUri<'a> {
+    user: Option<Cow<'a, [u8]>>,
+    host: &'a [u8],
+    port: Option<u16>,
+}
+
+/// The line or word is one ssh refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+/// OpenSSH's `parse_ssh_uri` (misc.c): `None` when the word is not an
+/// `ssh://` URI at all, an error where ssh would print its usage.
+///
+/// ssh requires the host to pass `valid_domain` (letters, digits, `-`, `_`,
+/// `.`; starting with a letter or digit), so bracketed IPv6 literals such as
+/// `ssh://[::1]:22` are refused by ssh and here alike; one trailing `.` is
+/// dropped. The user part may be percent-encoded and may carry `;params`,
+/// which ssh ignores. A path other than a lone `/` is refused.
+fn parse_ssh_uri(word: &[u8]) -> Option<Result<SshUri<'_>, Malformed>> {
+    let rest = word.strip_prefix(b"ssh://")?;
+    Some(parse_uri_rest(rest))
+}
+
+fn parse_uri_rest(mut rest: &[u8]) -> Result<SshUri<'_>, Malformed> {
+    let mut user = None;
+    // Unlike the plain form, the URI's user ends at the first `@`.
+    if let Some(at) = rest.iter().position(|&b| b == b'@') {
+        let info = &rest[..at];
+        let name = match info.iter().position(|&b| b == b';') {
+            Some(semicolon) => &info[..semicolon],
+            None => info,
+        };
+        if name.is_empty() {
+            return Err(Malformed);
+        }
+        user = Some(url_decode(name)?);
+        rest = &rest[at + 1..];
+    }
+
+    // misc.c's hpdelim2: a bracketed host runs to `]`, else to `:` or `/`.
+    let host_end = if rest.first() == Some(&b'[') {
+        rest.iter().position(|&b| b == b']').ok_or(Malformed)? + 1
+    } else {
+        rest.iter()
+            .position(|&b| b == b':' || b == b'/')
+            .unwrap_or(rest.len())
+    };
+    let (mut host, delimiter, mut tail) = match rest.get(host_end) {
+        None => (rest, None, &b""[..]),
+        Some(&delimiter @ (b':' | b'/')) => {
+            (&rest[..host_end], Some(delimiter), &rest[host_end + 1..])
+        }
+        Some(_) => return Err(Malformed),
+    };
+    if let [b'[', inner @ .., b']'] = host {
+        host = inner;
+    }
+    host = valid_domain(host).ok_or(Malformed)?;
+
+    let mut port = None;
+    if !tail.is_empty() && delimiter == Some(b':') {
+        let (number, path) = match tail.iter().position(|&b| b == b'/') {
+            Some(slash) => (&tail[..slash], &tail[slash + 1..]),
+            None => (tail, &b""[..]),
+        };
+        port = Some(port_number(number).ok_or(Malformed)?);
+        tail = path;
+    }
+    if !tail.is_empty() {
+        // ssh accepts no path in an ssh:// destination.
+        return Err(Malformed);
+    }
+    Ok(SshUri { user, host, port })
+}
+
+/// OpenSSH's `valid_domain` without lowercasing; returns the host without
+/// one trailing dot, as ssh uses it.
+fn valid_domain(host: &[u8]) -> Option<&[u8]> {
+    let first = *host.first()?;
+    if !first.is_ascii_alphanumeric()
+        || host.windows(2).any(|pair| pair == b"..")
+        || !host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return None;
+    }
+    Some(host.strip_suffix(b".").unwrap_or(host))
+}
+
+/// OpenSSH's `urldecode`: `+` is a space, `%XX` a byte; a bad escape, and
+/// `%00`, are errors.
+fn url_decode(text: &[u8]) -> Result<Cow<'_, [u8]>, Malformed> {
+    if !text.iter().any(|&b| b == b'%' || b == b'+') {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = text.get(i + 1..i + 3).ok_or(Malformed)?;
+                let high = hex_digit(hex[0]).ok_or(Malformed)?;
+                let low = hex_digit(hex[1]).ok_or(Malformed)?;
+                let byte = high << 4 | low;
+                if byte == 0 {
+                    return Err(Malformed);
+                }
+                out.push(byte);
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
+/// One ssh_config line (or `-o` value) cut the way `readconf.c`'s
+/// `process_config_line` cuts it: a keyword, then the text of its arguments.
+pub(crate) struct Directive<'a> {
+    /// As written; ssh compares keywords without regard to case.
+    pub(crate) keyword: Cow<'a, [u8]>,
+    /// The rest of the line after the keyword and its separator, never empty;
+    /// split it with [`Arguments`].
+    pub(crate) args: &'a [u8],
+}
+
+/// White space as readconf.c's `strdelim` knows it.
+fn is_config_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn skip_config_space(text: &[u8]) -> &[u8] {
+    let start = text
+        .iter()
+        .position(|&b| !is_config_space(b))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// Cuts one configuration line. `Ok(None)` for a line ssh skips (blank,
+/// comment, or a keyword with an unclosed quote, which ssh silently
+/// ignores); an error where ssh reports the line as bad (a keyword with no
+/// argument).
+pub(crate) fn directive(line: &[u8]) -> Result<Option<Directive<'_>>, Malformed> {
+    let end = line
+        .iter()
+        .rposition(|&b| !is_config_space(b) && b != b'\x0c')
+        .map_or(0, |last| last + 1);
+    let line = &line[..end];
+    let Some((mut keyword, mut rest)) = next_token(line) else {
+        return Ok(None);
+    };
+    // Leading white space gives an empty first token; ssh takes one more.
+    if keyword.is_empty() {
+        let Some(token) = rest.and_then(next_token) else {
+            return Ok(None);
+        };
+        (keyword, rest) = token;
+    }
+    if matches!(keyword.first(), None | Some(b'\n' | b'#')) {
+        return Ok(None);
+    }
+    let args = rest.map(skip_config_space).unwrap_or_default();
+    if args.is_empty() {
+        return Err(Malformed);
+    }
+    Ok(Some(Directive { keyword, args }))
+}
+
+/// A token of a configuration line and the text after it, `None` once the
+/// line is used up.
+type Token<'a> = (Cow<'a, [u8]>, Option<&'a [u8]>);
+
+/// readconf.c's `strdelim` with `=` splitting: the next token and what
+/// follows it (`None` once the line is used up). The outer `None` is
+/// `strdelim`'s NULL for an unclosed quote.
+fn next_token(text: &[u8]) -> Option<Token<'_>> {
+    let Some(at) = text
+        .iter()
+        .position(|&b| is_config_space(b) || b == b'"' || b == b'=')
+    else {
+        return Some((Cow::Borrowed(text), None));
+    };
+    if text[at] == b'"' {
+        // The quote is dropped and the token runs on to the next quote.
+        let quoted = &text[at + 1..];
+        let close = quoted.iter().position(|&b| b == b'"')?;
+        let token = if at == 0 {
+            Cow::Borrowed(&quoted[..close])
+        } else {
+            Cow::Owned([&text[..at], &quoted[..close]].concat())
+        };
+        return Some((token, Some(skip_config_space(&quoted[close + 1..]))));
+    }
+    let mut rest = skip_config_space(&text[at + 1..]);
+    // One `=` may separate keyword and value, with white space around it.
+    if text[at] != b'='
+        && let Some(after) = rest.strip_prefix(b"=")
+    {
+        rest = skip_config_space(after);
+    }
+    Some((Cow::Borrowed(&text[..at]), Some(rest)))
+}
+
+/// The argument of a keyword that takes exactly one (`User`, `Port`,
+/// `HostName`); `None` where readconf.c reports "missing argument" or
+/// "extra arguments".
+pub(crate) fn single_argument(args: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let mut arguments = Arguments::new(args);
+    let first = arguments.next()?.ok()?;
+    if first.is_empty() || arguments.next().is_some() {
+        return None;
+    }
+    Some(first)
+}
+
+/// misc.c's `argv_split` with comments ending the line: arguments separated
+/// by spaces or tabs, quoted with `"` or `'`, with `\` escaping a quote, a
+/// backslash, or (outside quotes) a space. Borrows arguments that need no
+/// unquoting.
+pub(crate) struct Arguments<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Arguments<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Self {
+        Arguments { text, at: 0 }
+    }
+}
+
+impl<'a> Iterator for Arguments<'a> {
+    type Item = Result<Cow<'a, [u8]>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let text = self.text;
+        let mut i = self.at;
+        while i < text.len() && matches!(text[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if i >= text.len() || text[i] == b'#' {
+            self.at = text.len();
+            return None;
+        }
+        let start = i;
+        // Created at the first quote or escape; until then the argument is
+        // `text[start..i]` exactly.
+        let mut owned: Option<Vec<u8>> = None;
+        let mut quote = None;
+        while i < text.len() {
+            let b = text[i];
+            if b == b'\\' {
+                let next = text.get(i + 1).copied();
+                if matches!(next, Some(b'\'' | b'"' | b'\\'))
+                    || (quote.is_none() && next == Some(b' '))
+                {
+                    let unescaped = owned.get_or_insert_with(|| text[start..i].to_vec());
+                    unescaped.extend(next);
+                    i += 2;
+                    continue;
+                }
+                // Any other escape keeps its backslash.
+            } else if quote.is_none() && matches!(b, b' ' | b'\t') {
+                break;
+            } else if quote.is_none() && matches!(b, b'"' | b'\'') {
+                owned.get_or_insert_with(|| text[start..i].to_vec());
+                quote = Some(b);
+                i += 1;
+                continue;
+            } else if quote == Some(b) {
+                quote = None;
+                i += 1;
+                continue;
+            }
+            if let Some(unescaped) = &mut owned {
+                unescaped.push(b);
+            }
+            i += 1;
+        }
+        if quote.is_some() {
+            self.at = text.len();
+            return Some(Err(Malformed));
+        }
+        self.at = i;
+        Some(Ok(match owned {
+            Some(unescaped) => Cow::Owned(unescaped),
+            None => Cow::Borrowed(&text[start..i]),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn dest(user: Option<&str>, host: &str, port: Option<u16>) -> Option<Destination> {
+        Some(Destination {
+            user: user.map(str::to_owned),
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    fn passthrough(args: &[&str]) -> Option<Passthrough> {
+        let command = parse(args);
+        assert!(command.destination.is_none(), "{args:?} gave {command:?}");
+        command.passthrough
+    }
+
+    #[test]
+    fn plain_host() {
+        let command = parse(&["example.com"]);
+        assert_eq!(command.destination, dest(None, "example.com", None));
+        assert_eq!(command.passthrough, None);
+    }
+
+    #[test]
+    fn user_at_host_splits_at_the_last_at() {
+        assert_eq!(
+            parse(&["a@b@h.example"]).destination,
+            dest(Some("a@b"), "h.example", None)
+        );
+    }
+
+    #[test]
+    fn grouped_flags_and_glued_values() {
+        assert_eq!(
+            parse(&["-vvT", "-p2222", "h"]).destination,
+            dest(None, "h", Some(2222))
+        );
+        assert_eq!(
+            parse(&["-vp2222", "h"]).destination,
+            dest(None, "h", Some(2222))
+        );
+        assert_eq!(
+            parse(&["-Tlalice", "h"]).destination,
+            dest(Some("alice"), "h", None)
+        );
+        // A value letter takes the rest of the word, even option letters.
+        assert_eq!(
+            parse(&["-pv", "h"]).passthrough,
+            Some(Passthrough::NotUnderstood)
+        );
+    }
+
+    #[test]
+    fn value_may_start_with_a_dash() {
+        assert_eq!(parse(&["-i", "-x", "h"]).destination, dest(None, "h", None));
+        // `-x` is read as the user, not as an option; ssh then refuses a user
+        // starting with `-`, so the line goes through untouched.
+        assert_eq!(
+            passthrough(&["-l", "-x", "h"]),
+            Some(Passthrough::NotUnderstood)
+        );
+        // Even `--` is just a value here, not the end of options.
+        assert_eq!(
+            parse(&["-E", "--", "-p", "3", "h"]).destination,
+            dest(None, "h", Some(3))
+        );
+    }
+
+    #[test]
+    fn options_after_the_destination() {
+        assert_eq!(
+            parse(&["h", "-p", "2222", "-l", "bob", "uptime"]).destination,
+            dest(Some("bob"), "h", Some(2222))
+        );
+    }
+
+    #[test]
+    fn remote_command_is_not_parsed() {
+        let command = parse(&["h", "cmd", "-p", "2222", "-G", "-Z"]);
+        assert_eq!(command.destination, dest(None, "h", None));
+        assert_eq!(command.passthrough, None);
+    }
+
+    #[test]
+    fn double_dash_after_destination_starts_the_command() {
+        assert_eq!(
+            parse(&["h", "--", "-p", "2222"]).destination,
+            dest(None, "h", None)
+        );
+    }
+
+    #[test]
+    fn double_dash_before_destination_ends_all_options() {
+        assert_eq!(
+            parse(&["-p", "1", "--", "h", "-p", "2222", "-V"]).destination,
+            dest(None, "h", Some(1))
+        );
+        // ssh.c looks at the word before the destination, so a `--` value
+        // has the same effect.
+        assert_eq!(
+            parse(&["-i", "--", "h", "-p", "2222"]).destination,
+            dest(None, "h", None)
+        );
+    }
+
+    #[test]
+    fn double_dash_lets_a_dash_host_through_to_the_hostname_check() {
+        // `ssh -- -oProxyCommand=x`: the destination starts with `-`, which
+        // ssh refuses; it must never reach a caller that runs `ssh -G host`.
+        assert_eq!(
+            passthrough(&["--", "-oProxyCommand=touch"]),
+            Some(Passthrough::NotUnderstood)
+        );
+    }
+
+    #[test]
+    fn lone_dash_is_a_non_option() {
+        assert_eq!(passthrough(&["-"]), Some(Passthrough::NotUnderstood));
+        // getopt stops at a group ending in `-` and leaves the word.
+        assert_eq!(passthrough(&["-v-", "h"]), Some(Passthrough::NotUnderstood));
+    }
+
+    #[test]
+    fn ssh_uri_with_user_and_port() {
+        assert_eq!(
+            parse(&["ssh://user@git.example.com:2222"]).destination,
+            dest(Some("user"), "git.example.com", Some(2222))
+        );
+        assert_eq!(
+            parse(&["ssh://h.example/"]).destination,
+            dest(None, "h.example", None)
+        );
+        assert_eq!(
+            parse(&["ssh://h.example.:22/"]).destination,
+            dest(None, "h.example", Some(22))
+        );
+    }
+
+    #[test]
+    fn ssh_uri_user_is_decoded_and_params_dropped() {
+        assert_eq!(
+            parse(&["ssh://a%41+b;fingerprint=x@h"]).destination,
+            dest(Some("aA b"), "h", None)
+        );
+        // Only the first `@` ends the user; the host then fails valid_domain.
+        assert_eq!(
+            passthrough(&["ssh://a@b@h"]),
+            Some(Passthrough::NotUnderstood)
+        );
+        for bad in ["ssh://a%4@h", "ssh://a%4g@h", "ssh://a%00@h"] {
+            assert_eq!(
+                passthrough(&[bad]),
+                Some(Passthrough::NotUnderstood),
+                "{bad}"
+            );
+        }
+        assert_eq!(passthrough(&["ssh://%ff@h"]), Some(Passthrough::NotUtf8));
+    }
+
+    #[test]
+    fn ssh_uri_ipv6_is_refused_like_ssh() {
+        // misc.c runs valid_domain on the URI host after removing brackets;
+        // `::1` fails it and ssh prints its usage (checked with OpenSSH 9.2).
+        assert_eq!(
+            passthrough(&["ssh://[::1]:22"]),
+            Some(Passthrough::NotUnderstood)
+        );
+        // A bracketed name is fine, brackets removed.
+        assert_eq!(
+            parse(&["ssh://[h.example]:22"]).destination,
+            dest(None, "h.example", Some(22))
+        );
+    }
+
+    #[test]
+    fn ssh_uri_errors() {
+        for bad in [
+            "ssh://",
+            "ssh://@h",
+            "ssh://;x@h",
+            "ssh://h:0",
+            "ssh://h:65536",
+            "ssh://h:x",
+            "ssh://h/path",
+            "ssh://h:22/path",
+            "ssh://-h",
+            "ssh://a..b",
+            "ssh://[h",
+            "ssh://[h]x",
+        ] {
+            assert_eq!(
+                passthrough(&[bad]),
+                Some(Passthrough::NotUnderstood),
+                "{bad}"
+            );
+        }
+        // The scheme is case-sensitive: this is a plain host name to ssh.
+        assert_eq!(parse(&["SSH://h"]).destination, dest(None, "SSH://h", None));
+    }
+
+    #[test]
+    fn plain_ipv6_is_taken_literally() {
+        assert_eq!(
+            parse(&["u@[::1]"]).destination,
+            dest(Some("u"), "[::1]", None)
+        );
+    }
+
+    #[test]
+    fn first_user_wins() {
+        assert_eq!(
+            parse(&["-l", "a", "b@h"]).destination,
+            dest(Some("a"), "h", None)
+        );
+        assert_eq!(
+            parse(&["b@h", "-l", "a"]).destination,
+            dest(Some("b"), "h", None)
+        );
+        assert_eq!(
+            parse(&["-o", "User=c", "b@h"]).destination,
+            dest(Some("c"), "h", None)
+        );
+        assert_eq!(
+            parse(&["b@h", "-o", "User=c", "-l", "d"]).destination,
+            dest(Some("b"), "h", None)
+        );
+        assert_eq!(
+            parse(&["-l", "a", "-l", "b", "-o", "User=c", "h"]).destination,
+            dest(Some("a"), "h", None)
+        );
+        assert_eq!(
+            parse(&["-l", "a", "ssh://u@h"]).destination,
+            dest(Some("a"), "h", None)
+        );
+    }
+
+    #[test]
+    fn first_port_wins() {
+        assert_eq!(
+            parse(&["-p", "1", "-o", "Port=2", "h"]).destination,
+            dest(None, "h", Some(1))
+        );
+        assert_eq!(
+            parse(&["-o", "Port=2", "-p", "1", "h"]).destination,
+            dest(None, "h", Some(2))
+        );
+        assert_eq!(
+            parse(&["ssh://h:3", "-p", "1"]).destination,
+            dest(None, "h", Some(3))
+        );
+        assert_eq!(
+            parse(&["-p", "1", "ssh://h:3"]).destination,
+            dest(None, "h", Some(1))
+        );
+        // A later -p is not even checked, as in ssh.c ...
+        assert_eq!(
+            parse(&["-p", "1", "-p", "junk", "h"]).destination,
+            dest(None, "h", Some(1))
+        );
+        // ... but every -o Port value is.
+        assert_eq!(
+            passthrough(&["-p", "1", "-o", "Port=junk", "h"]),
+            Some(Passthrough::NotUnderstood)
+        );
+    }
+
+    #[test]
+    fn port_forms() {
+        assert_eq!(
+            parse(&["-oPort=2222", "h"]).destination,
+            dest(None, "h", Some(2222))
+        );
+        assert_eq!(
+            parse(&["-o", "Port 2222", "h"]).destination,
+            dest(None, "h", Some(2222))
+        );
+        assert_eq!(
+            parse(&["-o", "port = \"2222\"", "h"]).destination,
+            dest(None, "h", Some(2222))
+        );
+        assert_eq!(
+            parse(&["-p", "+022", "h"]).destination,
+            dest(None, "h", Some(22))
+        );
+        for bad in [
+            "0",
+            "-22",
+            "65536",
+            "",
+            "22x",
+            "ssh",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                passthrough(&["-p", bad, "h"]),
+                Some(Passthrough::NotUnderstood),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dash_o_line_forms() {
+        for line in [
+            "User=x",
+            "User x",
+            "user = x",
+            "USER\t=\tx",
+            "  User x  ",
+            "User \"x\"",
+            "User 'x'",
+            "\"User\" x",
+            "User x # a comment",
+        ] {
+            assert_eq!(
+                parse(&["-o", line, "h"]).destination,
+                dest(Some("x"), "h", None),
+                "{line:?}"
+            );
+        }
+        assert_eq!(
+            parse(&["-o", "User \"a b\"", "h"]).destination,
+            dest(Some("a b"), "h", None)
+        );
+        assert_eq!(
+            parse(&["-o", "User==x", "h"]).destination,
+            dest(Some("=x"), "h", None)
+        );
+        assert_eq!(
+            parse(&["-o", "User a\\ b", "h"]).destination,
+            dest(Some("a b"), "h", None)
+        );
+    }
+
+    #[test]
+    fn dash_o_errors() {
+        for line in [
+            "User",
+            "User=",
+            "User \"\"",
+            "User a b",
+            "User \"a",
+            "Port",
+            "Ciphers \"x",
+        ] {
+            assert_eq!(
+                passthrough(&["-o", line, "h"]),
+                Some(Passthrough::NotUnderstood),
+                "{line:?}"
+            );
+        }
+        // Lines ssh skips are no error.
+        for line in ["", "  ", "# comment", "\"User x"] {
+            assert_eq!(
+                parse(&["-o", line, "h"]).destination,
+                dest(None, "h", None),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostname_option_and_config_file() {
+        let command = parse(&[
+            "-F",
+            "/a",
+            "-o",
+            "HostName=first.example",
+            "-Fb",
+            "h",
+            "-o",
+            "Hostname second.example",
+        ]);
+        assert_eq!(command.hostname_option.as_deref(), Some("first.example"));
+        assert_eq!(command.config_file, Some(PathBuf::from("b")));
+        assert_eq!(command.destination, dest(None, "h", None));
+        assert_eq!(command.connect_host().as_deref(), Some("first.example"));
+    }
+
+    #[test]
+    fn connect_host_expands_percent_tokens() {
+        let command = parse(&["-o", "HostName=%h.internal.%%", "alias"]);
+        assert_eq!(command.connect_host().as_deref(), Some("alias.internal.%"));
+        assert_eq!(parse(&["alias"]).connect_host().as_deref(), Some("alias"));
+        assert_eq!(parse(&["-V"]).connect_host(), None);
+        // ssh refuses other tokens, so such lines pass through.
+        for template in ["HostName=%p", "HostName=x%"] {
+            assert_eq!(
+                passthrough(&["-o", template, "alias"]),
+                Some(Passthrough::NotUnderstood)
+            );
+        }
+    }
+
+    #[test]
+    fn queries_pass_through() {
+        assert_eq!(passthrough(&["-G", "h"]), Some(Passthrough::Query('G')));
+        assert_eq!(passthrough(&["h", "-G"]), Some(Passthrough::Query('G')));
+        assert_eq!(passthrough(&["-V"]), Some(Passthrough::Query('V')));
+        assert_eq!(passthrough(&["-vV", "h"]), Some(Passthrough::Query('V')));
+        assert_eq!(
+            passthrough(&["-Q", "cipher"]),
+            Some(Passthrough::Query('Q'))
+        );
+        assert_eq!(passthrough(&["-Qkex"]), Some(Passthrough::Query('Q')));
+        assert_eq!(
+            passthrough(&["-O", "check", "h"]),
+            Some(Passthrough::Query('O'))
+        );
+        assert_eq!(
+            passthrough(&["h", "-O", "exit"]),
+            Some(Passthrough::Query('O'))
+        );
+        // -V answers at once, before a later bad option is reached.
+        assert_eq!(passthrough(&["-V", "-Z"]), Some(Passthrough::Query('V')));
+        // A query option inside the remote command is just text.
+        assert_eq!(parse(&["h", "ls", "-G"]).passthrough, None);
+    }
+
+    #[test]
+    fn git_real_calls() {
+        let command = parse(&[
+            "-o",
+            "SendEnv=GIT_PROTOCOL",
+            "-p",
+            "2222",
+            "git@git.us-3.magento.cloud",
+            "git-upload-pack 'x.git'",
+        ]);
+        assert_eq!(
+            command.destination,
+            dest(Some("git"), "git.us-3.magento.cloud", Some(2222))
+        );
+        assert_eq!(command.passthrough, None);
+        assert_eq!(command.hostname_option, None);
+        assert_eq!(command.config_file, None);
+
+        // git's probe for ssh variants.
+        assert_eq!(
+            passthrough(&["-G", "-o", "SendEnv=GIT_PROTOCOL", "-4", "-p", "22", "h"]),
+            Some(Passthrough::Query('G'))
+        );
+    }
+
+    #[test]
+    fn no_destination() {
+        assert_eq!(passthrough(&[]), Some(Passthrough::NoDestination));
+        assert_eq!(
+            passthrough(&["-v", "-p", "22"]),
+            Some(Passthrough::NoDestination)
+        );
+        assert_eq!(passthrough(&["--"]), Some(Passthrough::NoDestination));
+        assert_eq!(passthrough(&["-G"]), Some(Passthrough::NoDestination));
+    }
+
+    #[test]
+    fn unknown_option_is_not_understood() {
+        assert_eq!(passthrough(&["-Z", "h"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["-vH", "h"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["h", "-u"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["-1", "h"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["---", "h"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["-:", "h"]), Some(Passthrough::NotUnderstood));
+    }
+
+    #[test]
+    fn missing_value_is_not_understood() {
+        assert_eq!(passthrough(&["h", "-p"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["-l"]), Some(Passthrough::NotUnderstood));
+        assert_eq!(passthrough(&["-vF"]), Some(Passthrough::NotUnderstood));
+    }
+
+    #[test]
+    fn empty_user_is_not_understood() {
+        assert_eq!(passthrough(&["@h"]), Some(Passthrough::NotUnderstood));
+        // An empty host after a user connects nowhere.
+        assert_eq!(passthrough(&["u@"]), Some(Passthrough::NotUnderstood));
+    }
+
+    #[test]
+    fn shell_metacharacters_in_host_are_refused() {
+        for host in ["h;id", "h h", "$(id)", "a,b", "h\tx", "-h"] {
+            assert_eq!(
+                passthrough(&["--", host]),
+                Some(Passthrough::NotUnderstood),
+                "{host:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_metacharacters_in_user_are_refused() {
+        for user in ["-u", "a;b", "a`b", "a b -c", "a\\", "a\tb"] {
+            assert_eq!(
+                passthrough(&["-l", user, "h"]),
+                Some(Passthrough::NotUnderstood),
+                "{user:?}"
+            );
+        }
+        // Allowed: spaces not before a dash, `$`, `%`, inner backslashes.
+        for user in ["a b", "a$b%c", "a\\b", "a-b"] {
+            assert_eq!(
+                parse(&["-l", user, "h"]).destination,
+                dest(Some(user), "h", None),
+                "{user:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_value_option_takes_its_value() {
+        for letter in "BDEFIJLOPQRSWbceilmopw".chars() {
+            // Taken as a value, `1` is not the destination; `h` is.
+            let option = format!("-{letter}");
+            let command = parse(&[option.as_str(), "1", "h"]);
+            let expected = match letter {
+                'O' | 'Q' => {
+                    assert_eq!(command.passthrough, Some(Passthrough::Query(letter)));
+                    continue;
+                }
+                // `-o 1` is a keyword without an argument, which ssh refuses.
+                'o' => {
+                    assert_eq!(command.passthrough, Some(Passthrough::NotUnderstood));
+                    continue;
+                }
+                'l' => dest(Some("1"), "h", None),
+                'p' => dest(None, "h", Some(1)),
+                _ => dest(None, "h", None),
+            };
+            assert_eq!(command.destination, expected, "-{letter}");
+        }
+    }
+
+    #[test]
+    fn every_flag_is_a_flag() {
+        for letter in "246ACKMNTXYafgknqstvxy".chars() {
+            let option = format!("-{letter}");
+            assert_eq!(
+                parse(&[option.as_str(), "h", "-p", "7"]).destination,
+                dest(None, "h", Some(7)),
+                "-{letter}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_values_do_not_break_parsing() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(vec![b'/', 0xff, 0xfe]);
+        let mut glued = b"-i".to_vec();
+        glued.extend([0xff]);
+        let args = vec![
+            OsString::from("-i"),
+            bad(),
+            OsString::from_vec(glued),
+            OsString::from("-o"),
+            OsString::from_vec(b"ProxyCommand=\xff".to_vec()),
+            OsString::from("-F"),
+            bad(),
+            OsString::from("u@h"),
+            bad(),
+        ];
+        let command = parse(&args);
+        assert_eq!(command.destination, dest(Some("u"), "h", None));
+        assert_eq!(command.config_file, Some(PathBuf::from(bad())));
+
+        let host = [OsString::from_vec(b"u@h\xff".to_vec())];
+        assert_eq!(parse(&host).passthrough, Some(Passthrough::NotUtf8));
+        let user = [OsString::from_vec(b"\xff@h".to_vec())];
+        assert_eq!(parse(&user).passthrough, Some(Passthrough::NotUtf8));
+        // A non-UTF-8 user that is not the one kept does not matter.
+        let ignored = [
+            OsString::from("-l"),
+            OsString::from("u"),
+            OsString::from_vec(b"\xff@h".to_vec()),
+        ];
+        assert_eq!(parse(&ignored).destination, dest(Some("u"), "h", None));
+        let hostname = [
+            OsString::from("-o"),
+            OsString::from_vec(b"HostName \xff".to_vec()),
+            OsString::from("h"),
+        ];
+        assert_eq!(parse(&hostname).passthrough, Some(Passthrough::NotUtf8));
+    }
+
+    #[test]
+    fn arguments_split_like_argv_split() {
+        let split = |text: &str| -> Result<Vec<String>, Malformed> {
+            Arguments::new(text.as_bytes())
+                .map(|argument| argument.map(|a| String::from_utf8(a.into_owned()).unwrap()))
+                .collect()
+        };
+        assert_eq!(split("a  b\tc").unwrap(), ["a", "b", "c"]);
+        assert_eq!(split("a\"b c\"d 'e'").unwrap(), ["ab cd", "e"]);
+        assert_eq!(split(r#"a\"b \x \\"#).unwrap(), ["a\"b", "\\x", "\\"]);
+        assert_eq!(split("a #b c").unwrap(), ["a"]);
+        assert_eq!(split("a#b").unwrap(), ["a#b"]);
+        assert_eq!(split("\"\"").unwrap(), [""]);
+        assert_eq!(split("'a"), Err(Malformed));
+        // Unquoted arguments are borrowed, not copied.
+        let mut arguments = Arguments::new(b"plain \"quoted\"");
+        assert!(matches!(
+            arguments.next(),
+            Some(Ok(Cow::Borrowed(b"plain")))
+        ));
+        assert!(matches!(arguments.next(), Some(Ok(Cow::Owned(_)))));
+        assert!(arguments.next().is_none());
+    }
+}

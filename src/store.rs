@@ -1,0 +1,363 @@
+//! Where keys and certificates live, and how they are replaced.
+//!
+//! Layout of the state folder (`<config dir>/certsh`, 0700):
+//!
+//! ```text
+//! current -> gen-1764316800-3f2a9c1d      symlink, swapped atomically
+//! gen-1764316800-3f2a9c1d/id_ed25519      private key, 0600
+//! gen-1764316800-3f2a9c1d/id_ed25519.pub  its public key
+//! gen-1764316800-3f2a9c1d/id_ed25519-cert.pub
+//! lock                                    refresh lock
+//! token.json                              access-token cache, 0600
+//! ```
+//!
+//! A generation holds one key for its whole life, so a certificate renewed
+//! for the same key is a single rename inside it, and a new key is a new
+//! generation published by one symlink rename. ssh is handed the resolved
+//! generation's paths, so a parallel ssh can never pair a key with a
+//! certificate for another key. Old generations stay for an hour after they
+//! were replaced, for any ssh still reading them.
+//!
+//! When the home folder cannot be written (CI with a read-only or foreign
+//! HOME), the state lives in `<temp dir>/certsh-<uid>/<profile>`, which must
+//! belong to the user and be closed to others.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ssh_key::rand_core::{OsRng, RngCore};
+use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
+
+use crate::config::Config;
+use crate::error::Fixable;
+use crate::lock::{self, Lock};
+
+const CURRENT: &str = "current";
+const KEY: &str = "id_ed25519";
+const PUB: &str = "id_ed25519.pub";
+const CERT: &str = "id_ed25519-cert.pub";
+/// A replaced generation is removed after this long.
+const KEEP_OLD_SECS: u64 = 3600;
+
+/// A state folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+/// The key and certificate in use.
+#[derive(Debug)]
+pub struct Cached {
+    /// The private key file.
+    pub key_path: PathBuf,
+    /// The certificate file.
+    pub cert_path: PathBuf,
+    /// The certificate.
+    pub cert: Certificate,
+    /// The public key it certifies (read from the key's `.pub`).
+    pub public_key: PublicKey,
+    /// When the key was made (Unix seconds).
+    pub key_created: u64,
+}
+
+impl Store {
+    /// The folder to read from, without creating anything: the home one if it
+    /// has state, else the temp-dir fallback if it has state and is safe.
+    pub fn locate(cfg: &Config) -> Option<Store> {
+        let primary = primary_dir(cfg);
+        if fs::symlink_metadata(primary.join(CURRENT)).is_ok() {
+            return Some(Store { dir: primary });
+        }
+        let fallback = fallback_dir(cfg);
+        if fs::symlink_metadata(fallback.join(CURRENT)).is_ok()
+            && check_private_dir(fallback.parent()?).is_ok()
+            && check_private_dir(&fallback).is_ok()
+        {
+            return Some(Store { dir: fallback });
+        }
+        None
+    }
+
+    /// The folder to write to, created if needed: the home one when
+    /// possible, else the temp-dir fallback.
+    pub fn prepare(cfg: &Config) -> Result<Store> {
+        let primary = primary_dir(cfg);
+        match prepare_primary(cfg, &primary) {
+            Ok(()) => return Ok(Store { dir: primary }),
+            Err(e) if cfg.debug => {
+                crate::log::debug(true, || {
+                    format!(
+                        "cannot use {}: {e}; using the temp folder",
+                        primary.display()
+                    )
+                });
+            }
+            Err(_) => {}
+        }
+        let fallback = fallback_dir(cfg);
+        let parent = fallback.parent().expect("fallback has a parent");
+        make_private_dir(parent)?;
+        make_private_dir(&fallback)?;
+        Ok(Store { dir: fallback })
+    }
+
+    /// The key and certificate in use, if both are there and belong together.
+    pub fn current(&self) -> Option<Cached> {
+        let gen_name = fs::read_link(self.dir.join(CURRENT)).ok()?;
+        let gen_dir = self.dir.join(&gen_name);
+        let cert_path = gen_dir.join(CERT);
+        let cert = Certificate::from_openssh(fs::read_to_string(&cert_path).ok()?.trim()).ok()?;
+        let public_key =
+            PublicKey::from_openssh(fs::read_to_string(gen_dir.join(PUB)).ok()?.trim()).ok()?;
+        if cert.public_key() != public_key.key_data() {
+            return None;
+        }
+        Some(Cached {
+            key_path: gen_dir.join(KEY),
+            cert_path,
+            cert,
+            public_key,
+            key_created: generation_time(gen_name.to_str()?)?,
+        })
+    }
+
+    /// Takes the refresh lock.
+    pub fn lock(&self, deadline: Instant) -> Result<Lock> {
+        lock::acquire(&self.dir.join("lock"), deadline)
+    }
+
+    /// The access-token cache file.
+    pub fn token_cache(&self) -> PathBuf {
+        self.dir.join("token.json")
+    }
+
+    /// Replaces the certificate of the current generation (same key).
+    pub fn renew(&self, current: &Cached, cert_text: &str) -> Result<()> {
+        let gen_dir = current.cert_path.parent().expect("generation folder");
+        write_atomic(gen_dir, &current.cert_path, cert_text.as_bytes())
+    }
+
+    /// Publishes a new key with its certificate as the current generation.
+    pub fn publish(&self, key: &PrivateKey, cert_text: &str, now: u64) -> Result<()> {
+        let name = format!("gen-{now}-{:08x}", OsRng.next_u32());
+        let gen_dir = self.dir.join(&name);
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&gen_dir)
+            .with_context(|| format!("cannot create {}", gen_dir.display()))?;
+        let pem = key
+            .to_openssh(LineEnding::LF)
+            .context("cannot encode the key")?;
+        write_new(&gen_dir.join(KEY), pem.as_bytes())?;
+        let public = key
+            .public_key()
+            .to_openssh()
+            .context("cannot encode the key")?;
+        write_new(&gen_dir.join(PUB), format!("{public}\n").as_bytes())?;
+        write_new(&gen_dir.join(CERT), cert_text.as_bytes())?;
+        let link_tmp = self.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
+        std::os::unix::fs::symlink(&name, &link_tmp)
+            .with_context(|| format!("cannot create {}", link_tmp.display()))?;
+        fs::rename(&link_tmp, self.dir.join(CURRENT))
+            .with_context(|| format!("cannot publish {}", gen_dir.display()))?;
+        self.remove_old(&name, now);
+        Ok(())
+    }
+
+    /// Removes generations replaced more than an hour ago. Best effort: a
+    /// leftover folder costs nothing but disk.
+    fn remove_old(&self, keep: &str, now: u64) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name == keep || !name.starts_with("gen-") {
+                continue;
+            }
+            let old_enough = entry
+                .metadata()
+                .map(|m| now.saturating_sub(m.mtime().max(0) as u64) > KEEP_OLD_SECS)
+                .unwrap_or(false);
+            if old_enough {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// A fresh ed25519 key, made in-process.
+pub fn new_key(comment: &str) -> Result<PrivateKey> {
+    let mut key =
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("cannot generate a key")?;
+    key.set_comment(comment);
+    Ok(key)
+}
+
+fn primary_dir(cfg: &Config) -> PathBuf {
+    cfg.config_dir.join("certsh")
+}
+
+fn fallback_dir(cfg: &Config) -> PathBuf {
+    let uid = rustix::process::getuid().as_raw();
+    std::env::temp_dir()
+        .join(format!("certsh-{uid}"))
+        .join(cfg.profile.name)
+}
+
+fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
+    // Never create a home folder that is not there: that is a foreign HOME.
+    if !cfg.home.is_dir() {
+        anyhow::bail!("{} is not a folder", cfg.home.display());
+    }
+    if !cfg.config_dir.exists() {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&cfg.config_dir)
+            .with_context(|| format!("cannot create {}", cfg.config_dir.display()))?;
+    }
+    make_private_dir(dir)?;
+    // A folder we may not write (read-only HOME mounted in CI) is useless.
+    let probe = dir.join("lock");
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&probe)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    Ok(())
+}
+
+/// Creates `dir` 0700 or checks an existing one: it must be a real folder of
+/// ours; group and other permissions are removed.
+fn make_private_dir(dir: &Path) -> Result<()> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    let meta =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    check_owner(dir, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses a folder that another user could have planted or can read.
+fn check_private_dir(dir: &Path) -> Result<()> {
+    let meta =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    check_owner(dir, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(Fixable::new(
+            format!("{} is open to other users", dir.display()),
+            format!("run: chmod 700 {}", dir.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn check_owner(dir: &Path, meta: &fs::Metadata) -> Result<()> {
+    let uid = rustix::process::getuid().as_raw();
+    if !meta.file_type().is_dir() || meta.uid() != uid {
+        return Err(Fixable::new(
+            format!("{} is not a folder owned by you (uid {uid})", dir.display()),
+            "remove it, or set TMPDIR to a private folder",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The creation time in a generation's name.
+fn generation_time(name: &str) -> Option<u64> {
+    name.strip_prefix("gen-")?.split('-').next()?.parse().ok()
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `path` by renaming a finished temporary file over it, so readers
+/// see the old file or the new one, never a mix.
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a private file atomically in its own folder.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path.parent().expect("file in a folder"), path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_names_carry_their_time() {
+        assert_eq!(generation_time("gen-1764316800-3f2a9c1d"), Some(1764316800));
+        assert_eq!(generation_time("current"), None);
+    }
+
+    #[test]
+    fn private_dir_is_repaired_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_private_dir(&dir).is_err());
+        make_private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        check_private_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_is_not_a_private_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        make_private_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(make_private_dir(&link).is_err());
+        assert!(check_private_dir(&link).is_err());
+    }
+
+    #[test]
+    fn atomic_write_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        write_private(&path, b"one").unwrap();
+        write_private(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    }
+}

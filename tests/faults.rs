@@ -1,0 +1,230 @@
+//! Every way the certifier or the auth server can fail: exit 255 before
+//! exec, one clear line, no token in the output, and a good certificate is
+//! never replaced. Issue #2.
+
+mod support;
+
+use support::*;
+
+/// Runs ssh to the cloud with no certificate under `fault`; returns stderr.
+#[track_caller]
+fn connect_fails_with(env: &TestEnv, fault: Fault) -> String {
+    env.certifier.set_fault(fault);
+    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
+    assert_no_secrets(env, &p.stdout);
+    assert_no_secrets(env, &p.stderr);
+    assert!(p.stdout.is_empty(), "stdout belongs to ssh: {:?}", p.stdout);
+    assert_eq!(p.stderr.lines().count(), 1, "one line: {:?}", p.stderr);
+    assert!(p.stderr.starts_with("certsh: "), "{:?}", p.stderr);
+    p.stderr
+}
+
+/// Loads a good certificate, then asks for a new one under `fault`: the
+/// refresh fails and the good certificate is still there, unchanged.
+#[track_caller]
+fn good_certificate_survives(env: &TestEnv, fault: Fault) -> String {
+    env.certifier.set_fault(Fault::None);
+    ok(env.certsh(["load"]));
+    let before = env.certificate_bytes().unwrap();
+    env.certifier.set_fault(fault);
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert_no_secrets(env, &(p.stdout.clone() + &p.stderr));
+    assert_eq!(
+        env.certificate_bytes().unwrap(),
+        before,
+        "the good certificate was kept"
+    );
+    env.certifier.set_fault(Fault::None);
+    ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
+    p.stderr
+}
+
+fn url(env: &TestEnv) -> String {
+    format!("{}/ssh", env.certifier.url())
+}
+
+#[test]
+fn server_error_with_an_html_body() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::ServerErrorHtml);
+    assert_eq!(
+        err,
+        format!(
+            "certsh: certifier {} answered 502 Bad Gateway: 502 Bad Gateway (the service has a problem; try again in a minute)\n",
+            url(&env)
+        )
+    );
+    good_certificate_survives(&env, Fault::ServerErrorHtml);
+}
+
+#[test]
+fn garbage_certificate() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::GarbageCertificate);
+    assert!(
+        err.starts_with(&format!(
+            "certsh: certifier {} returned a certificate that is not an SSH certificate (",
+            url(&env)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("(the certificate in use was kept; report this if it persists)\n"),
+        "{err}"
+    );
+    good_certificate_survives(&env, Fault::GarbageCertificate);
+}
+
+#[test]
+fn certificate_for_another_key() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::OtherKey);
+    assert!(
+        err.contains("returned a certificate that certifies key SHA256:"),
+        "{err}"
+    );
+    assert!(err.contains("not certsh's key SHA256:"), "{err}");
+    good_certificate_survives(&env, Fault::OtherKey);
+}
+
+#[test]
+fn expired_certificate() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::Expired);
+    assert!(
+        err.contains(
+            "returned a certificate that expired 1h 00m ago (check this computer's clock)"
+        ),
+        "{err}"
+    );
+    good_certificate_survives(&env, Fault::Expired);
+}
+
+#[test]
+fn certifier_answers_401() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::Unauthorized);
+    assert_eq!(
+        err,
+        format!(
+            "certsh: certifier {} answered 401 Unauthorized: invalid_token: The access token is invalid \
+             (check the API token in MAGENTO_CLOUD_CLI_TOKEN, or log in again: certsh login)\n",
+            url(&env)
+        )
+    );
+    good_certificate_survives(&env, Fault::Unauthorized);
+}
+
+#[test]
+fn a_cached_access_token_refused_by_the_certifier_is_replaced_once() {
+    let env = TestEnv::with_sshd();
+    ok(env.certsh(["load"]));
+    assert_eq!(env.certifier.token_requests(), 1);
+    env.certifier.revoke_access_tokens();
+    ok(env.certsh(["load", "--refresh"]));
+    assert_eq!(env.certifier.token_requests(), 2);
+}
+
+#[test]
+fn wrong_api_token() {
+    let mut env = TestEnv::with_sshd();
+    env.set("MAGENTO_CLOUD_CLI_TOKEN", "not-the-right-token-4242");
+    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: auth server {}/oauth2/token refused the API token from MAGENTO_CLOUD_CLI_TOKEN: \
+             400 Bad Request: invalid_grant: Invalid API token \
+             (create a new API token in the console and put it in MAGENTO_CLOUD_CLI_TOKEN)\n",
+            env.certifier.url()
+        )
+    );
+    assert!(!p.stderr.contains("not-the-right-token-4242"));
+    assert_eq!(env.certifier.sign_requests(), 0);
+}
+
+#[test]
+fn a_certifier_that_never_answers_is_given_up_on() {
+    let mut env = TestEnv::with_sshd();
+    env.set("CERTSH_HTTP_TIMEOUT", "2");
+    let started = std::time::Instant::now();
+    let err = connect_fails_with(&env, Fault::Hang);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(
+        err,
+        format!(
+            "certsh: certifier {} did not answer within 2 s (check the network, or try again later)\n",
+            url(&env)
+        )
+    );
+    good_certificate_survives(&env, Fault::Hang);
+}
+
+#[test]
+fn nothing_listening() {
+    let mut env = TestEnv::with_sshd();
+    // A port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.set(
+        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
+        format!("http://127.0.0.1:{port}"),
+    );
+    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
+    assert!(
+        p.stderr.starts_with(&format!(
+            "certsh: cannot reach the auth server http://127.0.0.1:{port}/oauth2/token: "
+        )),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        p.stderr.ends_with("(check the network and the URL)\n"),
+        "{}",
+        p.stderr
+    );
+}
+
+#[test]
+fn hostile_error_text_reaches_the_terminal_harmlessly() {
+    let env = TestEnv::with_sshd();
+    let err = connect_fails_with(&env, Fault::TerminalEscapes);
+    assert!(!err.trim_end().chars().any(char::is_control), "{err:?}");
+}
+
+#[test]
+fn a_failed_renewal_keeps_using_a_certificate_that_is_still_valid() {
+    let env = TestEnv::with_sshd();
+    env.certifier.set_validity(100);
+    ok(env.certsh(["load"]));
+    env.certifier.set_fault(Fault::ServerErrorHtml);
+    let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
+    assert_eq!(p.stdout, "connected\n");
+    assert!(
+        p.stderr.starts_with("certsh: warning: certifier "),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        p.stderr
+            .contains("using the current certificate, valid for another"),
+        "{}",
+        p.stderr
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_any_token_is_sent() {
+    let mut env = TestEnv::with_sshd();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", "http://auth.example.com");
+    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
+    assert_eq!(
+        p.stderr,
+        "certsh: refusing plain http:// for the token URL http://auth.example.com/oauth2/token: tokens would \
+         travel unencrypted (use https://, or a loopback address such as 127.0.0.1 for local testing)\n"
+    );
+    assert!(env.certifier.requests().is_empty());
+}

@@ -1,0 +1,343 @@
+//! The test bench: a temporary HOME, the test certifier on loopback, the real
+//! sshd trusting its CA, and builders that run certsh, its shim and git in
+//! that world with a clean environment. Tests read as sentences on top of it.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod certifier;
+pub mod sshd;
+
+use std::borrow::BorrowMut;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub use certifier::{Certifier, Fault};
+pub use sshd::Sshd;
+
+/// The certsh binary under test.
+pub fn certsh_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_certsh"))
+}
+
+/// One isolated world.
+pub struct TestEnv {
+    /// Scratch space: HOME, TMPDIR, shim folder, clones.
+    pub root: TempDir,
+    /// The test certifier.
+    pub certifier: Certifier,
+    /// The real sshd, when started.
+    pub sshd: Option<Sshd>,
+    vars: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A world with a certifier, an API token in the environment and no
+    /// certificate yet.
+    pub fn new() -> TestEnv {
+        let root = tempfile::tempdir().expect("temp dir");
+        for d in ["home", "tmp", "bin", "work"] {
+            std::fs::create_dir(root.path().join(d)).unwrap();
+        }
+        // The installed shape: the shim is certsh under the name ssh.
+        std::os::unix::fs::symlink(certsh_bin(), root.path().join("bin/ssh")).unwrap();
+        let certifier = Certifier::start();
+        let url = certifier.url();
+        let vars = vec![
+            (
+                "HOME".into(),
+                root.path().join("home").display().to_string(),
+            ),
+            (
+                "TMPDIR".into(),
+                root.path().join("tmp").display().to_string(),
+            ),
+            (
+                "PATH".into(),
+                "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into(),
+            ),
+            ("LANG".into(), "C".into()),
+            ("TZ".into(), "UTC".into()),
+            ("MAGENTO_CLOUD_CLI_API_AUTH_URL".into(), url.clone()),
+            ("MAGENTO_CLOUD_CLI_API_CERTIFIER_URL".into(), url),
+            (
+                "MAGENTO_CLOUD_CLI_TOKEN".into(),
+                certifier::API_TOKEN.into(),
+            ),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        ];
+        TestEnv {
+            root,
+            certifier,
+            sshd: None,
+            vars,
+        }
+    }
+
+    /// Also starts the real sshd, trusting the certifier's CA, with a bare
+    /// repository to clone.
+    pub fn with_sshd() -> TestEnv {
+        let mut env = TestEnv::new();
+        let dir = env.root.path().join("sshd");
+        std::fs::create_dir(&dir).unwrap();
+        let sshd = Sshd::start(&dir, &env.certifier.ca_public_key(), &["certsh-test"]);
+        sshd::bare_repo(&dir);
+        env.sshd = Some(sshd);
+        env
+    }
+
+    /// Sets (or replaces) an environment variable for every command.
+    pub fn set(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
+        let value = value.as_ref().to_string_lossy().into_owned();
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value));
+        self
+    }
+
+    /// Removes an environment variable for every command.
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.vars.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// The value an environment variable has for commands.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn home(&self) -> PathBuf {
+        PathBuf::from(self.var("HOME").unwrap())
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// The shim, as installed: `<dir>/ssh`, a symlink to certsh.
+    pub fn shim(&self) -> PathBuf {
+        self.path("bin/ssh")
+    }
+
+    /// certsh's state folder in HOME.
+    pub fn state_dir(&self) -> PathBuf {
+        self.home().join(".magento-cloud/certsh")
+    }
+
+    pub fn sshd(&self) -> &Sshd {
+        self.sshd.as_ref().expect("TestEnv::with_sshd")
+    }
+
+    /// The bare repository behind sshd.
+    pub fn repo(&self) -> PathBuf {
+        self.path("sshd/repo.git")
+    }
+
+    /// `-F <client config>` for ssh command lines.
+    pub fn ssh_config(&self) -> PathBuf {
+        self.sshd().ssh_config()
+    }
+
+    /// A process in this world: clean environment, work folder.
+    pub fn std_command(&self, program: impl AsRef<OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear();
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(self.path("work"));
+        cmd
+    }
+
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::from_std(self.std_command(program));
+        cmd.timeout(std::time::Duration::from_secs(120));
+        cmd
+    }
+
+    /// `certsh <args>`.
+    pub fn certsh<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(certsh_bin());
+        cmd.args(args);
+        cmd
+    }
+
+    /// The shim with the test client config: `ssh -F <config> <args>`.
+    pub fn command_ssh<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(self.shim());
+        cmd.arg("-F").arg(self.ssh_config()).args(args);
+        cmd
+    }
+
+    /// Any program, in this world's environment.
+    pub fn command_plain(&self, program: impl AsRef<OsStr>) -> Command {
+        self.command(program)
+    }
+
+    /// `git <args>` in the work folder, with the given GIT_SSH_COMMAND.
+    pub fn git<I, S>(&self, ssh_command: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::from_std(self.std_git(ssh_command, args));
+        cmd.timeout(std::time::Duration::from_secs(120));
+        cmd
+    }
+
+    /// [`TestEnv::git`] as a plain process, for starting many at once.
+    pub fn std_git<I, S>(&self, ssh_command: &str, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.std_command("git");
+        cmd.env("GIT_SSH_COMMAND", ssh_command)
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args);
+        cmd
+    }
+
+    /// The ssh command git should use: the shim with the test client config.
+    pub fn git_ssh(&self) -> String {
+        format!(
+            "{} -F {}",
+            self.shim().display(),
+            self.ssh_config().display()
+        )
+    }
+
+    /// The cloud's git address of the test repository.
+    pub fn git_url(&self) -> String {
+        format!("git.us-3.magento.cloud:{}", self.repo().display())
+    }
+
+    /// A stand-in for the real ssh that records its arguments and exits 0,
+    /// for checking exactly what certsh passes on.
+    pub fn recording_ssh(&mut self) -> PathBuf {
+        let script = self.path("bin/recording-ssh");
+        let log = self.path("recorded-args");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nprintf 'GIT_PROTOCOL=%s\\n' \"$GIT_PROTOCOL\" >> '{}'\n",
+                log.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.set("CERTSH_REAL_SSH", &script);
+        log
+    }
+
+    /// What the recording ssh received, one argument a line.
+    pub fn recorded(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("recorded-args"))
+            .expect("the recording ssh ran")
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The current certificate file's bytes, if any.
+    pub fn certificate_bytes(&self) -> Option<Vec<u8>> {
+        let link = std::fs::read_link(self.state_dir().join("current")).ok()?;
+        std::fs::read(self.state_dir().join(link).join("id_ed25519-cert.pub")).ok()
+    }
+}
+
+/// What a finished command printed.
+pub struct Printed {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Printed {
+    fn from(o: Output) -> Printed {
+        Printed {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs a command and returns what it printed, whatever its exit.
+#[track_caller]
+pub fn run(mut cmd: impl BorrowMut<Command>) -> Printed {
+    cmd.borrow_mut().output().expect("command runs").into()
+}
+
+/// Runs a command that must succeed.
+#[track_caller]
+pub fn ok(cmd: impl BorrowMut<Command>) -> Printed {
+    let p = run(cmd);
+    assert_eq!(
+        p.code,
+        Some(0),
+        "expected success\n--- stdout\n{}\n--- stderr\n{}",
+        p.stdout,
+        p.stderr
+    );
+    p
+}
+
+/// Runs a command that must fail with `code`.
+#[track_caller]
+pub fn fails(cmd: impl BorrowMut<Command>, code: i32) -> Printed {
+    let p = run(cmd);
+    assert_eq!(
+        p.code,
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+        p.stdout,
+        p.stderr
+    );
+    p
+}
+
+/// No secret of the test world appears in `text`.
+#[track_caller]
+pub fn assert_no_secrets(env: &TestEnv, text: &str) {
+    assert!(
+        !text.contains(certifier::API_TOKEN),
+        "the API token leaked:\n{text}"
+    );
+    for t in env.certifier.issued_access_tokens() {
+        assert!(!text.contains(&t), "an access token leaked:\n{text}");
+    }
+}
+
+/// Every file below `dir`, recursively (for "nothing was written").
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(files_below(&p));
+        }
+        out.push(p);
+    }
+    out.sort();
+    out
+}
