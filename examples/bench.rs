@@ -126,6 +126,17 @@ fn main() {
         .unwrap_or(2000);
     println!("certsh benchmark: {n} interleaved runs per hot-path row, /bin/true as the real ssh");
 
+    // The floor: any wrapper costs one more process and one more exec.
+    let floor = w.certsh.with_file_name("examples").join("exec_floor");
+    if floor.exists() {
+        side_by_side(
+            "floor (minimal Rust exec wrapper)",
+            n,
+            &mut || time(w.cmd(Path::new("/bin/true")).args([HOST, REMOTE])),
+            &mut || time(w.cmd(&floor).args([HOST, REMOTE])),
+        );
+    }
+
     // Hot path: a valid certificate is cached.
     assert!(w.cmd(&w.certsh).arg("load").status().unwrap().success());
     let t = Path::new("/bin/true");
