@@ -19,6 +19,7 @@ use crate::cert::now;
 use crate::config::Config;
 use crate::credentials::{AccessToken, Credential};
 use crate::error::Fixable;
+use crate::login::{NeedLogin, StepUp};
 use crate::sanitize;
 use crate::secret::Secret;
 
@@ -32,6 +33,23 @@ pub struct Api<'a> {
     token_url: Url,
     sign_url: Url,
     deadline: Instant,
+}
+
+/// What the token endpoint gave.
+pub struct TokenSet {
+    /// The access token.
+    pub access: AccessToken,
+    /// A refresh token, after a browser login or a rotating refresh.
+    pub refresh: Option<Secret>,
+}
+
+/// The token endpoint's answer to a grant.
+pub enum Granted {
+    /// The tokens.
+    Tokens(TokenSet),
+    /// 400/401 `invalid_grant` (or `invalid_client`): the code, refresh token
+    /// or API token was refused. The text is the server's, sanitised.
+    Refused(String),
 }
 
 /// The certifier's answer to a signing request.
@@ -51,15 +69,14 @@ impl<'a> Api<'a> {
         let sign_url = certifier
             .join("/ssh")
             .context("cannot build the certifier URL")?;
-        let loopback = is_loopback(&token_url) || is_loopback(&sign_url);
         let mut builder = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.http_timeout.min(Duration::from_secs(10)))
             .timeout(cfg.http_timeout)
-            .user_agent(concat!("certsh/", env!("CARGO_PKG_VERSION")));
-        if loopback {
-            // A proxy has no business relaying loopback traffic.
-            builder = builder.no_proxy();
+            .user_agent(concat!("certsh/", env!("CARGO_PKG_VERSION")))
+            .no_proxy();
+        if let Some(proxy) = env_proxy()? {
+            builder = builder.proxy(proxy);
         }
         if token_url.scheme() == "http" && sign_url.scheme() == "http" {
             // Loading the system's roots costs milliseconds and is not needed.
@@ -80,12 +97,108 @@ impl<'a> Api<'a> {
         &self.sign_url
     }
 
+    /// The token endpoint, for messages.
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
     /// Exchanges an API token for an access token.
     pub fn exchange(&self, cred: &Credential) -> Result<AccessToken> {
-        let body = form(&[
+        let granted = self.grant(&[
             ("grant_type", "api_token"),
             ("api_token", cred.token.expose()),
+        ])?;
+        let detail = match granted {
+            Granted::Tokens(set) => return Ok(set.access),
+            Granted::Refused(detail) => detail,
+        };
+        let fix = match &cred.kind {
+            crate::credentials::Kind::StoredApiToken(_) => {
+                "create a new API token in the console and store it: certsh login --api-token"
+                    .to_string()
+            }
+            _ => format!(
+                "create a new API token in the console and put it in {}",
+                cred.origin
+            ),
+        };
+        Err(Fixable::new(
+            format!(
+                "auth server {} refused the API token from {}: {detail}",
+                self.token_url, cred.origin
+            ),
+            fix,
+        )
+        .into())
+    }
+
+    /// The refresh grant of a browser session.
+    pub fn refresh_grant(&self, refresh_token: &Secret) -> Result<Granted> {
+        self.grant(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ])
+    }
+
+    /// The authorization-code grant that ends a browser login (PKCE).
+    pub fn authorization_code(
+        &self,
+        code: &Secret,
+        redirect_uri: &str,
+        verifier: &Secret,
+    ) -> Result<Granted> {
+        self.grant(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.expose()),
+            ("client_id", &self.cfg.client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.expose()),
+        ])
+    }
+
+    /// Revokes a refresh token (`POST {revoke_url}`, RFC 7009).
+    pub fn revoke(&self, refresh_token: &Secret) -> Result<()> {
+        let url = checked_url(&self.cfg.revoke_url, "revocation URL")?;
+        let body = form(&[
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
         ]);
+        let req = self
+            .client
+            .post(url.clone())
+            .basic_auth(&self.cfg.client_id, Some(""))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        let what = format!("auth server {url}");
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let body = read_body(resp, &what)?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(Fixable::new(
+            format!("{what} answered {}", detail(&body).text(status)),
+            fix_for(status),
+        )
+        .into())
+    }
+
+    /// `GET url` with no credential, for `certsh doctor --online`: the
+    /// status and the server's `Date` header. Any answer means reachable.
+    pub fn probe(&self, url: &str, what: &str) -> Result<(StatusCode, Option<String>)> {
+        let url = checked_url(url, what)?;
+        let resp = self.send(self.client.get(url.clone()), &format!("{what} {url}"))?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        Ok((resp.status(), date))
+    }
+
+    /// A request to the token endpoint with client authentication.
+    fn grant(&self, pairs: &[(&str, &str)]) -> Result<Granted> {
+        let body = form(pairs);
         let req = self
             .client
             .post(self.token_url.clone())
@@ -102,6 +215,7 @@ impl<'a> Api<'a> {
             struct TokenAnswer {
                 access_token: String,
                 expires_in: Option<u64>,
+                refresh_token: Option<String>,
             }
             let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
                 Fixable::new(
@@ -109,10 +223,16 @@ impl<'a> Api<'a> {
                     "check the auth URL; try again later",
                 )
             })?;
-            return Ok(AccessToken {
-                token: Secret::new(answer.access_token),
-                expires_at: now() + answer.expires_in.unwrap_or(300),
-            });
+            return Ok(Granted::Tokens(TokenSet {
+                access: AccessToken {
+                    token: Secret::new(answer.access_token),
+                    expires_at: now() + answer.expires_in.unwrap_or(300),
+                },
+                refresh: answer
+                    .refresh_token
+                    .filter(|t| !t.is_empty())
+                    .map(Secret::new),
+            }));
         }
         let detail = detail(&body);
         let refused = matches!(status.as_u16(), 400 | 401)
@@ -121,18 +241,7 @@ impl<'a> Api<'a> {
                 .as_deref()
                 .is_some_and(|c| c == "invalid_grant" || c == "invalid_client");
         if refused {
-            return Err(Fixable::new(
-                format!(
-                    "{what} refused the API token from {}: {}",
-                    cred.origin,
-                    detail.text(status)
-                ),
-                format!(
-                    "create a new API token in the console and put it in {}",
-                    cred.origin
-                ),
-            )
-            .into());
+            return Ok(Granted::Refused(detail.text(status)));
         }
         Err(Fixable::new(
             format!("{what} answered {}", detail.text(status)),
@@ -152,6 +261,11 @@ impl<'a> Api<'a> {
         let what = format!("certifier {}", self.sign_url);
         let resp = self.send(req, &what)?;
         let status = resp.status();
+        let challenge = resp
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(is_step_up_challenge));
         let body = read_body(resp, &what)?;
         if status == StatusCode::OK {
             #[derive(Deserialize)]
@@ -167,6 +281,9 @@ impl<'a> Api<'a> {
             return Ok(Signed::Certificate(answer.certificate));
         }
         let text = detail(&body).text(status);
+        if status == StatusCode::UNAUTHORIZED && challenge {
+            return Err(step_up(self.cfg, &what, &text, &body).into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             return Ok(Signed::Unauthorized(
                 Fixable::new(
@@ -189,7 +306,7 @@ impl<'a> Api<'a> {
             .into());
         }
         let timeout = left.min(self.cfg.http_timeout);
-        req.timeout(timeout).send().map_err(|e| {
+        let resp = req.timeout(timeout).send().map_err(|e| -> anyhow::Error {
             if e.is_timeout() {
                 Fixable::new(
                     format!(
@@ -200,14 +317,71 @@ impl<'a> Api<'a> {
                 )
                 .into()
             } else {
-                Fixable::new(
-                    format!("cannot reach the {what}: {}", root_cause(&e)),
-                    "check the network and the URL",
-                )
-                .into()
+                let cause = root_cause(&e);
+                let fix = if cause.contains("certificate") {
+                    "the server's TLS certificate is not trusted; behind a TLS-inspecting \
+                     proxy, set SSL_CERT_FILE to its CA bundle"
+                } else {
+                    "check the network and the URL"
+                };
+                Fixable::new(format!("cannot reach the {what}: {cause}"), fix).into()
             }
-        })
+        })?;
+        // Redirects are not followed: a token must reach no host but the one
+        // configured, and a moved API is a configuration problem.
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| sanitize::short(v, 120))
+                .unwrap_or_else(|| "nowhere".into());
+            return Err(Fixable::new(
+                format!(
+                    "{what} answered {} with a redirect to {to}, which certsh does not follow",
+                    resp.status().as_u16()
+                ),
+                "check the URL in config.yaml or the environment",
+            )
+            .into());
+        }
+        Ok(resp)
     }
+}
+
+/// RFC 9470: `Bearer error="insufficient_user_authentication"`.
+fn is_step_up_challenge(value: &str) -> bool {
+    let v = value.trim_start();
+    v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
+        && v.contains("insufficient_user_authentication")
+}
+
+/// The certifier wants a stronger or fresher login: what it asked for (the
+/// JSON body may carry `amr`, a string or a list, and `max_age`).
+fn step_up(cfg: &Config, what: &str, text: &str, body: &[u8]) -> NeedLogin {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let amr = match json.get("amr") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(a)) => a.iter().find_map(|v| v.as_str().map(String::from)),
+        _ => None,
+    }
+    .filter(|a| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
+    });
+    let ask = StepUp {
+        amr: amr.or_else(|| Some("mfa".to_string())),
+        max_age: json.get("max_age").and_then(|v| v.as_u64()),
+    };
+    NeedLogin::new(
+        Fixable::new(
+            format!("{what} requires a fresh multi-factor login: {text}"),
+            format!("run: {}", ask.command(cfg)),
+        ),
+        None,
+        Some(ask),
+    )
 }
 
 /// Parses a configured URL and applies the transport rule: HTTPS, or plain
@@ -233,6 +407,33 @@ pub fn checked_url(raw: &str, what: &str) -> Result<Url> {
         )
         .into()),
     }
+}
+
+/// The proxy named by `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`,
+/// `all_proxy`), for every host but those in `NO_PROXY` and loopback
+/// addresses: a proxy has no business relaying loopback traffic, and only
+/// loopback is ever spoken to in plain HTTP.
+fn env_proxy() -> Result<Option<reqwest::Proxy>> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+    let Some(url) = var("HTTPS_PROXY")
+        .or_else(|| var("https_proxy"))
+        .or_else(|| var("ALL_PROXY"))
+        .or_else(|| var("all_proxy"))
+    else {
+        return Ok(None);
+    };
+    let no_proxy = var("NO_PROXY")
+        .or_else(|| var("no_proxy"))
+        .unwrap_or_default();
+    let bypass = format!("{no_proxy},127.0.0.0/8,::1");
+    // The proxy URL may carry a password: it is not quoted back.
+    let proxy = reqwest::Proxy::https(url.trim()).map_err(|_| {
+        Fixable::new(
+            "HTTPS_PROXY is not a proxy URL",
+            "set it to http://host:port, or unset it",
+        )
+    })?;
+    Ok(Some(proxy.no_proxy(reqwest::NoProxy::from_string(&bypass))))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -390,6 +591,20 @@ mod tests {
         assert!(checked_url("http://localhost.evil.com", "x").is_err());
         assert!(checked_url("ftp://127.0.0.1", "x").is_err());
         assert!(checked_url("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn step_up_challenges_are_recognised() {
+        assert!(is_step_up_challenge(
+            r#"Bearer error="insufficient_user_authentication", error_description="x""#
+        ));
+        assert!(is_step_up_challenge(
+            r#"bearer error="insufficient_user_authentication""#
+        ));
+        assert!(!is_step_up_challenge(r#"Bearer error="invalid_token""#));
+        assert!(!is_step_up_challenge(
+            r#"Basic realm="insufficient_user_authentication""#
+        ));
     }
 
     #[test]

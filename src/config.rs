@@ -26,12 +26,17 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// the check and the server's authentication.
 pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(120);
 /// Time allowed for one HTTP request, unless `CERTSH_HTTP_TIMEOUT` says
-/// otherwise. Two requests fit in [`REFRESH_DEADLINE`].
+/// otherwise. A whole renewal (lock wait and two requests) is bounded by
+/// [`Config::refresh_deadline`].
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(25);
-/// The longest a refresh (lock wait and requests together) may hold ssh.
-pub const REFRESH_DEADLINE: Duration = Duration::from_secs(55);
+/// The longest one HTTP request may take.
+pub const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long a key pair is reused, unless `ssh.cert_key_ttl` says otherwise.
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(86400);
+/// How long a browser login may take, unless `CERTSH_LOGIN_TIMEOUT` says
+/// otherwise: enough to find a phone for the second factor, short enough that
+/// a forgotten login does not hold a `git fetch` for long.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where the API token comes from.
 #[derive(Debug)]
@@ -83,6 +88,13 @@ pub struct Config {
     pub client_id: String,
     /// Token endpoint.
     pub token_url: String,
+    /// Browser login page (`{auth_url}/oauth2/authorize` unless configured).
+    pub authorize_url: String,
+    /// Token revocation endpoint (`{auth_url}/oauth2/revoke` unless configured).
+    pub revoke_url: String,
+    /// How long `certsh login` waits for the browser to come back
+    /// (`CERTSH_LOGIN_TIMEOUT`, seconds).
+    pub login_timeout: Duration,
     /// Certifier base URL; `/ssh` replaces its path.
     pub certifier_url: String,
     /// Hosts that need a certificate (OpenSSH patterns, `!` negates).
@@ -91,6 +103,9 @@ pub struct Config {
     pub auto_load_cert: bool,
     /// How long a key pair is reused.
     pub key_ttl: Duration,
+    /// `ssh.add_to_agent`: `certsh load` also adds key and certificate to
+    /// the running ssh-agent, for the certificate's lifetime.
+    pub add_to_agent: bool,
     /// A certificate with less time left than this is renewed.
     pub refresh_margin: Duration,
     /// Time allowed for one HTTP request.
@@ -99,12 +114,15 @@ pub struct Config {
     pub api_token: Option<ApiToken>,
     /// `CERTSH_LOG=debug`: explain decisions on stderr.
     pub debug: bool,
+    /// `$BROWSER`: the program `certsh login` opens the login page with
+    /// (else xdg-open, or open on macOS).
+    pub browser: Option<OsString>,
 }
 
 /// The keys of `config.yaml` that certsh reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct FileConfig {
+pub(crate) struct FileConfig {
     api: Option<ApiSection>,
     ssh: Option<SshSection>,
 }
@@ -116,6 +134,8 @@ struct ApiSection {
     token_file: Option<String>,
     auth_url: Option<String>,
     oauth2_token_url: Option<String>,
+    oauth2_auth_url: Option<String>,
+    oauth2_revoke_url: Option<String>,
     certifier_url: Option<String>,
     oauth2_client_id: Option<String>,
     auto_load_ssh_cert: Option<bool>,
@@ -128,6 +148,7 @@ struct SshSection {
     auto_load_cert: Option<bool>,
     domain_wildcards: Option<OneOrMany>,
     cert_key_ttl: Option<u64>,
+    add_to_agent: Option<bool>,
 }
 
 /// A list that may be written as a single string.
@@ -205,6 +226,15 @@ impl Config {
         let token_url = pvar("API_OAUTH2_TOKEN_URL")
             .or(api.oauth2_token_url)
             .unwrap_or_else(|| format!("{auth_url}/oauth2/token"));
+        let authorize_url = pvar("API_OAUTH2_AUTH_URL")
+            .or(api.oauth2_auth_url)
+            .unwrap_or_else(|| format!("{auth_url}/oauth2/authorize"));
+        let revoke_url = pvar("API_OAUTH2_REVOKE_URL")
+            .or(api.oauth2_revoke_url)
+            .unwrap_or_else(|| format!("{auth_url}/oauth2/revoke"));
+        let login_timeout = env_secs(env, "CERTSH_LOGIN_TIMEOUT")?
+            .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
+            .max(Duration::from_secs(1));
         let certifier_url = pvar("API_CERTIFIER_URL")
             .or(api.certifier_url)
             .unwrap_or_else(|| profile.certifier_url.to_string());
@@ -238,12 +268,17 @@ impl Config {
                 .unwrap_or(DEFAULT_KEY_TTL),
         };
 
+        let add_to_agent = match env_bool(env, &format!("{prefix}SSH_ADD_TO_AGENT"))? {
+            Some(b) => b,
+            None => ssh.add_to_agent.unwrap_or(false),
+        };
+
         let refresh_margin = env_secs(env, "CERTSH_REFRESH_MARGIN")?
             .unwrap_or(DEFAULT_REFRESH_MARGIN)
             .max(MIN_REFRESH_MARGIN);
         let http_timeout = env_secs(env, "CERTSH_HTTP_TIMEOUT")?
             .unwrap_or(DEFAULT_HTTP_TIMEOUT)
-            .clamp(Duration::from_secs(1), REFRESH_DEADLINE);
+            .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
         let token_var = format!("{prefix}TOKEN");
         let api_token = if let Some(token) = env.var(&token_var) {
@@ -271,17 +306,29 @@ impl Config {
             config_file,
             client_id,
             token_url,
+            authorize_url,
+            revoke_url,
+            login_timeout,
             certifier_url,
             wildcards,
             auto_load_cert,
             key_ttl,
+            add_to_agent,
             refresh_margin,
             http_timeout,
             api_token,
             debug: env
                 .var("CERTSH_LOG")
                 .is_some_and(|v| v.eq_ignore_ascii_case("debug")),
+            browser: env.var_os("BROWSER"),
         })
+    }
+
+    /// The longest a renewal (lock wait and requests together) may hold ssh:
+    /// two requests and a little slack, 55 s by default, so a hung certifier
+    /// cannot hold a `git fetch` for more than a minute.
+    pub fn refresh_deadline(&self) -> Duration {
+        self.http_timeout * 2 + Duration::from_secs(5)
     }
 
     /// The variable that carries an API token for this profile.
@@ -313,10 +360,16 @@ fn read_file_config(path: &Path) -> Result<FileConfig> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    parse_file_config(path, &text)
+}
+
+/// The keys certsh reads from `config.yaml`'s text; `path` is for messages.
+/// Separate from the reading so that the fuzz target can call it.
+pub(crate) fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_norway::from_str::<Option<FileConfig>>(&text)
+    serde_norway::from_str::<Option<FileConfig>>(text)
         .map(Option::unwrap_or_default)
         .map_err(|e| {
             let place = match e.location() {

@@ -1,12 +1,14 @@
-//! Where the API token comes from, and the access-token cache.
+//! Where the credential comes from, and the access-token cache.
 //!
-//! Order: `{prefix}TOKEN` in the environment, then `api.token`, then
-//! `api.token_file` in `config.yaml` (the official CLI's order). The API token
-//! is only ever sent to the token endpoint: it is not written anywhere, and
-//! the cache keeps only a hash of it, to know which token an access token
-//! came from.
+//! Order: `{prefix}TOKEN` in the environment, then an API token stored with
+//! `certsh login --api-token`, then `api.token` and `api.token_file` in
+//! `config.yaml` (the official CLI's order), then the browser session of
+//! `certsh login`. The first one present is used, and only that one: a broken
+//! token is reported rather than silently skipped. An API token is only ever
+//! sent to the token endpoint; the cache keeps only a hash of it, to know
+//! which token an access token came from.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -15,15 +17,29 @@ use sha2::{Digest, Sha256};
 use crate::config::{ApiToken, Config};
 use crate::error::Fixable;
 use crate::secret::Secret;
+use crate::session;
 use crate::store;
 
 /// An access token is not reused in its last minute: a request that starts
 /// then could arrive after it expired.
 const ACCESS_TOKEN_SLACK: u64 = 60;
 
-/// An API token ready to use, with where it came from (for messages).
+/// What kind of credential, and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// An API token from the environment or `config.yaml`.
+    ApiToken,
+    /// An API token stored by `certsh login --api-token`, in this file.
+    StoredApiToken(PathBuf),
+    /// The browser session of `certsh login` (a refresh token), in this file.
+    Session(PathBuf),
+}
+
+/// A credential ready to use, with where it came from (for messages).
 pub struct Credential {
-    /// The API token.
+    /// What it is.
+    pub kind: Kind,
+    /// The API token, or the session's refresh token.
     pub token: Secret,
     /// Where it came from, for messages (`MAGENTO_CLOUD_CLI_TOKEN`, ...).
     pub origin: String,
@@ -40,8 +56,26 @@ pub struct AccessToken {
     pub expires_at: u64,
 }
 
-/// The API token, reading `api.token_file` if that is where it is.
-pub fn api_token(cfg: &Config) -> Result<Option<Credential>> {
+/// The credential to use, in the order above.
+pub fn current(cfg: &Config) -> Result<Option<Credential>> {
+    if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
+        if let Some((path, token)) = session::stored_api_token(cfg) {
+            return Ok(Some(Credential {
+                fingerprint: fingerprint(cfg, &token),
+                kind: Kind::StoredApiToken(path.clone()),
+                token,
+                origin: format!("the API token stored in {}", path.display()),
+            }));
+        }
+        if cfg.api_token.is_none() {
+            return Ok(session::Session::find(cfg).map(|(path, s)| Credential {
+                fingerprint: fingerprint(cfg, &Secret::new(s.id.clone())),
+                kind: Kind::Session(path.clone()),
+                token: s.refresh_token(),
+                origin: format!("the browser session in {}", path.display()),
+            }));
+        }
+    }
     let (token, origin) = match &cfg.api_token {
         None => return Ok(None),
         Some(ApiToken::Env { token, .. } | ApiToken::ConfigFile { token, .. }) => {
@@ -67,20 +101,27 @@ pub fn api_token(cfg: &Config) -> Result<Option<Credential>> {
     };
     let fingerprint = fingerprint(cfg, &token);
     Ok(Some(Credential {
+        kind: Kind::ApiToken,
         token,
         origin,
         fingerprint,
     }))
 }
 
-/// The fingerprint of the API token the configuration names directly,
-/// without reading any file (the hot path's view).
+/// The fingerprint of the credential in use, when it is known without
+/// reading `api.token_file` (the hot path's view): the environment costs
+/// nothing, a stored token or session one small file.
 pub fn direct_fingerprint(cfg: &Config) -> Option<String> {
+    if let Some(ApiToken::Env { token, .. }) = &cfg.api_token {
+        return Some(fingerprint(cfg, token));
+    }
+    if let Some((_, token)) = session::stored_api_token(cfg) {
+        return Some(fingerprint(cfg, &token));
+    }
     match &cfg.api_token {
-        Some(ApiToken::Env { token, .. } | ApiToken::ConfigFile { token, .. }) => {
-            Some(fingerprint(cfg, token))
-        }
-        _ => None,
+        Some(ApiToken::ConfigFile { token, .. }) => Some(fingerprint(cfg, token)),
+        Some(_) => None,
+        None => session::Session::find(cfg).map(|(_, s)| fingerprint(cfg, &Secret::new(s.id))),
     }
 }
 
@@ -161,5 +202,59 @@ mod tests {
         );
         std::fs::write(&path, "{garbage").unwrap();
         assert!(cached_access_token(&path, "fp", 500).is_none());
+    }
+
+    #[test]
+    fn order_is_environment_stored_config_session() {
+        use crate::session::Session;
+        use crate::store::Store;
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".magento-cloud");
+        std::fs::create_dir_all(dir.join("certsh")).unwrap();
+        let store = Store {
+            dir: dir.join("certsh"),
+        };
+        let mut env = std::collections::HashMap::from([(
+            "HOME".to_string(),
+            home.path().display().to_string(),
+        )]);
+        let kind = |env: &std::collections::HashMap<String, String>| {
+            let cfg = Config::load(None, env).unwrap();
+            let c = current(&cfg)
+                .unwrap()
+                .map(|c| (c.kind, c.token.expose().to_string()));
+            (c, direct_fingerprint(&cfg))
+        };
+        assert_eq!(kind(&env), (None, None));
+
+        Session::new(&Secret::new("refresh".into()), Default::default())
+            .save(&store)
+            .unwrap();
+        let (c, fp) = kind(&env);
+        assert_eq!(
+            c,
+            Some((
+                Kind::Session(store.dir.join("session.json")),
+                "refresh".into()
+            ))
+        );
+        let session_fp = fp.unwrap();
+
+        std::fs::write(dir.join("config.yaml"), "api:\n  token: from-config\n").unwrap();
+        assert_eq!(kind(&env).0, Some((Kind::ApiToken, "from-config".into())));
+
+        crate::session::store_api_token(&store, &Secret::new("stored".into())).unwrap();
+        let (c, fp) = kind(&env);
+        assert_eq!(
+            c,
+            Some((
+                Kind::StoredApiToken(store.dir.join("api-token")),
+                "stored".into()
+            ))
+        );
+        assert_ne!(fp.unwrap(), session_fp);
+
+        env.insert("MAGENTO_CLOUD_CLI_TOKEN".into(), "from-env".into());
+        assert_eq!(kind(&env).0, Some((Kind::ApiToken, "from-env".into())));
     }
 }

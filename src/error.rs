@@ -37,6 +37,11 @@ impl Fixable {
             fix: fix.into(),
         }
     }
+
+    /// The problem alone, for a caller that gives a different fix.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
 }
 
 impl fmt::Display for Fixable {

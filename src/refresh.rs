@@ -14,10 +14,12 @@ use ssh_key::PrivateKey;
 
 use crate::api::{Api, Signed};
 use crate::cert::{self, now};
-use crate::config::{Config, REFRESH_DEADLINE};
-use crate::credentials::{self, Credential};
+use crate::config::{ApiToken, Config};
+use crate::credentials::{self, Credential, Kind};
 use crate::error::Fixable;
 use crate::log::debug;
+use crate::login::NeedLogin;
+use crate::session;
 use crate::store::{self, Cached, Store};
 
 /// Whether to renew a certificate that is still good.
@@ -46,7 +48,7 @@ pub fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> boo
 
 /// A usable certificate, obtaining one if needed.
 pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
-    let deadline = Instant::now() + REFRESH_DEADLINE;
+    let deadline = Instant::now() + cfg.refresh_deadline();
     let direct = credentials::direct_fingerprint(cfg);
     if want == Want::IfNeeded
         && let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
@@ -54,9 +56,13 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     {
         return Ok(cached);
     }
-    let cred = credentials::api_token(cfg)?.ok_or_else(|| no_credentials(cfg))?;
+    // Without any credential, fail before creating the state folder.
+    credentials::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let store = Store::prepare(cfg)?;
     let _lock = store.lock(deadline)?;
+    // Read again under the lock: a session's refresh token may just have
+    // been rotated by the process that held it.
+    let cred = credentials::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let existing = store.current();
     if want == Want::IfNeeded
         && let Some(c) = &existing
@@ -152,7 +158,7 @@ fn obtain(
     let access = match cached {
         Some(t) => t,
         None => {
-            let t = api.exchange(cred)?;
+            let t = exchange(cfg, api, store, cred)?;
             // A cache we cannot write only costs a token exchange next time.
             let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &t);
             t
@@ -167,7 +173,9 @@ fn obtain(
         )
     });
     let t = Instant::now();
-    let signed = api.sign(&access, public, &cred.origin)?;
+    let signed = api
+        .sign(&access, public, &cred.origin)
+        .map_err(|e| step_up(cfg, cred, e))?;
     debug(cfg.debug, || {
         format!("phase sign: certifier answered in {}", ms(t))
     });
@@ -175,7 +183,7 @@ fn obtain(
         Signed::Certificate(c) => Ok(c),
         Signed::Unauthorized(_) if from_cache => {
             credentials::forget_access_token(&cache);
-            let fresh = api.exchange(cred)?;
+            let fresh = exchange(cfg, api, store, cred)?;
             let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &fresh);
             match api.sign(&fresh, public, &cred.origin)? {
                 Signed::Certificate(c) => Ok(c),
@@ -189,6 +197,50 @@ fn obtain(
     }
 }
 
+/// An access token for `cred`: the API-token grant, or a session's refresh.
+fn exchange(
+    cfg: &Config,
+    api: &Api,
+    store: &Store,
+    cred: &Credential,
+) -> Result<credentials::AccessToken> {
+    match &cred.kind {
+        Kind::Session(file) => session::refresh(cfg, api, cred, file, &store.token_cache()),
+        Kind::ApiToken | Kind::StoredApiToken(_) => api.exchange(cred),
+    }
+}
+
+/// A step-up demanded of `cred`: a new browser login answers it for a
+/// session; an API token cannot log in, so that is the user's choice to make.
+fn step_up(cfg: &Config, cred: &Credential, mut e: anyhow::Error) -> anyhow::Error {
+    let Some(need) = e.downcast_mut::<NeedLogin>() else {
+        return e;
+    };
+    if matches!(cred.kind, Kind::Session(_)) {
+        need.failed = Some(cred.fingerprint.clone());
+        return e;
+    }
+    let command = need
+        .step_up
+        .as_ref()
+        .map(|s| s.command(cfg))
+        .unwrap_or_else(|| session::login_command(cfg, " --mfa"));
+    let unset = match (&cred.kind, &cfg.api_token) {
+        (Kind::StoredApiToken(_), _) => "certsh logout".to_string(),
+        (_, Some(ApiToken::Env { var, .. })) => format!("unset {var}"),
+        _ => format!("remove {}", cred.origin),
+    };
+    Fixable::new(
+        format!(
+            "{}; an API token ({}) cannot give one",
+            need.problem(),
+            cred.origin
+        ),
+        format!("log in in the browser instead: {unset}, then {command}"),
+    )
+    .into()
+}
+
 /// The certificate line with certsh's comment in place of the server's.
 fn with_comment(text: &str, comment: &str) -> String {
     let mut parts = text.split_whitespace();
@@ -197,18 +249,18 @@ fn with_comment(text: &str, comment: &str) -> String {
     format!("{kind} {body} {comment}\n")
 }
 
-/// The error for "nothing to get a certificate with".
+/// The error for "nothing to get a certificate with": a login fixes it.
 pub fn no_credentials(cfg: &Config) -> anyhow::Error {
     let var = cfg.token_var();
-    Fixable::new(
+    let why = Fixable::new(
         format!(
             "no credentials for {}: {var} is not set and {} has no api.token",
             cfg.profile.title,
             cfg.config_file.display()
         ),
         format!("set {var} to an API token, or run `certsh login` at a terminal"),
-    )
-    .into()
+    );
+    NeedLogin::new(why, None, None).into()
 }
 
 #[cfg(test)]

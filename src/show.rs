@@ -13,12 +13,13 @@ use crate::credentials;
 use crate::error::{self, Fixable};
 use crate::refresh::{self, Want};
 use crate::sanitize;
+use crate::session::{self, Identity};
 use crate::store::{Cached, Store};
 
 /// `certsh load [--refresh]`: a valid certificate now, shown.
 pub fn load(cfg: &Config, refresh: bool) -> Result<ExitCode> {
     let want = if refresh { Want::Fresh } else { Want::IfNeeded };
-    let cached = refresh::ensure(cfg, want)?;
+    let cached = crate::login::ensure_at_terminal(cfg, want)?;
     print!("{}", human(cfg, &report(cfg, Some(&cached))));
     Ok(error::success())
 }
@@ -67,6 +68,8 @@ struct Report {
     mode: Option<&'static str>,
     certificate: Option<String>,
     key: Option<String>,
+    /// The credential the next certificate comes from, and who logged in.
+    login: Identity,
 }
 
 fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
@@ -84,6 +87,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
             mode: None,
             certificate: None,
             key: None,
+            login: session::identity(cfg),
         };
     };
     let left = cert::seconds_left(&c.cert, now);
@@ -118,13 +122,20 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
         }),
         certificate: Some(c.cert_path.display().to_string()),
         key: Some(c.key_path.display().to_string()),
+        login: session::identity(cfg),
     }
 }
 
 fn human(cfg: &Config, r: &Report) -> String {
     let title = cfg.profile.title;
     if r.state == State::Missing {
-        return format!("No {title} certificate yet (run: certsh load)\n");
+        let head = format!("No {title} certificate yet (run: certsh load)\n");
+        // The environment and config.yaml speak for themselves; what certsh
+        // keeps (or the lack of anything) is worth a line.
+        return match r.login.credential {
+            "environment" | "config" => head,
+            _ => head + &login_lines(&r.login),
+        };
     }
     let left = r.seconds_left.unwrap_or(0);
     let until = r.valid_before.map(local_time).unwrap_or_default();
@@ -149,7 +160,30 @@ fn human(cfg: &Config, r: &Report) -> String {
         r.mode.unwrap_or(""),
         r.certificate.as_deref().unwrap_or(""),
         r.key.as_deref().unwrap_or(""),
-    )
+    ) + &login_lines(&r.login)
+}
+
+/// `Credential:` and `Logged in:` lines.
+fn login_lines(id: &Identity) -> String {
+    let mut out = match (&id.origin, &id.problem) {
+        (_, Some(p)) => format!("  Credential:  unusable: {p}\n"),
+        (Some(o), None) => format!("  Credential:  {o}\n"),
+        (None, None) => "  Credential:  none (run: certsh login)\n".to_string(),
+    };
+    if let Some(user) = &id.user {
+        let amr = if id.amr.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", id.amr.join(", "))
+        };
+        let until = match id.access_token_expires {
+            Some(t) if t > now() => format!(", access token until {}", local_time(t)),
+            Some(_) => ", access token expired".to_string(),
+            None => String::new(),
+        };
+        out.push_str(&format!("  Logged in:   {user}{amr}{until}\n"));
+    }
+    out
 }
 
 /// `2026-11-28 09:41:02 CET` in the local time zone.

@@ -9,6 +9,14 @@
 //! - `POST /ssh` signs the posted public key into a short-lived user
 //!   certificate for a valid bearer token;
 //! - `GET /ssh/authority` lists the CA public key;
+//! - `GET /oauth2/authorize` is an approving user: it checks the request
+//!   (client id, loopback `redirect_uri`, PKCE S256) and redirects (302) to
+//!   `redirect_uri` with a code and the `state`; the code is exchanged at
+//!   `/oauth2/token` (`grant_type=authorization_code`, verifier checked) for
+//!   an access token and a refresh token, which `grant_type=refresh_token`
+//!   rotates; `POST /oauth2/revoke` forgets a refresh token;
+//! - in step-up mode ([`Certifier::set_step_up`]), `POST /ssh` answers 401
+//!   `insufficient_user_authentication` to a token without `mfa` in `amr`;
 //! - anything else is a 404.
 //!
 //! Tests can break the server on purpose ([`Certifier::set_fault`]), change
@@ -37,6 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use ssh_key::certificate::{Builder, CertType, Certificate};
 use ssh_key::rand_core::{OsRng, RngCore};
 use ssh_key::{Algorithm, PrivateKey, PublicKey};
@@ -118,6 +127,13 @@ pub enum Fault {
     TerminalEscapes,
     /// Answer correctly, after this many milliseconds.
     SlowMs(u64),
+    /// 302 to `http://127.0.0.2:<port>/ssh`: another host, which must never
+    /// see a request.
+    RedirectToPort(u16),
+    /// 200 with a body of 2 MiB.
+    Oversized,
+    /// 200 with a plain-text body.
+    NotJson,
 }
 
 /// One request as the certifier received it, for tests to assert on where
@@ -160,6 +176,21 @@ struct Settings {
     mfa: bool,
     client_id: String,
     api_tokens: HashSet<String>,
+    /// Step-up mode: `POST /ssh` wants `mfa` in the token's `amr`, and a
+    /// login at most this old when set.
+    step_up: Option<Option<u64>>,
+    /// Seconds added to the clock in the `Date` header.
+    clock_offset: i64,
+}
+
+/// A login the browser completed: an authorization code not yet exchanged,
+/// or a refresh token.
+#[derive(Clone)]
+struct Login {
+    challenge: String,
+    redirect_uri: String,
+    amr: Vec<String>,
+    auth_time: u64,
 }
 
 /// An access token the certifier issued.
@@ -178,6 +209,14 @@ struct Shared {
     log: Mutex<Vec<Request>>,
     sign_requests: AtomicUsize,
     token_requests: AtomicUsize,
+    /// Authorization codes not yet exchanged.
+    codes: Mutex<HashMap<String, Login>>,
+    /// Refresh tokens still valid.
+    refresh_tokens: Mutex<HashMap<String, Login>>,
+    /// Refresh tokens revoked through `/oauth2/revoke`.
+    revoked: Mutex<Vec<String>>,
+    authorize_requests: AtomicUsize,
+    refresh_grants: AtomicUsize,
     /// Set on drop; the accept loop checks it after every wake-up.
     shutdown: AtomicBool,
     /// Also set on drop, under a mutex so hanging connections can wait on
@@ -287,11 +326,18 @@ impl Certifier {
                 mfa: false,
                 client_id: DEFAULT_CLIENT_ID.to_string(),
                 api_tokens: HashSet::from([API_TOKEN.to_string()]),
+                step_up: None,
+                clock_offset: 0,
             }),
             issued: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             sign_requests: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            codes: Mutex::new(HashMap::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(Vec::new()),
+            authorize_requests: AtomicUsize::new(0),
+            refresh_grants: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             stopped: Mutex::new(false),
             stopped_cv: Condvar::new(),
@@ -417,6 +463,45 @@ impl Certifier {
         lock(&self.shared.log).clone()
     }
 
+    /// Step-up mode: `POST /ssh` answers 401 `insufficient_user_authentication`
+    /// (body `{"amr": ["mfa"], "max_age": ...}`) unless the token's login
+    /// passed MFA (and is at most `max_age` seconds old, when given).
+    pub fn set_step_up(&self, on: bool, max_age: Option<u64>) {
+        self.settings().step_up = on.then_some(max_age);
+    }
+
+    /// Makes the `Date` header of every answer run `secs` ahead (or behind,
+    /// when negative) of the real clock.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.settings().clock_offset = secs;
+    }
+
+    /// How many `GET /oauth2/authorize` requests arrived (browser logins).
+    pub fn authorize_requests(&self) -> usize {
+        self.shared.authorize_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many `grant_type=refresh_token` requests arrived.
+    pub fn refresh_grants(&self) -> usize {
+        self.shared.refresh_grants.load(Ordering::SeqCst)
+    }
+
+    /// The refresh tokens that are valid now.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        lock(&self.shared.refresh_tokens).keys().cloned().collect()
+    }
+
+    /// The refresh tokens revoked through `POST /oauth2/revoke`.
+    pub fn revoked_refresh_tokens(&self) -> Vec<String> {
+        lock(&self.shared.revoked).clone()
+    }
+
+    /// Forgets every refresh token, as an administrator ending all sessions
+    /// would: the next refresh grant is refused with `invalid_grant`.
+    pub fn end_sessions(&self) {
+        lock(&self.shared.refresh_tokens).clear();
+    }
+
     /// Signs `key` as `POST /ssh` would without a fault, with the current
     /// validity, principals and MFA setting. For tests that need a
     /// certificate without going through HTTP (e.g. to seed a cache).
@@ -517,7 +602,10 @@ fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
     lock(&shared.log).push(request.clone());
 
     match route(&shared, &request) {
-        Outcome::Answer(response) => write_response(&stream, &response),
+        Outcome::Answer(mut response) => {
+            response.extra_headers.push(("Date", http_date(&shared)));
+            write_response(&stream, &response)
+        }
         Outcome::Hang => {
             // Hold the socket (it stays open while `stream` lives) until the
             // certifier is dropped or HANG_SECS pass, then close without a
@@ -633,6 +721,7 @@ fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a s
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -673,6 +762,11 @@ fn route(shared: &Shared, request: &Request) -> Outcome {
             shared.sign_requests.fetch_add(1, Ordering::SeqCst);
             sign_endpoint(shared, request)
         }
+        ("GET", "/oauth2/authorize") => {
+            shared.authorize_requests.fetch_add(1, Ordering::SeqCst);
+            authorize_endpoint(shared, request)
+        }
+        ("POST", "/oauth2/revoke") => revoke_endpoint(shared, request),
         ("GET", "/ssh/authority") => Outcome::Answer(Response::json(
             200,
             serde_json::json!({ "authorities": [shared.ca_public] }),
@@ -717,43 +811,184 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
             "Client authentication failed",
         ));
     }
-    if form.get("grant_type").map(String::as_str) != Some("api_token") {
-        return Outcome::Answer(Response::error(
-            400,
-            "unsupported_grant_type",
-            "The grant type is not supported",
-        ));
-    }
-    if !token_ok {
-        return Outcome::Answer(Response::error(400, "invalid_grant", "Invalid API token"));
-    }
+    let login = match form.get("grant_type").map(String::as_str) {
+        Some("api_token") if token_ok => Login {
+            challenge: String::new(),
+            redirect_uri: String::new(),
+            amr: vec!["api_token".to_string()],
+            auth_time: unix_now(),
+        },
+        Some("api_token") => {
+            return Outcome::Answer(Response::error(400, "invalid_grant", "Invalid API token"));
+        }
+        Some("authorization_code") => {
+            // A code is good once, whatever happens next.
+            let code = form.get("code").and_then(|c| lock(&shared.codes).remove(c));
+            let Some(login) = code else {
+                return Outcome::Answer(Response::error(400, "invalid_grant", "Unknown code"));
+            };
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if verifier.len() < 43 || challenge != login.challenge {
+                return Outcome::Answer(Response::error(
+                    400,
+                    "invalid_grant",
+                    "PKCE verification failed",
+                ));
+            }
+            if form.get("redirect_uri") != Some(&login.redirect_uri)
+                || form.get("client_id") != Some(&client_id)
+            {
+                return Outcome::Answer(Response::error(
+                    400,
+                    "invalid_grant",
+                    "redirect_uri or client_id differ from the authorization request",
+                ));
+            }
+            login
+        }
+        Some("refresh_token") => {
+            shared.refresh_grants.fetch_add(1, Ordering::SeqCst);
+            // Refresh tokens rotate: the one used is spent.
+            let old = form
+                .get("refresh_token")
+                .and_then(|t| lock(&shared.refresh_tokens).remove(t));
+            match old {
+                Some(login) => login,
+                None => {
+                    return Outcome::Answer(Response::error(
+                        400,
+                        "invalid_grant",
+                        "The refresh token is invalid or expired",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Outcome::Answer(Response::error(
+                400,
+                "unsupported_grant_type",
+                "The grant type is not supported",
+            ));
+        }
+    };
 
     let now = unix_now();
-    let amr = vec!["api_token".to_string()];
     let expires_at = now + expires_in;
     let access_token = make_jwt(&Claims {
         sub: USER_ID,
-        amr: &amr,
+        amr: &login.amr,
         jti: random_hex(16),
         exp: expires_at,
-        auth_time: now,
+        auth_time: login.auth_time,
     });
     lock(&shared.issued).insert(
         access_token.clone(),
         Issued {
             expires_at,
-            auth_time: now,
-            amr,
+            auth_time: login.auth_time,
+            amr: login.amr.clone(),
         },
     );
-    Outcome::Answer(Response::json(
-        200,
-        serde_json::json!({
-            "access_token": access_token,
-            "token_type": "bearer",
-            "expires_in": expires_in,
-        }),
-    ))
+    let mut answer = serde_json::json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+    });
+    if !login.amr.iter().any(|m| m == "api_token") {
+        let refresh_token = random_hex(24);
+        answer["refresh_token"] = refresh_token.clone().into();
+        lock(&shared.refresh_tokens).insert(refresh_token, login);
+    }
+    Outcome::Answer(Response::json(200, answer))
+}
+
+/// `GET /oauth2/authorize`: a user who approves at once. The request is
+/// checked as the real server would; the answer is a 302 back to the
+/// loopback `redirect_uri` with a code (or a 400 for a bad request).
+fn authorize_endpoint(shared: &Shared, request: &Request) -> Outcome {
+    let query = request.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let q = parse_form(query);
+    let client_id = lock(&shared.settings).client_id.clone();
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    let redirect_uri = get("redirect_uri");
+    let port_ok = redirect_uri
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse::<u16>().ok())
+        .is_some_and(|p| (5000..=5010).contains(&p));
+    let problem = if get("response_type") != "code" {
+        Some("response_type must be code")
+    } else if get("client_id") != client_id {
+        Some("unknown client_id")
+    } else if !port_ok {
+        Some("redirect_uri must be http://127.0.0.1:5000-5010")
+    } else if get("code_challenge_method") != "S256" || get("code_challenge").len() != 43 {
+        Some("PKCE with S256 is required")
+    } else if get("state").is_empty() {
+        Some("state is required")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Outcome::Answer(Response::error(400, "invalid_request", problem));
+    }
+    let now = unix_now();
+    let mut amr = vec!["pwd".to_string()];
+    if get("amr") == "mfa" {
+        amr.push("mfa".to_string());
+    }
+    let code = random_hex(16);
+    lock(&shared.codes).insert(
+        code.clone(),
+        Login {
+            challenge: get("code_challenge").to_string(),
+            redirect_uri: redirect_uri.to_string(),
+            amr,
+            auth_time: now,
+        },
+    );
+    let location = format!(
+        "{redirect_uri}/?code={code}&state={}",
+        url_encode(get("state"))
+    );
+    Outcome::Answer(Response {
+        status: 302,
+        content_type: "text/html",
+        extra_headers: vec![("Location", location)],
+        body: String::new(),
+    })
+}
+
+/// The `Date` header (RFC 9110), with the test's clock offset.
+fn http_date(shared: &Shared) -> String {
+    let offset = lock(&shared.settings).clock_offset;
+    let t = jiff::Timestamp::from_second(unix_now() as i64 + offset).expect("a time");
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&t)
+        .expect("an HTTP date")
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): forgets the token; 200 whatever it was.
+fn revoke_endpoint(shared: &Shared, request: &Request) -> Outcome {
+    let form = parse_form(&request.body);
+    if let Some(token) = form.get("token")
+        && lock(&shared.refresh_tokens).remove(token).is_some()
+    {
+        lock(&shared.revoked).push(token.clone());
+    }
+    Outcome::Answer(Response::json(200, serde_json::json!({})))
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The client id of a `Basic base64("{client_id}:")` header; `None` if the
@@ -839,6 +1074,30 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
         }
         Fault::Hang => return Outcome::Hang,
         Fault::TerminalEscapes => return Outcome::Answer(Response::terminal_escapes()),
+        Fault::RedirectToPort(port) => {
+            return Outcome::Answer(Response {
+                status: 302,
+                content_type: "text/html",
+                extra_headers: vec![("Location", format!("http://127.0.0.2:{port}/ssh"))],
+                body: String::new(),
+            });
+        }
+        Fault::Oversized => {
+            return Outcome::Answer(Response {
+                status: 200,
+                content_type: "application/json",
+                extra_headers: Vec::new(),
+                body: format!("{{\"certificate\": \"{}\"}}", "A".repeat(2 << 20)),
+            });
+        }
+        Fault::NotJson => {
+            return Outcome::Answer(Response {
+                status: 200,
+                content_type: "text/plain",
+                extra_headers: Vec::new(),
+                body: "certificate issued, have a nice day".into(),
+            });
+        }
         _ => {}
     }
 
@@ -861,6 +1120,28 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
             }
         }
     };
+    let step_up = lock(&shared.settings).step_up;
+    if let Some(max_age) = step_up {
+        let fresh = max_age.is_none_or(|m| now.saturating_sub(auth_time) <= m);
+        if !amr.iter().any(|m| m == "mfa") || !fresh {
+            let mut body = serde_json::json!({
+                "error": "insufficient_user_authentication",
+                "error_description": "A multi-factor login is required",
+                "amr": ["mfa"],
+            });
+            if let Some(m) = max_age {
+                body["max_age"] = m.into();
+            }
+            let mut response = Response::json(401, body);
+            response.extra_headers.push((
+                "WWW-Authenticate",
+                "Bearer error=\"insufficient_user_authentication\", \
+                 error_description=\"A multi-factor login is required\""
+                    .to_string(),
+            ));
+            return Outcome::Answer(response);
+        }
+    }
 
     let body: serde_json::Value = match serde_json::from_str(&request.body) {
         Ok(value) => value,
@@ -977,11 +1258,17 @@ fn sign_certificate(
         "permit-port-forwarding",
         "permit-pty",
         "permit-user-rc",
-        "is-app@platform.sh",
     ] {
         builder.extension(extension, "").expect("extension");
     }
-    if mfa {
+    // As the real certifier: "app" for an API token, interactive for a
+    // browser login, MFA when the login passed it.
+    if amr.iter().any(|m| m == "api_token") {
+        builder
+            .extension("is-app@platform.sh", "")
+            .expect("extension");
+    }
+    if mfa || amr.iter().any(|m| m == "mfa") {
         builder
             .extension("has-mfa@platform.sh", "")
             .expect("extension");

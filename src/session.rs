@@ -1,0 +1,264 @@
+//! Credentials certsh keeps itself: the browser session (a refresh token from
+//! `certsh login`) and an API token stored with `certsh login --api-token`.
+//!
+//! They live in the profile's state folder, 0600, beside the keys: never in
+//! `config.yaml`, which belongs to the official CLI. A session carries a
+//! random id; certificates obtained through it are marked with a hash of that
+//! id, so a new login (as someone else, or with MFA) is never served the old
+//! login's certificate. A refresh token the auth server refuses ends the
+//! session: the file goes, the certificate stays for as long as it is valid.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use ssh_key::rand_core::{OsRng, RngCore};
+
+use crate::api::{Api, Granted};
+use crate::cert::now;
+use crate::config::{ApiToken, Config};
+use crate::credentials::{self, AccessToken, Credential, Kind};
+use crate::error::Fixable;
+use crate::jwt::{self, Claims};
+use crate::login::NeedLogin;
+use crate::secret::Secret;
+use crate::store::{self, Store};
+
+/// The session file in the state folder.
+pub const SESSION_FILE: &str = "session.json";
+/// The stored API token in the state folder.
+pub const API_TOKEN_FILE: &str = "api-token";
+
+/// A browser login, as stored. No `Debug`: it holds a refresh token.
+#[derive(Serialize, Deserialize)]
+pub struct Session {
+    /// Random; ties certificates to this login.
+    pub id: String,
+    refresh_token: String,
+    /// When the user logged in (Unix seconds).
+    pub created_at: u64,
+    /// The claims of the latest access token, for `certsh status`.
+    #[serde(default)]
+    pub claims: Claims,
+}
+
+impl Session {
+    /// A new session from a login's answer.
+    pub fn new(refresh_token: &Secret, claims: Claims) -> Session {
+        let mut id = [0u8; 12];
+        OsRng.fill_bytes(&mut id);
+        Session {
+            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            refresh_token: refresh_token.expose().to_string(),
+            created_at: now(),
+            claims,
+        }
+    }
+
+    /// The refresh token.
+    pub fn refresh_token(&self) -> Secret {
+        Secret::new(self.refresh_token.clone())
+    }
+
+    /// Reads a session file; a damaged one is no session.
+    pub fn read(path: &Path) -> Option<Session> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str::<Session>(&text)
+            .ok()
+            .filter(|s| !s.refresh_token.is_empty())
+    }
+
+    /// The profile's session and its file, if someone is logged in.
+    pub fn find(cfg: &Config) -> Option<(PathBuf, Session)> {
+        let path = Store::find_file(cfg, SESSION_FILE)?;
+        Session::read(&path).map(|s| (path, s))
+    }
+
+    /// Writes the session (0600, atomically) into `store`.
+    pub fn save(&self, store: &Store) -> Result<PathBuf> {
+        let path = store.dir.join(SESSION_FILE);
+        let text = serde_json::to_string(self).context("cannot encode the session")?;
+        store::write_private(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// The API token stored by `certsh login --api-token`, and its file.
+pub fn stored_api_token(cfg: &Config) -> Option<(PathBuf, Secret)> {
+    let path = Store::find_file(cfg, API_TOKEN_FILE)?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| (path.clone(), Secret::new(token.to_string())))
+}
+
+/// Stores an API token (0600, atomically) into `store`.
+pub fn store_api_token(store: &Store, token: &Secret) -> Result<PathBuf> {
+    let path = store.dir.join(API_TOKEN_FILE);
+    store::write_private(&path, format!("{}\n", token.expose()).as_bytes())?;
+    Ok(path)
+}
+
+/// An access token for the session credential `cred` (whose session file is
+/// `file`), through the refresh grant. Called under the store's lock, so a
+/// rotated refresh token is written before anyone else reads the file. A
+/// refusal ends the session.
+pub fn refresh(
+    cfg: &Config,
+    api: &Api,
+    cred: &Credential,
+    file: &Path,
+    token_cache: &Path,
+) -> Result<AccessToken> {
+    match api.refresh_grant(&cred.token)? {
+        Granted::Tokens(set) => {
+            let claims = jwt::claims(set.access.token.expose()).unwrap_or_default();
+            if let Some(mut session) = Session::read(file) {
+                if let Some(rotated) = &set.refresh {
+                    session.refresh_token = rotated.expose().to_string();
+                }
+                session.claims = claims;
+                let text = serde_json::to_string(&session).context("cannot encode the session")?;
+                // A rotated refresh token that is not kept ends the session at
+                // the next refresh: this write must not fail quietly.
+                store::write_private(file, text.as_bytes())?;
+            }
+            Ok(set.access)
+        }
+        Granted::Refused(detail) => {
+            let _ = std::fs::remove_file(file);
+            credentials::forget_access_token(token_cache);
+            Err(NeedLogin::new(
+                Fixable::new(
+                    format!(
+                        "the {} session has ended: {} refused its refresh token: {detail}",
+                        cfg.profile.title,
+                        api.token_url()
+                    ),
+                    format!("log in again: {}", login_command(cfg, "")),
+                ),
+                Some(cred.fingerprint.clone()),
+                None,
+            )
+            .into())
+        }
+    }
+}
+
+/// Who is logged in and with what, for `certsh status` and `certsh doctor`.
+/// Read from files only: no network.
+#[derive(Debug, Default, Serialize)]
+pub struct Identity {
+    /// `environment`, `stored-api-token`, `config`, `session` or `none`:
+    /// the credential the next certificate would come from.
+    pub credential: &'static str,
+    /// Where it is (a variable, a file), never the token.
+    pub origin: Option<String>,
+    /// The user id (`sub`), when an access token or the session says.
+    pub user: Option<String>,
+    /// How the user authenticated (`amr`).
+    pub amr: Vec<String>,
+    /// When the access token known here expires (Unix seconds).
+    pub access_token_expires: Option<u64>,
+    /// Why the credential cannot be read, if it cannot.
+    pub problem: Option<String>,
+}
+
+/// The credential in use and what is known about its login.
+pub fn identity(cfg: &Config) -> Identity {
+    let cred = match credentials::current(cfg) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Identity {
+                credential: "none",
+                ..Identity::default()
+            };
+        }
+        Err(e) => {
+            return Identity {
+                credential: "config",
+                origin: cfg.api_token.as_ref().map(|t| t.origin()),
+                problem: Some(format!("{e:#}")),
+                ..Identity::default()
+            };
+        }
+    };
+    let credential = match (&cred.kind, &cfg.api_token) {
+        (Kind::Session(_), _) => "session",
+        (Kind::StoredApiToken(_), _) => "stored-api-token",
+        (Kind::ApiToken, Some(ApiToken::Env { .. })) => "environment",
+        (Kind::ApiToken, _) => "config",
+    };
+    let cached = Store::existing(cfg)
+        .into_iter()
+        .find_map(|s| credentials::cached_access_token(&s.token_cache(), &cred.fingerprint, now()));
+    let mut claims = cached
+        .as_ref()
+        .and_then(|t| jwt::claims(t.token.expose()))
+        .unwrap_or_default();
+    if claims.sub.is_none()
+        && let Kind::Session(path) = &cred.kind
+        && let Some(s) = Session::read(path)
+    {
+        claims = s.claims;
+    }
+    Identity {
+        credential,
+        origin: Some(cred.origin),
+        user: claims.sub,
+        amr: claims.amr,
+        access_token_expires: cached.map(|t| t.expires_at).or(claims.exp),
+        problem: None,
+    }
+}
+
+/// `certsh [--profile NAME] login<rest>`, the command a message tells the user
+/// to run.
+pub fn login_command(cfg: &Config, rest: &str) -> String {
+    if cfg.profile.name == crate::profile::PROFILES[0].name {
+        format!("certsh login{rest}")
+    } else {
+        format!("certsh --profile {} login{rest}", cfg.profile.name)
+    }
+}
+
+/// Removes the session and the stored API token from every state folder of
+/// the profile; returns the refresh tokens that were there, for revocation.
+pub fn forget_all(cfg: &Config) -> Vec<Secret> {
+    let mut tokens = vec![];
+    for store in Store::existing(cfg) {
+        let path = store.dir.join(SESSION_FILE);
+        if let Some(s) = Session::read(&path) {
+            tokens.push(s.refresh_token());
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(store.dir.join(API_TOKEN_FILE));
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn session_round_trip_is_private_and_ids_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store {
+            dir: dir.path().to_path_buf(),
+        };
+        let a = Session::new(&Secret::new("r-1".into()), Claims::default());
+        let b = Session::new(&Secret::new("r-1".into()), Claims::default());
+        assert_ne!(a.id, b.id);
+        let path = a.save(&store).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let back = Session::read(&path).unwrap();
+        assert_eq!(back.id, a.id);
+        assert_eq!(back.refresh_token().expose(), "r-1");
+        std::fs::write(&path, "{").unwrap();
+        assert!(Session::read(&path).is_none());
+    }
+}
