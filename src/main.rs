@@ -5,24 +5,34 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod api;
 mod cert;
 mod cli;
+mod completions;
 mod config;
 mod credentials;
+mod doctor;
 mod error;
 mod exec;
+mod jwt;
 mod lock;
 mod log;
+mod login;
 mod profile;
 mod refresh;
 mod sanitize;
 mod scope;
 mod secret;
+mod session;
+mod setup;
+mod shim;
 mod show;
 mod ssh;
 mod sshargs;
+mod sshconfig;
 mod store;
+mod wrap;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -57,8 +67,54 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
     let profile = cli.profile.as_deref();
     match cli.command {
         cli::Command::Ssh { args } => ssh::run(&args, profile),
-        cli::Command::Load { refresh } => show::load(&Config::load(profile, &ProcessEnv)?, refresh),
+        cli::Command::Load { refresh, agent } => {
+            let cfg = Config::load(profile, &ProcessEnv)?;
+            let code = show::load(&cfg, refresh)?;
+            agent::after_load(&cfg, agent)?;
+            Ok(code)
+        }
         cli::Command::Status { json } => show::status(&Config::load(profile, &ProcessEnv)?, json),
+        cli::Command::Setup { what } => {
+            let cfg = Config::load(profile, &ProcessEnv)?;
+            match what {
+                cli::Setup::Git { local, force, undo } => setup::git(&cfg, local, force, undo),
+                cli::Setup::SshConfig { file, undo } => sshconfig::setup(&cfg, file, undo),
+            }
+        }
+        cli::Command::Env { shell, alias } => wrap::env(
+            match shell {
+                cli::EnvShell::Sh => wrap::Shell::Sh,
+                cli::EnvShell::Fish => wrap::Shell::Fish,
+                cli::EnvShell::Powershell => wrap::Shell::Powershell,
+            },
+            alias,
+            profile,
+        ),
+        cli::Command::Git { args } => wrap::git(&args, profile),
+        cli::Command::Scp { args } => wrap::scp(&args, profile),
+        cli::Command::Rsync { args } => wrap::rsync(&args, profile),
+        cli::Command::Completions { shell } => completions::completions(shell),
+        cli::Command::Man => completions::man(),
+        cli::Command::SshConfigHook => sshconfig::hook(profile),
+        cli::Command::Login {
+            mfa,
+            max_age,
+            no_browser,
+            api_token,
+        } => {
+            let cfg = Config::load(profile, &ProcessEnv)?;
+            if api_token {
+                return login::api_token_login(&cfg);
+            }
+            let opts = login::Options {
+                amr: mfa.then(|| "mfa".to_string()),
+                max_age,
+                no_browser,
+            };
+            login::login(&cfg, &opts)
+        }
+        cli::Command::Logout { all } => login::logout(profile, all),
+        cli::Command::Doctor { online } => doctor::run(profile, online),
     }
 }
 
@@ -66,7 +122,7 @@ fn report(result: Result<ExitCode>, failure: u8) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("certsh: {e:#}");
+            log::line(&format!("{e:#}"));
             ExitCode::from(failure)
         }
     }

@@ -17,6 +17,7 @@ use crate::config::{Config, Env, ProcessEnv};
 use crate::credentials;
 use crate::exec;
 use crate::log::debug;
+use crate::login;
 use crate::refresh::{self, Want};
 use crate::scope;
 use crate::sshargs;
@@ -45,19 +46,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
         });
         return Err(exec::exec(&real, &[], args));
     }
-    let cached = match refresh::ensure(&cfg, Want::IfNeeded) {
-        Ok(c) => c,
-        Err(e) => match still_valid(&cfg) {
-            Some(c) => {
-                eprintln!(
-                    "certsh: warning: {e:#}; using the current certificate, valid for another {}",
-                    cert::human_duration(cert::seconds_left(&c.cert, now()))
-                );
-                c
-            }
-            None => return Err(e),
-        },
-    };
+    let cached = certificate(&cfg)?;
     debug(cfg.debug, || {
         format!("certificate {}", cached.cert_path.display())
     });
@@ -65,8 +54,33 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     Err(exec::exec(&real, &extra, args))
 }
 
+/// A usable certificate, renewed when needed. When renewal fails and the
+/// current certificate has not expired, that one, with a one-line warning:
+/// failing the connection would help nobody. Also the ssh_config hook's work.
+/// At a terminal, a missing or ended login is done first (`login.rs`).
+pub fn certificate(cfg: &Config) -> Result<Cached> {
+    let before = crate::agent::before_renewal(cfg);
+    let result = match login::ensure_at_terminal(cfg, Want::IfNeeded) {
+        Ok(c) => Ok(c),
+        Err(e) => match still_valid(cfg) {
+            Some(c) => {
+                crate::log::warn(&format!(
+                    "{e:#}; using the current certificate, valid for another {}",
+                    cert::human_duration(cert::seconds_left(&c.cert, now()))
+                ));
+                Ok(c)
+            }
+            None => Err(e),
+        },
+    };
+    if let Ok(c) = &result {
+        crate::agent::after_renewal(cfg, before, c);
+    }
+    result
+}
+
 /// A certificate that failed to renew but has not expired yet is still
-/// worth using: failing the connection would help nobody.
+/// worth using.
 fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
     let same_source = credentials::direct_fingerprint(cfg)
@@ -132,7 +146,7 @@ fn in_scope(
 
 /// The home directory in the password database, which is where OpenSSH
 /// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-fn passwd_home() -> Option<PathBuf> {
+pub fn passwd_home() -> Option<PathBuf> {
     let uid = rustix::process::getuid().as_raw().to_string();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {

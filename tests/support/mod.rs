@@ -255,6 +255,45 @@ impl TestEnv {
             .collect()
     }
 
+    /// certsh installed in install.sh's layout under `<root>/prefix`:
+    /// `bin/certsh` (a hard link to the binary under test, or a copy across
+    /// file systems, so that certsh finds its shim beside itself) and
+    /// `libexec/certsh/ssh -> ../../bin/certsh`. Returns the prefix.
+    pub fn installed(&self) -> PathBuf {
+        let prefix = self.path("prefix");
+        if !prefix.join("bin/certsh").exists() {
+            std::fs::create_dir_all(prefix.join("bin")).unwrap();
+            std::fs::create_dir_all(prefix.join("libexec/certsh")).unwrap();
+            let exe = prefix.join("bin/certsh");
+            if std::fs::hard_link(certsh_bin(), &exe).is_err() {
+                std::fs::copy(certsh_bin(), &exe).unwrap();
+            }
+            std::os::unix::fs::symlink("../../bin/certsh", prefix.join("libexec/certsh/ssh"))
+                .unwrap();
+        }
+        prefix
+    }
+
+    /// Makes the shim's real ssh `/usr/bin/ssh -F <test client config>`, so
+    /// that programs which run certsh as their ssh without passing `-F`
+    /// (plain git after `setup git`, scp, rsync, CI recipes) reach the test
+    /// sshd and nothing of the developer's `~/.ssh`.
+    pub fn real_ssh_with_test_config(&mut self) -> &mut Self {
+        let script = self.path("bin/real-ssh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -F '{}' \"$@\"\n",
+                self.ssh_config().display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.set("CERTSH_REAL_SSH", &script);
+        self
+    }
+
     /// The current certificate file's bytes, if any.
     pub fn certificate_bytes(&self) -> Option<Vec<u8>> {
         let link = std::fs::read_link(self.state_dir().join("current")).ok()?;

@@ -1,0 +1,156 @@
+//! `certsh load --agent` and `ssh.add_to_agent` with a real `ssh-agent`: the
+//! certificate is held for its lifetime and no longer, certsh's stale
+//! entries are cleared, and no agent is a note, not a failure. Issue #4.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A real ssh-agent in debug mode (foreground, log on stderr), stopped on
+/// drop.
+struct Agent {
+    child: Child,
+    sock: PathBuf,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(env: &mut TestEnv) -> Agent {
+        let sock = env.path("agent.sock");
+        let log = env.path("agent.log");
+        let child = Command::new("ssh-agent")
+            .arg("-d")
+            .arg("-a")
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ssh-agent starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent made no socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        env.set("SSH_AUTH_SOCK", &sock);
+        Agent { child, sock, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.sock);
+    }
+}
+
+/// `ssh-add -L`: (exit code, lines).
+fn agent_keys(env: &TestEnv) -> (Option<i32>, Vec<String>) {
+    let p = run(env.command_plain("ssh-add").arg("-L"));
+    (p.code, p.stdout.lines().map(String::from).collect())
+}
+
+#[test]
+fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
+    let mut env = TestEnv::new();
+    let agent = Agent::start(&mut env);
+    env.certifier.set_validity(6);
+    let p = ok(env.certsh(["load", "--agent"]));
+    assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
+    assert_no_secrets(&env, &p.stdout);
+    let (code, keys) = agent_keys(&env);
+    assert_eq!(code, Some(0));
+    assert_eq!(keys.len(), 2, "key and certificate: {keys:#?}");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("ssh-ed25519-cert-v01@openssh.com "))
+    );
+    assert!(keys.iter().all(|k| k.ends_with(" certsh-magento")));
+    // The agent's own log shows the lifetime it was given: the time left.
+    let log = agent.log();
+    let lives: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("process_add_identity: add"))
+        .filter_map(|l| l.split("(life: ").nth(1)?.split(')').next()?.parse().ok())
+        .collect();
+    assert_eq!(lives.len(), 2, "{log}");
+    assert!(lives.iter().all(|&s| (3..=6).contains(&s)), "{lives:?}");
+
+    std::thread::sleep(Duration::from_secs(7));
+    let (code, keys) = agent_keys(&env);
+    assert_eq!(code, Some(1), "the agent forgot them: {keys:#?}");
+}
+
+#[test]
+fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
+    let mut env = TestEnv::new();
+    let p = ok(env.certsh(["load", "--agent"]));
+    assert_eq!(
+        p.stderr,
+        "certsh: note: no ssh-agent (SSH_AUTH_SOCK is not set); the certificate was not added to an agent\n"
+    );
+
+    let _agent = Agent::start(&mut env);
+    // A short certificate, put in the agent by hand without a lifetime, as
+    // an older tool would have done.
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    env.certifier.set_validity(3);
+    ok(env.certsh(["load", "--refresh"]));
+    let dir = env.state_dir();
+    let old_key = dir
+        .join(std::fs::read_link(dir.join("current")).unwrap())
+        .join("id_ed25519");
+    ok(env.command_plain("ssh-add").arg(&old_key));
+    let (_, old) = agent_keys(&env);
+    assert_eq!(old.len(), 2);
+    std::thread::sleep(Duration::from_secs(4));
+
+    // ssh.add_to_agent in config.yaml instead of --agent.
+    std::fs::write(
+        env.home().join(".magento-cloud/config.yaml"),
+        "ssh:\n  add_to_agent: true\n",
+    )
+    .unwrap();
+    env.certifier.set_validity(3600);
+    let p = ok(env.certsh(["load"]));
+    assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
+    let (_, now) = agent_keys(&env);
+    assert_eq!(now.len(), 2, "only the new key and certificate: {now:#?}");
+    for line in &old {
+        assert!(!now.contains(line), "stale entry left: {line}");
+    }
+}
+
+#[test]
+fn with_add_to_agent_a_renewal_by_the_shim_goes_to_the_agent_silently() {
+    let mut env = TestEnv::new();
+    let agent = Agent::start(&mut env);
+    env.recording_ssh();
+    std::fs::create_dir_all(env.home().join(".magento-cloud")).unwrap();
+    std::fs::write(
+        env.home().join(".magento-cloud/config.yaml"),
+        "ssh:\n  add_to_agent: true\n",
+    )
+    .unwrap();
+    let p = ok(env.certsh(["ssh", "git.us-3.magento.cloud", "git-upload-pack 'x'"]));
+    assert_eq!(p.stdout, "", "stdout carries the git protocol");
+    assert_eq!(p.stderr, "");
+    let (_, keys) = agent_keys(&env);
+    assert_eq!(keys.len(), 2, "{keys:#?}");
+    // The hot path (nothing renewed) does not call ssh-add again.
+    let log_before = agent.log().matches("process_add_identity: add").count();
+    ok(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]));
+    assert_eq!(
+        agent.log().matches("process_add_identity: add").count(),
+        log_before
+    );
+}
