@@ -1,7 +1,10 @@
 #!/bin/sh
-# Builds certsh and its benchmark in release mode and runs it.
-# BENCH_RUNS=N sets the hot-path sample size (default 2000).
+# Builds certsh as install.sh does (release; statically linked on Linux) and
+# its benchmark, and runs it. BENCH_RUNS=N sets the hot-path sample size
+# (default 2000). Run it on a quiet machine: the numbers are wall-clock.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --bin certsh --example bench --example exec_floor
+. scripts/build-flags.sh
+cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+cargo build --quiet --release --locked --example bench --example exec_floor
 exec target/release/examples/bench target/release/certsh

@@ -753,3 +753,50 @@ mod tests {
         );
     }
 }
+
+/// Properties of the pattern matcher, for generated names.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9-]{0,12}"
+    }
+
+    proptest! {
+        #[test]
+        fn a_star_prefix_matches_every_subdomain_in_any_case(
+            sub in prop::collection::vec(label(), 1..4),
+            domain in "[a-z]{2,10}\\.(cloud|sh|com)",
+            upper in prop::bool::ANY,
+        ) {
+            let host = format!("{}.{}", sub.join("."), domain);
+            let host = if upper { host.to_ascii_uppercase() } else { host };
+            let pattern = format!("*.{domain}");
+            prop_assert!(host_matches(&host, &[pattern.as_str()]));
+            // ... and never the bare domain, nor the domain as a prefix of
+            // another one.
+            prop_assert!(!host_matches(&domain, &[pattern.as_str()]));
+            let trick = format!("{host}.example.net");
+            prop_assert!(!host_matches(&trick, &[pattern.as_str()]));
+        }
+
+        #[test]
+        fn negation_wins(host in "[a-z]{1,8}\\.magento\\.cloud") {
+            let negated = format!("!{host}");
+            prop_assert!(!host_matches(&host, &["*.magento.cloud", negated.as_str()]));
+            prop_assert!(host_matches(&host, &["*.magento.cloud", "!other.magento.cloud"]));
+        }
+
+        #[test]
+        fn a_literal_pattern_matches_only_itself(a in "[a-z.]{1,12}", b in "[a-z.]{1,12}") {
+            prop_assert_eq!(host_matches(&a, &[b.as_str()]), a == b);
+        }
+
+        #[test]
+        fn never_panics(host in ".{0,40}", pats in prop::collection::vec(".{0,20}", 0..4)) {
+            let _ = host_matches(&host, &pats);
+        }
+    }
+}

@@ -1352,3 +1352,136 @@ mod tests {
         assert!(arguments.next().is_none());
     }
 }
+
+/// Properties, and a differential test against the real `ssh -G`: for
+/// generated command lines, the user, host and port read here are the ones
+/// OpenSSH itself resolves.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::process::Command;
+
+    /// One piece of an ssh command line before or after the destination.
+    fn option() -> impl Strategy<Value = Vec<String>> {
+        prop_oneof![
+            (1u16..65535).prop_map(|p| vec!["-p".into(), p.to_string()]),
+            (1u16..65535).prop_map(|p| vec![format!("-p{p}")]),
+            "[a-z][a-z0-9_]{0,7}".prop_map(|u| vec!["-l".into(), u]),
+            "[a-z][a-z0-9_]{0,7}".prop_map(|u| vec!["-o".into(), format!("User={u}")]),
+            "[a-z][a-z0-9_]{0,7}".prop_map(|u| vec![format!("-oUser {u}")]),
+            (1u16..65535).prop_map(|p| vec!["-o".into(), format!("port = {p}")]),
+            prop::sample::select(vec!["-v", "-4", "-T", "-A", "-C", "-q", "-vT", "-N"])
+                .prop_map(|f| vec![f.to_string()]),
+            // Options whose values ssh checks (-L, -c, -w, a second -J) or acts on
+            // (-E opens a file) are left out: -G would reject or write.
+            prop::sample::select(vec!["-i", "-S", "-b"])
+                .prop_flat_map(|o| { "[a-z0-9]{1,8}".prop_map(move |v| vec![o.to_string(), v]) }),
+        ]
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,6}){0,3}".prop_filter("no trailing dash", |h| {
+            !h.ends_with('-') && !h.contains("-.")
+        })
+    }
+
+    fn destination() -> impl Strategy<Value = String> {
+        prop_oneof![
+            host(),
+            ("[a-z][a-z0-9_]{0,7}", host()).prop_map(|(u, h)| format!("{u}@{h}")),
+            ("[a-z][a-z0-9_]{0,7}", host(), 1u16..65535)
+                .prop_map(|(u, h, p)| format!("ssh://{u}@{h}:{p}")),
+            host().prop_map(|h| format!("ssh://{h}")),
+        ]
+    }
+
+    /// A whole command line: options, destination, options, command.
+    fn command_line() -> impl Strategy<Value = Vec<String>> {
+        (
+            prop::collection::vec(option(), 0..4),
+            prop::bool::ANY,
+            destination(),
+            prop::collection::vec(option(), 0..3),
+            prop::collection::vec("[a-z][a-z-]{0,5}", 0..3),
+        )
+            .prop_map(|(before, dashdash, dest, after, cmd)| {
+                let mut v: Vec<String> = before.into_iter().flatten().collect();
+                if dashdash {
+                    v.push("--".into());
+                }
+                v.push(dest);
+                if !dashdash {
+                    v.extend(after.into_iter().flatten());
+                }
+                v.extend(cmd);
+                v
+            })
+    }
+
+    /// `ssh -G -F /dev/null <args>`: OpenSSH's own reading, with no user
+    /// configuration to add to it.
+    fn ssh_g(args: &[String]) -> Option<(String, String, u16)> {
+        let out = Command::new("ssh")
+            .args(["-G", "-F", "/dev/null"])
+            .args(args)
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("ssh is installed (the tests need OpenSSH's client)");
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(' ')))
+                .map(str::to_string)
+        };
+        Some((get("user")?, get("hostname")?, get("port")?.parse().ok()?))
+    }
+
+    fn local_user() -> String {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, .. ProptestConfig::default() })]
+
+        #[test]
+        fn agrees_with_ssh_dash_g(args in command_line()) {
+            let ours = parse(&args);
+            let theirs = ssh_g(&args);
+            match (&ours.destination, theirs) {
+                (Some(d), Some((user, host, port))) => {
+                    prop_assert_eq!(d.host.to_ascii_lowercase(), host, "host for {:?}", args);
+                    prop_assert_eq!(d.user.clone().unwrap_or_else(local_user), user, "user for {:?}", args);
+                    prop_assert_eq!(d.port.unwrap_or(22), port, "port for {:?}", args);
+                }
+                (None, None) => {}
+                (ours_d, theirs) => prop_assert!(
+                    false,
+                    "disagree on {:?}: certsh {:?}, ssh {:?}",
+                    args,
+                    ours_d.as_ref().map(|d| (&d.user, &d.host, d.port)),
+                    theirs
+                ),
+            }
+        }
+
+        #[test]
+        fn never_panics_on_any_arguments(args in prop::collection::vec(".{0,12}", 0..8)) {
+            let _ = parse(&args);
+        }
+
+        #[test]
+        fn the_remote_command_is_never_read(cmd in prop::collection::vec("-[a-zA-Z]{1,3}|[a-z]{1,5}", 1..5)) {
+            let mut args = vec!["-p".to_string(), "2222".into(), "u@h.example".into(), "run".into()];
+            args.extend(cmd);
+            let c = parse(&args);
+            let d = c.destination.expect("a destination");
+            prop_assert_eq!(d.port, Some(2222));
+            prop_assert_eq!(d.user.as_deref(), Some("u"));
+        }
+    }
+}

@@ -9,6 +9,9 @@
 //! gen-1764316800-3f2a9c1d/id_ed25519-cert.pub
 //! lock                                    refresh lock
 //! token.json                              access-token cache, 0600
+//! session.json                            browser session (session.rs), 0600
+//! api-token                               `certsh login --api-token`, 0600
+//! login.lock                              one browser login at a time
 //! ```
 //!
 //! A generation holds one key for its whole life, so a certificate renewed
@@ -106,19 +109,48 @@ impl Store {
         Ok(Store { dir: fallback })
     }
 
+    /// Every state folder that exists (the home one, then a safe temp-dir
+    /// fallback), without creating anything: where a session or a stored API
+    /// token may be, and what `certsh logout` clears.
+    pub fn existing(cfg: &Config) -> Vec<Store> {
+        let mut out = vec![];
+        let primary = primary_dir(cfg);
+        if fs::symlink_metadata(&primary).is_ok_and(|m| m.is_dir()) {
+            out.push(Store { dir: primary });
+        }
+        let fallback = fallback_dir(cfg);
+        if fs::symlink_metadata(&fallback).is_ok()
+            && fallback
+                .parent()
+                .is_some_and(|p| check_private_dir(p).is_ok())
+            && check_private_dir(&fallback).is_ok()
+        {
+            out.push(Store { dir: fallback });
+        }
+        out
+    }
+
+    /// The first existing state file called `name` (see [`Store::existing`]).
+    pub fn find_file(cfg: &Config, name: &str) -> Option<PathBuf> {
+        Store::existing(cfg)
+            .into_iter()
+            .map(|s| s.dir.join(name))
+            .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    }
+
     /// The key and certificate in use, if both are there and belong together.
     pub fn current(&self) -> Option<Cached> {
         let gen_name = fs::read_link(self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
         let cert = Certificate::from_openssh(fs::read_to_string(&cert_path).ok()?.trim()).ok()?;
-        let public_key =
-            PublicKey::from_openssh(fs::read_to_string(gen_dir.join(PUB)).ok()?.trim()).ok()?;
+        let key_path = gen_dir.join(KEY);
+        let public_key = private_key_public(&key_path)?;
         if cert.public_key() != public_key.key_data() {
             return None;
         }
         Some(Cached {
-            key_path: gen_dir.join(KEY),
+            key_path,
             cert_path,
             cert,
             public_key,
@@ -169,6 +201,27 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes every key and certificate (`certsh logout`): the `current`
+    /// link first, so no new ssh picks a generation up, then the
+    /// generations. Returns how many generations went.
+    pub fn remove_keys(&self) -> usize {
+        let _ = fs::remove_file(self.dir.join(CURRENT));
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("gen-") && fs::remove_dir_all(entry.path()).is_ok() {
+                removed += 1;
+            } else if name.starts_with(".current-") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        removed
+    }
+
     /// Removes generations replaced more than an hour ago. Best effort: a
     /// leftover folder costs nothing but disk.
     fn remove_old(&self, keep: &str, now: u64) {
@@ -178,7 +231,11 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name == keep || !name.starts_with("gen-") {
+            // Generations, and what a killed process left half done.
+            let ours = name.starts_with("gen-")
+                || name.starts_with(".current-")
+                || name.starts_with(".tmp-");
+            if name == keep || !ours {
                 continue;
             }
             let old_enough = entry
@@ -186,10 +243,63 @@ impl Store {
                 .map(|m| now.saturating_sub(m.mtime().max(0) as u64) > KEEP_OLD_SECS)
                 .unwrap_or(false);
             if old_enough {
-                let _ = fs::remove_dir_all(entry.path());
+                let _ = match entry.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+                    _ => fs::remove_file(entry.path()),
+                };
             }
         }
     }
+}
+
+/// The public key inside an unencrypted OpenSSH private key file, after
+/// checking the file's structure: armour, base64, magic, one key, and a
+/// private section as long as it says. A truncated, empty or garbage file,
+/// or one that others may read (ssh would refuse it), gives `None`, and the
+/// caller makes a new key. This is cheap on purpose: it runs on every
+/// connection, and deriving the public key from the private one would cost
+/// a scalar multiplication.
+fn private_key_public(path: &Path) -> Option<PublicKey> {
+    use base64::Engine as _;
+    let mut file = fs::File::open(path).ok()?;
+    if file.metadata().ok()?.mode() & 0o077 != 0 {
+        return None;
+    }
+    let mut pem = String::new();
+    std::io::Read::read_to_string(&mut file, &mut pem).ok()?;
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN OPENSSH PRIVATE KEY-----")?
+        .strip_suffix("-----END OPENSSH PRIVATE KEY-----")?;
+    let b64: String = body.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let mut rest: &[u8] = bytes.strip_prefix(b"openssh-key-v1\0")?;
+    fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if tail.len() < len {
+            return None;
+        }
+        let (s, tail) = tail.split_at(len);
+        *rest = tail;
+        Some(s)
+    }
+    // Cipher and KDF "none": certsh writes its keys unencrypted.
+    if string(&mut rest)? != b"none" || string(&mut rest)? != b"none" {
+        return None;
+    }
+    string(&mut rest)?; // KDF options
+    let (count, tail) = rest.split_first_chunk::<4>()?;
+    if u32::from_be_bytes(*count) != 1 {
+        return None;
+    }
+    rest = tail;
+    let public = string(&mut rest)?;
+    let private = string(&mut rest)?;
+    if private.is_empty() || !rest.is_empty() {
+        return None;
+    }
+    PublicKey::from_bytes(public).ok()
 }
 
 /// A fresh ed25519 key, made in-process.
@@ -217,10 +327,12 @@ fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
         anyhow::bail!("{} is not a folder", cfg.home.display());
     }
     if !cfg.config_dir.exists() {
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&cfg.config_dir)
-            .with_context(|| format!("cannot create {}", cfg.config_dir.display()))?;
+        match DirBuilder::new().mode(0o700).create(&cfg.config_dir) {
+            // A parallel certsh has just made it: that one is as good, and
+            // falling back to the temp folder would split the lock in two.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            r => r.with_context(|| format!("cannot create {}", cfg.config_dir.display()))?,
+        }
     }
     make_private_dir(dir)?;
     // A folder we may not write (read-only HOME mounted in CI) is useless.
@@ -249,6 +361,11 @@ fn make_private_dir(dir: &Path) -> Result<()> {
     if meta.mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
+        crate::log::warn(&format!(
+            "{} was open to other users (mode {:o}); made it private (700)",
+            dir.display(),
+            meta.mode() & 0o777
+        ));
     }
     Ok(())
 }
@@ -297,12 +414,18 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes `path` by renaming a finished temporary file over it, so readers
-/// see the old file or the new one, never a mix.
+/// Writes `path` (0600) by renaming a finished temporary file over it, so
+/// readers see the old file or the new one, never a mix.
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(dir, path, bytes, 0o600)
+}
+
+/// Writes `path` with `mode` through a temporary file in `dir` (its folder,
+/// so that the rename is atomic), synced before the rename.
+pub fn replace_file(dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(0o600))
+        .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
@@ -321,6 +444,32 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_key_structure_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("k");
+        let key = new_key("t").unwrap();
+        let pem = key.to_openssh(LineEnding::LF).unwrap().to_string();
+        write_new(&path, pem.as_bytes()).unwrap();
+        assert_eq!(
+            private_key_public(&path).unwrap().key_data(),
+            key.public_key().key_data()
+        );
+        let half = pem[..pem.len() / 2].to_string();
+        let swapped = pem.replace('A', "B");
+        for bad in [half.as_str(), "", "garbage", swapped.as_str()] {
+            fs::write(&path, bad).unwrap();
+            let got = private_key_public(&path);
+            assert!(
+                got.is_none_or(|k| k.key_data() != key.public_key().key_data()),
+                "{bad:?}"
+            );
+        }
+        fs::write(&path, pem.as_bytes()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(private_key_public(&path).is_none(), "open to others");
+    }
 
     #[test]
     fn generation_names_carry_their_time() {

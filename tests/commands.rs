@@ -22,7 +22,8 @@ fn no_credentials_and_no_terminal_fails_at_once_without_reading_stdin() {
         .unwrap();
     // Keep stdin open: a process that read it would hang here.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"0000").unwrap();
+    // certsh may well have exited already: a broken pipe is fine.
+    let _ = stdin.write_all(b"0000");
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
     drop(stdin);

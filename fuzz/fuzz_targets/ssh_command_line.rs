@@ -1,0 +1,29 @@
+//! The ssh command-line reader and the scope check on arbitrary argument
+//! vectors (NUL separates arguments): no panic, and a destination's host
+//! always matches itself as a pattern.
+#![no_main]
+
+#[path = "../../src/sshargs.rs"]
+mod sshargs;
+#[path = "../../src/scope.rs"]
+mod scope;
+
+use libfuzzer_sys::fuzz_target;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+fuzz_target!(|data: &[u8]| {
+    let args: Vec<OsString> = data
+        .split(|b| *b == 0)
+        .map(|a| OsString::from_vec(a.to_vec()))
+        .collect();
+    let line = sshargs::parse(&args);
+    if let Some(d) = &line.destination {
+        let _ = line.connect_host();
+        assert!(scope::host_matches(&d.host, &[d.host.as_str()]) || d.host.contains(['*', '?', '!']));
+        let _ = scope::host_matches(&d.host, &["*.magento.cloud", "!evil.*", "?"]);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = scope::parse_ssh_g(text);
+    }
+});
