@@ -103,3 +103,66 @@ fn no_secret_leaves_the_state_folder_across_a_full_run() {
         );
     }
 }
+
+#[test]
+fn no_refresh_token_leaves_the_state_folder_across_a_browser_login() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::with_sshd();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let browser = env.path("bin/browser");
+    fs::write(
+        &browser,
+        "#!/bin/sh\nexec curl -sS -o /dev/null -L --max-time 20 \"$1\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&browser, fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("BROWSER", &browser)
+        .set("CERTSH_LOGIN_TIMEOUT", "60")
+        .set("CERTSH_LOG", "debug");
+    let mut printed = String::new();
+    let mut keep = |p: Printed| printed.push_str(&format!("{}\n{}\n", p.stdout, p.stderr));
+
+    // Tokens rotate and are revoked along the way: collect them as they come.
+    let mut secrets = vec![];
+    let collect = |env: &TestEnv, secrets: &mut Vec<String>| {
+        secrets.extend(env.certifier.refresh_tokens());
+        secrets.extend(env.certifier.issued_access_tokens());
+        secrets.extend(env.certifier.revoked_refresh_tokens());
+    };
+    keep(ok(env.certsh(["login"])));
+    keep(ok(env.certsh(["status", "--json"])));
+    keep(ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"])));
+    collect(&env, &mut secrets);
+    // A refused access token makes certsh use the refresh grant.
+    env.certifier.revoke_access_tokens();
+    keep(ok(env.certsh(["load", "--refresh"])));
+    assert!(
+        env.certifier.refresh_grants() >= 1,
+        "the refresh grant was used"
+    );
+    collect(&env, &mut secrets);
+    keep(ok(env.certsh(["logout"])));
+    collect(&env, &mut secrets);
+    secrets.sort();
+    secrets.dedup();
+    assert!(
+        secrets.len() >= 3,
+        "the scenario made tokens: {}",
+        secrets.len()
+    );
+    assert_clean("the output", &printed, &secrets);
+    let state = env.state_dir();
+    for root in [env.home(), env.path("tmp"), env.path("work")] {
+        for f in files_below(&root) {
+            if f.starts_with(&state) || !f.is_file() {
+                continue;
+            }
+            let bytes = fs::read(&f).unwrap_or_default();
+            assert_clean(
+                &f.display().to_string(),
+                &String::from_utf8_lossy(&bytes),
+                &secrets,
+            );
+        }
+    }
+}
