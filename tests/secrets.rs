@@ -33,6 +33,26 @@ fn assert_clean(what: &str, text: &str, secrets: &[String]) {
     }
 }
 
+/// Every file outside the state folder (HOME, TMPDIR, the work tree) is
+/// free of `secrets`.
+#[track_caller]
+fn assert_no_file_outside_state_holds(env: &TestEnv, secrets: &[String]) {
+    let state = env.state_dir();
+    for root in [env.home(), env.path("tmp"), env.path("work")] {
+        for f in files_below(&root) {
+            if f.starts_with(&state) || !f.is_file() {
+                continue;
+            }
+            let bytes = fs::read(&f).unwrap_or_default();
+            assert_clean(
+                &f.display().to_string(),
+                &String::from_utf8_lossy(&bytes),
+                secrets,
+            );
+        }
+    }
+}
+
 #[test]
 fn no_secret_leaves_the_state_folder_across_a_full_run() {
     let mut env = TestEnv::with_sshd();
@@ -78,21 +98,8 @@ fn no_secret_leaves_the_state_folder_across_a_full_run() {
     assert_clean("the output", &printed, &secrets);
     assert_clean("the real ssh's argv", &argv, &secrets);
 
-    // Every file outside the state folder: HOME, TMPDIR, the work tree.
+    assert_no_file_outside_state_holds(&env, &secrets);
     let state = env.state_dir();
-    for root in [env.home(), env.path("tmp"), env.path("work")] {
-        for f in files_below(&root) {
-            if f.starts_with(&state) || !f.is_file() {
-                continue;
-            }
-            let bytes = fs::read(&f).unwrap_or_default();
-            assert_clean(
-                &f.display().to_string(),
-                &String::from_utf8_lossy(&bytes),
-                &secrets,
-            );
-        }
-    }
     // And inside it, the API token is not stored (only a hash of it).
     for f in files_below(&state).iter().filter(|f| f.is_file()) {
         let text = String::from_utf8_lossy(&fs::read(f).unwrap()).into_owned();
@@ -151,18 +158,5 @@ fn no_refresh_token_leaves_the_state_folder_across_a_browser_login() {
         secrets.len()
     );
     assert_clean("the output", &printed, &secrets);
-    let state = env.state_dir();
-    for root in [env.home(), env.path("tmp"), env.path("work")] {
-        for f in files_below(&root) {
-            if f.starts_with(&state) || !f.is_file() {
-                continue;
-            }
-            let bytes = fs::read(&f).unwrap_or_default();
-            assert_clean(
-                &f.display().to_string(),
-                &String::from_utf8_lossy(&bytes),
-                &secrets,
-            );
-        }
-    }
+    assert_no_file_outside_state_holds(&env, &secrets);
 }
