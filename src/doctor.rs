@@ -133,8 +133,7 @@ fn print(cfg: Option<&Config>, checks: &[Check]) -> ExitCode {
 
 /// The real ssh, and whether it knows `CertificateFile`.
 fn real_ssh() -> Check {
-    let configured = ProcessEnv.var_os("CERTSH_REAL_SSH").map(PathBuf::from);
-    let path = match exec::real_ssh(configured.as_deref()) {
+    let path = match exec::real_ssh() {
         Ok(p) => p,
         Err(e) => {
             return Check::bad(
@@ -145,18 +144,8 @@ fn real_ssh() -> Check {
             );
         }
     };
-    let out = Command::new(&path)
-        .arg("-V")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let text = match out {
-        Ok(o) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        ),
+    let text = match exec::banner(&path) {
+        Ok(t) => t,
         Err(e) => {
             return Check::bad(
                 Verdict::Fail,
@@ -167,7 +156,7 @@ fn real_ssh() -> Check {
         }
     };
     let first = sanitize::short(text.lines().next().unwrap_or(""), 80);
-    match openssh_version(&text) {
+    match exec::openssh_version(&text) {
         Some(v) if v >= MIN_OPENSSH => Check::ok("ssh", format!("{} ({first})", path.display())),
         Some((major, minor)) => Check::bad(
             Verdict::Fail,
@@ -185,14 +174,6 @@ fn real_ssh() -> Check {
             "set CERTSH_REAL_SSH to OpenSSH's ssh",
         ),
     }
-}
-
-/// `(major, minor)` from `OpenSSH_9.2p1 Debian-2, OpenSSL ...`.
-fn openssh_version(text: &str) -> Option<(u32, u32)> {
-    let rest = &text[text.find("OpenSSH_")? + "OpenSSH_".len()..];
-    let (major, rest) = rest.split_once('.')?;
-    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 fn credentials(cfg: &Config) -> Check {
@@ -354,12 +335,7 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
     let Some(host) = sample_host(cfg) else {
         return vec![];
     };
-    let Ok(real) = exec::real_ssh(
-        ProcessEnv
-            .var_os("CERTSH_REAL_SSH")
-            .map(PathBuf::from)
-            .as_deref(),
-    ) else {
+    let Ok(real) = exec::real_ssh() else {
         return vec![];
     };
     let out = Command::new(real)
@@ -519,12 +495,15 @@ mod tests {
     #[test]
     fn openssh_versions_are_read() {
         assert_eq!(
-            openssh_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15"),
+            exec::openssh_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15"),
             Some((9, 2))
         );
-        assert_eq!(openssh_version("OpenSSH_7.1p2, OpenSSL"), Some((7, 1)));
-        assert_eq!(openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
-        assert_eq!(openssh_version("Sun_SSH_1.1"), None);
+        assert_eq!(
+            exec::openssh_version("OpenSSH_7.1p2, OpenSSL"),
+            Some((7, 1))
+        );
+        assert_eq!(exec::openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
+        assert_eq!(exec::openssh_version("Sun_SSH_1.1"), None);
         assert!(Some((7, 1)) < Some(MIN_OPENSSH) && Some((10, 0)) > Some(MIN_OPENSSH));
     }
 }

@@ -16,8 +16,12 @@ use anyhow::Result;
 
 use crate::error::Fixable;
 
-/// The ssh to run.
-pub fn real_ssh(configured: Option<&Path>) -> Result<PathBuf> {
+/// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
+/// is not certsh.
+pub fn real_ssh() -> Result<PathBuf> {
+    let configured = std::env::var_os("CERTSH_REAL_SSH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let me = std::env::current_exe()
         .ok()
         .and_then(|p| std::fs::metadata(p).ok())
@@ -27,7 +31,7 @@ pub fn real_ssh(configured: Option<&Path>) -> Result<PathBuf> {
             .ok()
             .is_some_and(|m| Some((m.dev(), m.ino())) == me)
     };
-    if let Some(path) = configured {
+    if let Some(path) = configured.as_deref() {
         let path = if path.components().count() == 1 {
             which::which(path).unwrap_or_else(|_| path.to_path_buf())
         } else {
@@ -52,6 +56,24 @@ pub fn real_ssh(configured: Option<&Path>) -> Result<PathBuf> {
         "install OpenSSH's client, or set CERTSH_REAL_SSH to its path",
     )
     .into())
+}
+
+/// What `<ssh> -V` printed (stderr, then stdout).
+pub fn banner(ssh: &Path) -> std::io::Result<String> {
+    let out = Command::new(ssh)
+        .arg("-V")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+}
+
+/// `OpenSSH_9.2p1 Debian-2, OpenSSL ...` -> (9, 2); `None` for another ssh.
+pub fn openssh_version(banner: &str) -> Option<(u32, u32)> {
+    let rest = banner.split("OpenSSH_").nth(1)?;
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// `-o IdentityFile=<key> -o CertificateFile=<cert>`, quoted for ssh's
@@ -105,6 +127,18 @@ pub fn exec(ssh: &Path, extra: &[OsString], args: &[OsString]) -> anyhow::Error 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openssh_versions_are_read() {
+        assert_eq!(
+            openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19"),
+            Some((9, 2))
+        );
+        assert_eq!(openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
+        assert_eq!(openssh_version("OpenSSH_7.1p2, OpenSSL"), Some((7, 1)));
+        assert_eq!(openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
+        assert_eq!(openssh_version("dropbear"), None);
+    }
 
     #[test]
     fn plain_paths_pass_unquoted() {

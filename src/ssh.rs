@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::Result;
 
 use crate::cert::{self, now};
-use crate::config::{Config, Env, ProcessEnv};
+use crate::config::{Config, ProcessEnv};
 use crate::credentials;
 use crate::exec;
 use crate::log::debug;
@@ -27,7 +27,7 @@ use crate::store::{Cached, Store};
 /// failure: on success this process becomes ssh.
 pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     let env = ProcessEnv;
-    let real = exec::real_ssh(env.var_os("CERTSH_REAL_SSH").map(PathBuf::from).as_deref())?;
+    let real = exec::real_ssh()?;
     let line = sshargs::parse(args);
     if line.passthrough.is_some() {
         return Err(exec::exec(&real, &[], args));

@@ -44,11 +44,11 @@ use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::config::{Config, Env, ProcessEnv};
+use crate::config::{Config, ProcessEnv};
 use crate::error::{self, Fixable};
 use crate::exec;
 use crate::shim::{Installed, sh_quote_path};
@@ -299,20 +299,10 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// Refuses an OpenSSH too old for the block; a non-OpenSSH ssh is let
 /// through with a note.
 fn check_openssh_version() -> Result<()> {
-    let real = exec::real_ssh(
-        ProcessEnv
-            .var_os("CERTSH_REAL_SSH")
-            .map(PathBuf::from)
-            .as_deref(),
-    )?;
-    let out = Command::new(&real)
-        .arg("-V")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {} -V", real.display()))?;
+    let real = exec::real_ssh()?;
     let banner =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    match openssh_version(&banner) {
+        exec::banner(&real).with_context(|| format!("cannot run {} -V", real.display()))?;
+    match exec::openssh_version(&banner) {
         Some(v) if v < MIN_OPENSSH => Err(Fixable::new(
             format!(
                 "{} is OpenSSH {}.{}, older than {}.{}, which the ssh_config block needs",
@@ -339,15 +329,6 @@ fn check_openssh_version() -> Result<()> {
     }
 }
 
-/// `OpenSSH_9.2p1 Debian-2, OpenSSL ...` -> (9, 2).
-fn openssh_version(banner: &str) -> Option<(u32, u32)> {
-    let rest = banner.split("OpenSSH_").nth(1)?;
-    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,12 +336,12 @@ mod tests {
     #[test]
     fn versions() {
         assert_eq!(
-            openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19"),
+            exec::openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19"),
             Some((9, 2))
         );
-        assert_eq!(openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
-        assert!(openssh_version("OpenSSH_7.2p2").unwrap() < MIN_OPENSSH);
-        assert_eq!(openssh_version("dropbear"), None);
+        assert_eq!(exec::openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
+        assert!(exec::openssh_version("OpenSSH_7.2p2").unwrap() < MIN_OPENSSH);
+        assert_eq!(exec::openssh_version("dropbear"), None);
     }
 
     #[test]
