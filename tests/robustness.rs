@@ -27,10 +27,11 @@ fn current_generation(env: &TestEnv) -> PathBuf {
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    // A bound only against a hang: it says nothing about speed.
     let start = Instant::now();
     while !cond() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(120),
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -50,34 +51,89 @@ fn a_refresh_killed_while_holding_the_lock_does_not_block_the_next() {
         .unwrap();
     // It holds the lock and waits on the certifier.
     wait_for("the signing request", || env.certifier.sign_requests() == 1);
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .open(env.state_dir().join("lock"))
+        .unwrap();
+    assert!(lock.try_lock().is_err(), "the refresh holds the lock");
     child.kill().unwrap();
     child.wait().unwrap();
+    // The moment the process is gone, the lock is free: nothing to wait out.
+    lock.try_lock()
+        .expect("the lock is free once its holder is killed");
+    lock.unlock().unwrap();
     env.certifier.set_fault(Fault::None);
-    let started = Instant::now();
-    ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
+    assert!(!p.stderr.contains("another certsh process"), "{}", p.stderr);
+    assert_eq!(env.certifier.sign_requests(), 2);
+}
+
+/// Sets the modification time of `path` (not following a symlink) to
+/// `secs` seconds ago.
+fn age(path: &Path, secs: u64) {
+    let when = unix_now() - secs;
+    let st = std::process::Command::new("touch")
+        .args(["-h", "-d", &format!("@{when}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "touch {}", path.display());
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
 fn leftovers_of_a_killed_process_are_ignored() {
-    let env = TestEnv::with_sshd();
+    let mut env = TestEnv::with_sshd();
     ok(env.certsh(["load"]));
     let dir = env.state_dir();
     let generation = current_generation(&env);
+    // What a process killed half-way leaves: a temporary file beside the
+    // certificate, a temporary link, a temporary token cache, and a
+    // generation with only half a key. Two hours old, so past the cleanup's
+    // hour.
     fs::write(
         generation.join(".tmp-half"),
         "ssh-ed25519-cert-v01@openssh.com AAAA",
     )
     .unwrap();
-    std::os::unix::fs::symlink("gen-1-deadbeef", dir.join(".current-12345678")).unwrap();
-    fs::create_dir(dir.join("gen-1-deadbeef")).unwrap();
-    fs::write(dir.join("gen-1-deadbeef/id_ed25519"), "-----BEGIN OPENSSH").unwrap();
+    let old = [
+        dir.join(".current-12345678"),
+        dir.join(".tmp-token"),
+        dir.join("gen-1-deadbeef"),
+    ];
+    std::os::unix::fs::symlink("gen-1-deadbeef", &old[0]).unwrap();
+    fs::write(&old[1], "{\"access_token\": \"half").unwrap();
+    fs::create_dir(&old[2]).unwrap();
+    fs::write(old[2].join("id_ed25519"), "-----BEGIN OPENSSH").unwrap();
+    for p in &old {
+        age(p, 7200);
+    }
+    // A temporary file of a process that is still writing it: recent.
+    let fresh = dir.join(".tmp-busy");
+    fs::write(&fresh, "being written").unwrap();
+
+    // Ignored: the shim uses the current generation.
     ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
     ok(env.certsh(["load", "--refresh"]));
+    ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
+    // Cleaned up: publishing a new key removes what is over an hour old.
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    ok(env.certsh(["load", "--refresh"]));
+    assert_ne!(current_generation(&env), generation, "a new key");
+    for p in &old {
+        assert!(fs::symlink_metadata(p).is_err(), "{} was left", p.display());
+    }
+    assert!(fresh.exists(), "a recent temporary file was removed");
+    assert!(
+        generation.exists(),
+        "the generation just replaced stays for ssh processes still reading it"
+    );
     ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
 }
 
@@ -95,13 +151,12 @@ fn waiting_for_the_lock_is_bounded_with_a_clear_message() {
         .open(dir.join("lock"))
         .unwrap();
     lock.lock().unwrap();
+    // The bound is certsh's own deadline (twice the request timeout plus
+    // 5 s), which the message states; the test only checks that the wait
+    // ends, and that it was not given up at once.
     let started = Instant::now();
     let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    let took = started.elapsed();
-    assert!(
-        took >= Duration::from_secs(6) && took < Duration::from_secs(15),
-        "{took:?}"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(7), "gave up early");
     assert_eq!(
         p.stderr,
         format!(
@@ -324,17 +379,40 @@ fn a_full_disk_gives_a_clear_error_and_keeps_a_valid_certificate_in_use() {
 
 #[test]
 fn a_read_only_home_keeps_a_valid_certificate_in_use() {
-    let env = TestEnv::with_sshd();
+    let mut env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");
+    // The temp dir on the same file system: no fallback to write to either.
+    let tmp = env.home().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    env.set("TMPDIR", &tmp);
+    env.certifier.set_validity(200);
     ok(env.certsh(["load"]));
     mount.remount_read_only();
+    // Inside the renewal margin: the shim tries to renew, cannot write,
+    // says so, and connects with the certificate it has.
     let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
     assert_eq!(p.stdout, "connected\n");
-    assert_eq!(
-        env.certifier.sign_requests(),
-        1,
-        "the valid certificate was used"
+    assert!(
+        p.stderr.starts_with("certsh: warning: cannot ")
+            && p.stderr.contains("Read-only file system")
+            && p.stderr
+                .contains("using the current certificate, valid for another"),
+        "{}",
+        p.stderr
     );
+    assert_eq!(p.stderr.lines().count(), 1, "{}", p.stderr);
+    // Asked outright, the renewal fails with one clear line.
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert!(p.stderr.starts_with("certsh: cannot "), "{}", p.stderr);
+    assert!(p.stderr.contains("Read-only file system"), "{}", p.stderr);
+    assert_eq!(p.stderr.lines().count(), 1, "{}", p.stderr);
+    // A certificate outside the margin is used without trying at all.
+    env.set("CERTSH_REFRESH_MARGIN", "120");
+    let before = env.certifier.requests().len();
+    let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
+    assert_eq!(p.stdout, "connected\n");
+    assert_eq!(p.stderr, "");
+    assert_eq!(env.certifier.requests().len(), before, "nothing was asked");
 }
 
 #[test]
@@ -348,6 +426,36 @@ fn a_certificate_that_is_not_yet_valid_is_refused_naming_the_clock() {
         "{}",
         p.stderr
     );
+}
+
+#[test]
+fn a_cached_certificate_that_is_not_yet_valid_is_renewed() {
+    let env = TestEnv::with_sshd();
+    ok(env.certsh(["load"]));
+    // Replace the cached certificate with one for the same key and the same
+    // credential that starts in an hour (a clock set back, say).
+    let cert = cert_file(&env);
+    let line = fs::read_to_string(&cert).unwrap();
+    let comment = line
+        .split_whitespace()
+        .nth(2)
+        .expect("a comment")
+        .to_string();
+    let key =
+        ssh_key::PublicKey::read_openssh_file(&current_generation(&env).join("id_ed25519.pub"))
+            .unwrap();
+    let now = unix_now();
+    let later = env.certifier.sign_between(&key, now + 3600, now + 7200);
+    fs::write(
+        &cert,
+        format!("{} {comment}\n", later.to_openssh().unwrap()),
+    )
+    .unwrap();
+    let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
+    assert_eq!(p.stdout, "connected\n");
+    assert_eq!(env.certifier.sign_requests(), 2, "it was renewed");
+    let renewed = ssh_key::Certificate::read_file(&cert_file(&env)).unwrap();
+    assert!(renewed.valid_after() <= unix_now(), "valid now");
 }
 
 #[test]
@@ -414,34 +522,70 @@ fn hostile_certificate_fields_are_printed_harmlessly() {
     );
 }
 
+/// A listener that records the first line of what reaches it, if anything,
+/// until told to stop: a proxy, or a host that must see nothing.
+struct Listener {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<String>>,
+}
+
+impl Listener {
+    /// Answers whatever arrives with `answer`.
+    fn start(answer: &'static [u8]) -> Listener {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            loop {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        let mut buf = [0u8; 1024];
+                        let n = std::io::Read::read(&mut s, &mut buf).unwrap_or(0);
+                        let _ = std::io::Write::write_all(&mut s, answer);
+                        let first = String::from_utf8_lossy(&buf[..n]);
+                        return Some(first.lines().next().unwrap_or("").to_string());
+                    }
+                    // Checked after a last look at the queue, so that a
+                    // connection made before the stop is always seen.
+                    Err(_) if stopped.load(Ordering::SeqCst) => return None,
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Listener { port, stop, thread }
+    }
+
+    /// What reached it (call once the client has finished).
+    fn seen(self) -> Option<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 #[test]
 fn https_proxy_is_honoured_for_remote_hosts() {
     let mut env = TestEnv::new();
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = proxy.local_addr().unwrap().port();
-    let seen = std::thread::spawn(move || {
-        let (mut s, _) = proxy.accept().unwrap();
-        let mut buf = [0u8; 1024];
-        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
-        let _ = std::io::Write::write_all(
-            &mut s,
-            b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n",
-        );
-        String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
-    });
+    let proxy = Listener::start(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
     env.set(
         "MAGENTO_CLOUD_CLI_API_AUTH_URL",
         "https://auth.certsh-test.invalid",
     )
-    .set("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
+    .set("HTTPS_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+    .set("CERTSH_HTTP_TIMEOUT", "5");
+    // certsh ends either way: through the proxy (403) or without it (the
+    // name does not resolve); the proxy is asked only after it has.
     let p = fails(env.certsh(["load"]), 1);
     assert_eq!(
-        seen.join().unwrap(),
-        "CONNECT auth.certsh-test.invalid:443 HTTP/1.1"
+        proxy.seen().as_deref(),
+        Some("CONNECT auth.certsh-test.invalid:443 HTTP/1.1"),
+        "the proxy was not used: {}",
+        p.stderr
     );
     assert!(
         p.stderr.starts_with(
@@ -456,10 +600,32 @@ fn https_proxy_is_honoured_for_remote_hosts() {
 #[test]
 fn loopback_is_never_sent_through_the_proxy() {
     let mut env = TestEnv::new();
-    // A proxy that is not there: using it would fail.
-    env.set("HTTPS_PROXY", "http://127.0.0.1:9")
-        .set("ALL_PROXY", "http://127.0.0.1:9");
-    ok(env.certsh(["load"]));
+    let dir = env.path("tls");
+    fs::create_dir(&dir).unwrap();
+    // An https:// server on loopback (the plain http:// test certifier would
+    // never be proxied anyway), behind a proxy that must see nothing.
+    let tls = TlsServer::start(&dir);
+    let proxy = Listener::start(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    env.set(
+        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
+        format!("https://127.0.0.1:{}", tls.port),
+    )
+    .set("SSL_CERT_FILE", &tls.ca)
+    .set("CERTSH_HTTP_TIMEOUT", "2")
+    .set("HTTPS_PROXY", &proxy_url)
+    .set("ALL_PROXY", &proxy_url);
+    // Straight to the TLS server, which does not answer a POST: certsh
+    // got past TLS, so it spoke to the server itself.
+    let p = fails(env.certsh(["load"]), 1);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: auth server https://127.0.0.1:{}/oauth2/token did not answer within 2 s (check the network, or try again later)\n",
+            tls.port
+        )
+    );
+    assert_eq!(proxy.seen(), None, "loopback went through the proxy");
 }
 
 /// A TLS server on loopback with a certificate from a CA of the test's own.

@@ -206,6 +206,9 @@ struct Shared {
     ca_public: String,
     settings: Mutex<Settings>,
     issued: Mutex<HashMap<String, Issued>>,
+    /// Every access token ever issued, revoked ones included (for secret
+    /// scans: a revoked token must not leak either).
+    every_issued: Mutex<Vec<String>>,
     log: Mutex<Vec<Request>>,
     sign_requests: AtomicUsize,
     token_requests: AtomicUsize,
@@ -330,6 +333,7 @@ impl Certifier {
                 clock_offset: 0,
             }),
             issued: Mutex::new(HashMap::new()),
+            every_issued: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             sign_requests: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
@@ -447,6 +451,11 @@ impl Certifier {
         lock(&self.shared.issued).keys().cloned().collect()
     }
 
+    /// Every access token issued since the start, revoked ones included.
+    pub fn every_access_token_issued(&self) -> Vec<String> {
+        lock(&self.shared.every_issued).clone()
+    }
+
     /// How many `POST /ssh` requests arrived, whatever the answer.
     pub fn sign_requests(&self) -> usize {
         self.shared.sign_requests.load(Ordering::SeqCst)
@@ -520,6 +529,32 @@ impl Certifier {
             &principals,
             mfa,
             now,
+            &amr,
+        )
+    }
+
+    /// Signs `key` like [`Certifier::sign`] but valid only from
+    /// `valid_after` to `valid_before` (Unix seconds): a certificate that is
+    /// not valid yet, or expired, for seeding a cache.
+    pub fn sign_between(
+        &self,
+        key: &PublicKey,
+        valid_after: u64,
+        valid_before: u64,
+    ) -> Certificate {
+        let (principals, mfa) = {
+            let s = self.settings();
+            (s.principals.clone(), s.mfa)
+        };
+        let amr = vec!["api_token".to_string()];
+        sign_certificate(
+            &self.shared.ca,
+            key,
+            valid_after,
+            valid_before,
+            &principals,
+            mfa,
+            unix_now(),
             &amr,
         )
     }
@@ -882,6 +917,7 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
         exp: expires_at,
         auth_time: login.auth_time,
     });
+    lock(&shared.every_issued).push(access_token.clone());
     lock(&shared.issued).insert(
         access_token.clone(),
         Issued {
