@@ -225,13 +225,19 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
         &["ssh.us-3.magento.cloud", "echo", "anyway"],
     ));
     assert_eq!(p.stdout, "anyway\n");
-    env.unset("CERTSH_REFRESH_MARGIN");
 
-    // Hosts outside the cloud do not run the hook at all.
+    // Hosts outside the cloud do not run the hook at all: with a margin
+    // that makes the certificate due for renewal, a hook that ran would ask
+    // the certifier.
+    env.set("CERTSH_REFRESH_MARGIN", "86400");
     let requests = env.certifier.requests().len();
     let p = ok(plain_ssh(&env, &file, &["-G", "example.com"]));
     assert!(!p.stdout.contains("certificatefile"), "{}", p.stdout);
     assert_eq!(env.certifier.requests().len(), requests);
+    // (The same margin for a cloud host does ask: the check can see it.)
+    ok(plain_ssh(&env, &file, &["-G", "git.us-3.magento.cloud"]));
+    assert!(env.certifier.requests().len() > requests, "the hook ran");
+    env.unset("CERTSH_REFRESH_MARGIN");
 
     let p = ok(env.command_plain(&certsh).args([
         "setup",

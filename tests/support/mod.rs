@@ -352,6 +352,23 @@ pub fn fails(cmd: impl BorrowMut<Command>, code: i32) -> Printed {
     p
 }
 
+/// Waits for `child` to exit and collects its output. The limit only
+/// guards against a hang (a process that reads a stdin kept open, say): it
+/// says nothing about speed.
+#[track_caller]
+pub fn finish(mut child: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process did not exit: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// No secret of the test world appears in `text`.
 #[track_caller]
 pub fn assert_no_secrets(env: &TestEnv, text: &str) {
