@@ -53,6 +53,31 @@ impl Drop for Agent {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The current certificate's end of validity (Unix seconds).
+fn valid_before(env: &TestEnv) -> u64 {
+    let text = String::from_utf8(env.certificate_bytes().expect("a certificate")).unwrap();
+    ssh_key::Certificate::from_openssh(text.trim())
+        .unwrap()
+        .valid_before()
+}
+
+/// Polls until `cond` holds. The limit only guards against a hang.
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `ssh-add -L`: (exit code, lines).
 fn agent_keys(env: &TestEnv) -> (Option<i32>, Vec<String>) {
     let p = run(env.command_plain("ssh-add").arg("-L"));
@@ -63,8 +88,11 @@ fn agent_keys(env: &TestEnv) -> (Option<i32>, Vec<String>) {
 fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
     let mut env = TestEnv::new();
     let agent = Agent::start(&mut env);
-    env.certifier.set_validity(6);
+    env.certifier.set_validity(10);
+    let before = unix_now();
     let p = ok(env.certsh(["load", "--agent"]));
+    let after = unix_now();
+    let until = valid_before(&env);
     assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
     assert_no_secrets(&env, &p.stdout);
     let (code, keys) = agent_keys(&env);
@@ -75,7 +103,9 @@ fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
             .any(|k| k.starts_with("ssh-ed25519-cert-v01@openssh.com "))
     );
     assert!(keys.iter().all(|k| k.ends_with(" certsh-magento")));
-    // The agent's own log shows the lifetime it was given: the time left.
+    // The agent's own log shows the lifetime it was given: the time the
+    // certificate had left when certsh added it, between the start and the
+    // end of `load`.
     let log = agent.log();
     let lives: Vec<u64> = log
         .lines()
@@ -83,11 +113,20 @@ fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
         .filter_map(|l| l.split("(life: ").nth(1)?.split(')').next()?.parse().ok())
         .collect();
     assert_eq!(lives.len(), 2, "{log}");
-    assert!(lives.iter().all(|&s| (3..=6).contains(&s)), "{lives:?}");
+    let (least, most) = (until.saturating_sub(after + 1), until - before);
+    assert!(
+        lives.iter().all(|&s| (least..=most).contains(&s)),
+        "{lives:?} not in {least}..={most}"
+    );
 
-    std::thread::sleep(Duration::from_secs(7));
-    let (code, keys) = agent_keys(&env);
-    assert_eq!(code, Some(1), "the agent forgot them: {keys:#?}");
+    // The agent forgets them on its own once that time has passed.
+    wait_until("the agent forgets the key and certificate", || {
+        agent_keys(&env).0 == Some(1)
+    });
+    assert!(
+        unix_now() + 1 >= until,
+        "forgotten before the certificate expired"
+    );
 }
 
 #[test]
@@ -100,6 +139,15 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
     );
 
     let _agent = Agent::start(&mut env);
+    // A key that is not certsh's: it must stay.
+    let foreign = env.path("someone-elses-key");
+    ok(env
+        .command_plain("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "someone-else", "-f"])
+        .arg(&foreign));
+    ok(env.command_plain("ssh-add").arg(&foreign));
+    let (_, foreign_line) = agent_keys(&env);
+    assert_eq!(foreign_line.len(), 1);
     // A short certificate, put in the agent by hand without a lifetime, as
     // an older tool would have done.
     env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
@@ -111,8 +159,14 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
         .join("id_ed25519");
     ok(env.command_plain("ssh-add").arg(&old_key));
     let (_, old) = agent_keys(&env);
+    let old: Vec<String> = old
+        .into_iter()
+        .filter(|l| !foreign_line.contains(l))
+        .collect();
     assert_eq!(old.len(), 2);
-    std::thread::sleep(Duration::from_secs(4));
+    // Stale once that certificate has expired.
+    let until = valid_before(&env);
+    wait_until("the short certificate expires", || unix_now() >= until);
 
     // ssh.add_to_agent in config.yaml instead of --agent.
     std::fs::write(
@@ -124,7 +178,15 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
     let p = ok(env.certsh(["load"]));
     assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
     let (_, now) = agent_keys(&env);
-    assert_eq!(now.len(), 2, "only the new key and certificate: {now:#?}");
+    assert_eq!(
+        now.len(),
+        3,
+        "the new key and certificate, and the foreign key: {now:#?}"
+    );
+    assert!(
+        now.contains(&foreign_line[0]),
+        "the foreign key was removed"
+    );
     for line in &old {
         assert!(!now.contains(line), "stale entry left: {line}");
     }
