@@ -65,10 +65,178 @@ fn a_healthy_set_up_passes_every_check_online() {
 
 #[test]
 fn without_online_no_request_is_made() {
-    let env = TestEnv::new();
+    let mut env = TestEnv::new();
+    ssh_with_config(&mut env, "");
+    env.set("GIT_SSH_COMMAND", env.shim());
+    ok(env.certsh(["load"]));
     let before = env.certifier.requests().len();
-    run(env.certsh(["doctor"]));
+    let p = ok(env.certsh(["doctor"]));
     assert_eq!(env.certifier.requests().len(), before);
+    // Every offline check ran and said so; none of the online ones did.
+    let checks: Vec<&str> = p
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ok    "))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(what, _)| what)
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "ssh",
+            "config",
+            "credentials",
+            "certificate",
+            "git",
+            "ssh_config"
+        ],
+        "{}",
+        p.stdout
+    );
+    for online in ["auth server", "certifier", "clock", "network"] {
+        assert!(!p.stdout.contains(&format!("{online}:")), "{}", p.stdout);
+    }
+}
+
+#[test]
+fn a_config_file_that_does_not_read_fails_with_the_fix() {
+    let mut env = TestEnv::new();
+    ssh_with_config(&mut env, "");
+    let dir = env.home().join(".magento-cloud");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.yaml"), "api:\n  token: [unclosed\n").unwrap();
+    let p = fails(env.certsh(["doctor"]), 1);
+    let line = p
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  FAIL  config: "))
+        .unwrap_or_else(|| panic!("no config finding:\n{}", p.stdout));
+    assert!(line.contains("config.yaml"), "{line}");
+    assert!(
+        p.stdout
+            .contains("\n        fix: fix the file; the other checks need it\n"),
+        "{}",
+        p.stdout
+    );
+    // A file that reads is named as read.
+    std::fs::write(dir.join("config.yaml"), "api: {}\n").unwrap();
+    let p = run(env.certsh(["doctor"]));
+    assert!(
+        p.stdout.contains(&format!(
+            "  ok    config: {} read\n",
+            dir.join("config.yaml").display()
+        )),
+        "{}",
+        p.stdout
+    );
+}
+
+/// The doctor's certificate line (and its fix line, if any).
+fn certificate_finding(env: &TestEnv) -> String {
+    let p = run(env.certsh(["doctor"]));
+    let mut lines = p
+        .stdout
+        .lines()
+        .skip_while(|l| !l.contains("  certificate: "));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no certificate finding:\n{}", p.stdout));
+    match lines.next() {
+        Some(fix) if fix.starts_with("        fix: ") => format!("{first}\n{fix}"),
+        _ => first.to_string(),
+    }
+}
+
+#[test]
+fn the_certificate_state_is_reported_with_the_mfa_fix() {
+    let mut env = TestEnv::new();
+    ssh_with_config(&mut env, "");
+    env.certifier.set_validity(3600);
+    ok(env.certsh(["load"]));
+    let f = certificate_finding(&env);
+    assert!(
+        f.starts_with("  ok    certificate: valid for ") && f.ends_with(
+            " (without MFA)\n        fix: if ssh says that access requires MFA: certsh login --mfa"
+        ),
+        "{f}"
+    );
+    env.certifier.set_mfa(true);
+    ok(env.certsh(["load", "--refresh"]));
+    let f = certificate_finding(&env);
+    assert!(
+        f.starts_with("  ok    certificate: valid for ") && f.ends_with(" (with MFA)"),
+        "{f}"
+    );
+    // Inside the renewal margin.
+    env.set("CERTSH_REFRESH_MARGIN", "7200");
+    let f = certificate_finding(&env);
+    assert!(
+        f.ends_with(" (with MFA); renewed at the next connection"),
+        "{f}"
+    );
+    env.unset("CERTSH_REFRESH_MARGIN");
+    // Expired: replace it with one that ended a minute ago.
+    let state = env.state_dir();
+    let generation = state.join(std::fs::read_link(state.join("current")).unwrap());
+    let key = ssh_key::PublicKey::read_openssh_file(&generation.join("id_ed25519.pub")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let cert = env.certifier.sign_between(&key, now - 3600, now - 60);
+    std::fs::write(
+        generation.join("id_ed25519-cert.pub"),
+        format!("{}\n", cert.to_openssh().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        certificate_finding(&env),
+        "  warn  certificate: expired (with MFA)\n        \
+         fix: certsh load (or just connect: the shim renews it)"
+    );
+}
+
+#[test]
+fn git_through_core_ssh_command_or_the_ssh_on_path_is_checked() {
+    let mut env = TestEnv::new();
+    ssh_with_config(&mut env, "");
+    let git_line = |env: &TestEnv| -> String {
+        let p = run(env.certsh(["doctor"]));
+        let mut lines = p.stdout.lines().skip_while(|l| !l.contains("  git: "));
+        let first = lines.next().unwrap_or_default().to_string();
+        match lines.next() {
+            Some(fix) if fix.starts_with("        fix: ") => format!("{first}\n{fix}"),
+            _ => first,
+        }
+    };
+    assert_eq!(
+        git_line(&env),
+        "  warn  git: git runs plain ssh: neither GIT_SSH_COMMAND nor core.sshCommand is set\n        \
+         fix: certsh setup git"
+    );
+    let set = |value: &str| {
+        ok(env
+            .command_plain("git")
+            .args(["config", "--global", "core.sshCommand", value]));
+    };
+    set(&env.shim().display().to_string());
+    assert_eq!(git_line(&env), "  ok    git: core.sshCommand runs certsh");
+    set("ssh -i ~/.ssh/other");
+    assert_eq!(
+        git_line(&env),
+        "  warn  git: core.sshCommand is \"ssh -i ~/.ssh/other\", which is not certsh\n        \
+         fix: certsh setup git --force"
+    );
+    ok(env
+        .command_plain("git")
+        .args(["config", "--global", "--unset", "core.sshCommand"]));
+    // The shim first on PATH.
+    let path = format!("{}:{}", env.path("bin").display(), env.var("PATH").unwrap());
+    env.set("PATH", path);
+    assert_eq!(
+        git_line(&env),
+        "  ok    git: the ssh on PATH is certsh's shim"
+    );
 }
 
 #[test]
@@ -126,6 +294,51 @@ fn a_clock_far_from_the_servers_fails() {
         p.stdout.contains(
             "  FAIL  clock: 10m 00s ahead of the server\n        fix: synchronise this computer's clock (NTP)"
         ) || p.stdout.contains("  FAIL  clock: 10m 01s ahead of the server"),
+        "{}",
+        p.stdout
+    );
+}
+
+#[test]
+fn a_clock_somewhat_off_warns_and_an_unreachable_server_fails() {
+    let mut env = TestEnv::new();
+    ssh_with_config(&mut env, "");
+    env.certifier.set_clock_offset(-120);
+    let p = ok(env.certsh(["doctor", "--online"]));
+    assert!(
+        p.stdout
+            .contains("  warn  clock: 2m 00s ahead of the server\n")
+            || p.stdout
+                .contains("  warn  clock: 2m 01s ahead of the server\n"),
+        "{}",
+        p.stdout
+    );
+    // The probes carry no credential.
+    for r in env.certifier.requests() {
+        assert_eq!(r.authorization, None, "{} {}", r.method, r.path);
+        assert!(!r.body.contains(certifier::API_TOKEN));
+    }
+    // Nothing listening where the auth server should be.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.set(
+        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
+        format!("http://127.0.0.1:{port}"),
+    );
+    let p = fails(env.certsh(["doctor", "--online"]), 1);
+    assert!(
+        p.stdout.contains(&format!(
+            "  FAIL  auth server: cannot reach the auth server http://127.0.0.1:{port}/oauth2/authorize: "
+        )),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout
+            .contains("        fix: check the network, a proxy (HTTPS_PROXY), or the URL\n"),
         "{}",
         p.stdout
     );
