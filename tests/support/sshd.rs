@@ -41,8 +41,9 @@ pub const HOST_ALIASES: [&str; 3] = [
     "localhost-alias",
 ];
 
-/// How long to wait for sshd to listen before giving up.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for sshd to listen before giving up: a guard against a
+/// hang, wide enough for a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many fresh ports to try when another process grabbed the one picked.
 const PORT_ATTEMPTS: usize = 5;
@@ -273,9 +274,9 @@ impl Sshd {
     /// Connects once and reads the SSH banner: the port really answers.
     fn probe(&self) -> Result<(), Startup> {
         let addr = ([127, 0, 0, 1], self.port).into();
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
             .map_err(|e| Startup::Failed(format!("connect to 127.0.0.1:{}: {e}", self.port)))?;
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
         let mut banner = String::new();
         let _ = BufReader::new(stream).read_line(&mut banner);
         if banner.starts_with("SSH-2.0-") {
