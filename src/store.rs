@@ -192,11 +192,19 @@ impl Store {
             .context("cannot encode the key")?;
         write_new(&gen_dir.join(PUB), format!("{public}\n").as_bytes())?;
         write_new(&gen_dir.join(CERT), cert_text.as_bytes())?;
+        let replaced = fs::read_link(self.dir.join(CURRENT)).ok();
         let link_tmp = self.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
         std::os::unix::fs::symlink(&name, &link_tmp)
             .with_context(|| format!("cannot create {}", link_tmp.display()))?;
         fs::rename(&link_tmp, self.dir.join(CURRENT))
             .with_context(|| format!("cannot publish {}", gen_dir.display()))?;
+        // The hour a replaced generation is kept counts from now, not from
+        // its last renewal: the cleanup goes by modification time. Best
+        // effort, like the cleanup itself.
+        if let Some(old) = replaced {
+            let _ = fs::File::open(self.dir.join(old))
+                .and_then(|d| d.set_modified(std::time::SystemTime::now()));
+        }
         self.remove_old(&name, now);
         Ok(())
     }
