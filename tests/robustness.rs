@@ -432,6 +432,29 @@ fn a_certificate_that_is_not_yet_valid_is_refused_naming_the_clock() {
 }
 
 #[test]
+fn a_read_only_home_renews_into_the_temp_dir_once() {
+    let env = TestEnv::with_sshd();
+    let mount = Mount::tmpfs(&env.home(), "1m");
+    env.certifier.set_validity(200);
+    ok(env.certsh(["load"]));
+    env.certifier.set_validity(3600);
+    mount.remount_read_only();
+    // Due for renewal, and the temp dir can be written: the new certificate
+    // goes there, and later connections use it without asking again.
+    for _ in 0..3 {
+        let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
+        assert_eq!(p.stdout, "connected\n");
+        assert_eq!(p.stderr, "");
+    }
+    assert_eq!(env.certifier.sign_requests(), 2, "one renewal, then reused");
+    let fallback = env.path(&format!("tmp/certsh-{}/magento/current", uid()));
+    assert!(
+        fs::symlink_metadata(&fallback).is_ok(),
+        "renewed in the temp dir"
+    );
+}
+
+#[test]
 fn a_cached_certificate_that_is_not_yet_valid_is_renewed() {
     let env = TestEnv::with_sshd();
     ok(env.certsh(["load"]));
