@@ -82,12 +82,9 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
             (token.clone(), cfg.api_token.as_ref().unwrap().origin())
         }
         Some(source @ ApiToken::TokenFile { path }) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Fixable::new(
-                    format!("cannot read the API token file {}: {e}", path.display()),
-                    "fix api.token_file in config.yaml, or set the token in the environment",
-                )
-            })?;
+            let Some(text) = read_token_file(path, &cfg.home)? else {
+                return Ok(None);
+            };
             let token = text.trim().to_string();
             if token.is_empty() {
                 return Err(Fixable::new(
@@ -106,6 +103,31 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
         origin,
         fingerprint,
     }))
+}
+
+/// `api.token_file`'s text, or `None` with a warning when the file is not
+/// the user's alone (`trust.rs`): another user's token would make the user
+/// work as her.
+fn read_token_file(path: &Path, home: &Path) -> Result<Option<String>> {
+    let cannot = |e: std::io::Error| {
+        Fixable::new(
+            format!("cannot read the API token file {}: {e}", path.display()),
+            "fix api.token_file in config.yaml, or set the token in the environment",
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if let Err(why) = crate::trust::check_file(path, &meta, home) {
+        crate::log::warn(&format!(
+            "ignoring api.token_file {}: {}",
+            path.display(),
+            why.describe(why.path == path)
+        ));
+        return Ok(None);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
+    Ok(Some(text))
 }
 
 /// The fingerprint of the credential in use, when it is known without
