@@ -59,20 +59,39 @@ pub struct AccessToken {
 /// The credential to use, in the order above.
 pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
-        if let Some((path, token)) = session::stored_api_token(cfg) {
+        if let Some((path, token, bound)) = session::stored_api_token(cfg) {
+            let origin = format!("the API token stored in {}", path.display());
+            let login = session::login_command(cfg, " --api-token");
+            session::check_bound(
+                cfg,
+                &origin,
+                &bound,
+                &format!("store a token for that server: {login}"),
+            )?;
             return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &token),
                 kind: Kind::StoredApiToken(path.clone()),
                 token,
-                origin: format!("the API token stored in {}", path.display()),
+                origin,
             }));
         }
         if cfg.api_token.is_none() {
-            return Ok(session::Session::find(cfg).map(|(path, s)| Credential {
+            let Some((path, s)) = session::Session::find(cfg) else {
+                return Ok(None);
+            };
+            let origin = format!("the browser session in {}", path.display());
+            let login = session::login_command(cfg, "");
+            session::check_bound(
+                cfg,
+                &origin,
+                &s.token_url(cfg),
+                &format!("log in to that server: {login}"),
+            )?;
+            return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &Secret::new(s.id.clone())),
                 kind: Kind::Session(path.clone()),
                 token: s.refresh_token(),
-                origin: format!("the browser session in {}", path.display()),
+                origin,
             }));
         }
     }
@@ -137,7 +156,7 @@ pub fn direct_fingerprint(cfg: &Config) -> Option<String> {
     if let Some(ApiToken::Env { token, .. }) = &cfg.api_token {
         return Some(fingerprint(cfg, token));
     }
-    if let Some((_, token)) = session::stored_api_token(cfg) {
+    if let Some((_, token, _)) = session::stored_api_token(cfg) {
         return Some(fingerprint(cfg, &token));
     }
     match &cfg.api_token {
@@ -249,9 +268,13 @@ mod tests {
         };
         assert_eq!(kind(&env), (None, None));
 
-        Session::new(&Secret::new("refresh".into()), Default::default())
-            .save(&store)
-            .unwrap();
+        Session::new(
+            &Secret::new("refresh".into()),
+            Default::default(),
+            "https://auth.magento.cloud/oauth2/token",
+        )
+        .save(&store)
+        .unwrap();
         let (c, fp) = kind(&env);
         assert_eq!(
             c,
@@ -265,7 +288,12 @@ mod tests {
         std::fs::write(dir.join("config.yaml"), "api:\n  token: from-config\n").unwrap();
         assert_eq!(kind(&env).0, Some((Kind::ApiToken, "from-config".into())));
 
-        crate::session::store_api_token(&store, &Secret::new("stored".into())).unwrap();
+        crate::session::store_api_token(
+            &store,
+            &Secret::new("stored".into()),
+            "https://auth.magento.cloud/oauth2/token",
+        )
+        .unwrap();
         let (c, fp) = kind(&env);
         assert_eq!(
             c,

@@ -419,3 +419,112 @@ fn issue_9_finding_6_an_unreadable_home_does_not_break_ssh_to_other_hosts() {
     );
     assert!(!log.exists(), "a cloud host gets the error, not ssh");
 }
+
+/// The state folder's credential files, as an older certsh wrote them.
+fn old_format(env: &TestEnv, name: &str, text: &str) {
+    let state = env.state_dir();
+    fs::create_dir_all(&state).unwrap();
+    chmod(&state, 0o700);
+    let path = state.join(name);
+    fs::write(&path, text).unwrap();
+    chmod(&path, 0o600);
+}
+
+#[test]
+fn issue_9_finding_7_a_stored_api_token_is_not_sent_to_another_token_url() {
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    ok(env
+        .certsh(["login", "--api-token"])
+        .write_stdin(format!("{}\n", certifier::API_TOKEN)));
+    let ours = env.certifier.url();
+    let hers = Certifier::start();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", hers.url());
+
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert!(hers.requests().is_empty(), "{:?}", hers.requests());
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the API token stored in {} is for {ours}/oauth2/token, not for {}/oauth2/token that the configuration names now (store a token for that server: certsh login --api-token; or undo the change)\n",
+            env.state_dir().join("api-token").display(),
+            hers.url()
+        )
+    );
+
+    // Where it came from, it still works.
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", &ours);
+    ok(env.certsh(["load", "--refresh"]));
+}
+
+#[test]
+fn issue_9_finding_7_a_browser_session_is_not_sent_to_another_token_url() {
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let browser = env.path("bin/browser");
+    fs::write(
+        &browser,
+        "#!/bin/sh\nexec curl -sS -o /dev/null -L --max-time 20 \"$1\"\n",
+    )
+    .unwrap();
+    chmod(&browser, 0o755);
+    env.set("BROWSER", &browser);
+    ok(env.certsh(["login"]));
+    let ours = env.certifier.url();
+    let hers = Certifier::start();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", hers.url());
+
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the browser session in {} is for {ours}/oauth2/token, not for {}/oauth2/token that the configuration names now (log in to that server: certsh login; or undo the change)\n",
+            env.state_dir().join("session.json").display(),
+            hers.url()
+        )
+    );
+    // Logging out deletes the session without revoking it at her server.
+    let p = ok(env.certsh(["logout"]));
+    assert!(
+        p.stdout.contains("session deleted (not revoked)"),
+        "{}",
+        p.stdout
+    );
+    assert!(hers.requests().is_empty(), "{:?}", hers.requests());
+    assert!(!env.state_dir().join("session.json").exists());
+}
+
+#[test]
+fn issue_9_finding_7_old_credential_files_are_bound_to_the_profiles_token_url() {
+    // The test certifier is not the profile's auth server, so files from
+    // before the binding are refused here rather than sent to it.
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    old_format(
+        &env,
+        "session.json",
+        r#"{"id":"0123456789abcdef01234567","refresh_token":"old-refresh-token","created_at":1}"#,
+    );
+    let p = fails(env.certsh(["load"]), 1);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the browser session in {} is for https://auth.magento.cloud/oauth2/token, not for {}/oauth2/token that the configuration names now (log in to that server: certsh login; or undo the change)\n",
+            env.state_dir().join("session.json").display(),
+            env.certifier.url()
+        )
+    );
+    old_format(&env, "api-token", &format!("{}\n", certifier::API_TOKEN));
+    let p = fails(env.certsh(["load"]), 1);
+    assert!(
+        p.stderr
+            .contains("is for https://auth.magento.cloud/oauth2/token"),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        env.certifier.requests().is_empty(),
+        "{:?}",
+        env.certifier.requests()
+    );
+}
