@@ -425,7 +425,8 @@ impl Config {
     }
 }
 
-fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
+/// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.
+pub fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
     let (name, origin) = match name {
         Some(n) => (n.to_string(), "--profile"),
         None => match env.var("CERTSH_PROFILE") {

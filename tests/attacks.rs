@@ -336,6 +336,11 @@ fn issue_9_finding_6_a_malformed_config_file_does_not_break_ssh_to_other_hosts()
         p.stderr
     );
 
+    // The wrappers check only the profile's name: git runs, and its ssh
+    // (the shim) decides per host.
+    let p = ok(env.certsh(["--profile", "magento", "git", "--version"]));
+    assert!(p.stdout.starts_with("git version"), "{}", p.stdout);
+
     let p = fails(
         env.command_plain(env.shim())
             .args(["git.us-3.magento.cloud", "true"]),
