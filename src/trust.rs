@@ -75,28 +75,43 @@ pub fn current_uid() -> u32 {
 
 /// Checks `file` (whose metadata, from the open file, is `meta`) and the
 /// folders above it, up to and including `home`: those of the path as given
-/// (a link in a folder others can write could be swapped) and those of the
-/// path with symlinks resolved (the folders the file really is in).
+/// (a link in a folder others can write could be swapped) and, when a
+/// symlink is met on the way, those of the path with symlinks resolved (the
+/// folders the file really is in). Without symlinks that is a few `lstat`s:
+/// this runs on every connection that reads `config.yaml`.
 pub fn check_file(file: &Path, meta: &Metadata, home: &Path) -> Result<(), Untrusted> {
     let uid = current_uid();
     check_one(file, meta, uid)?;
-    let real = fs::canonicalize(file).map_err(|e| Untrusted {
-        path: file.to_owned(),
-        problem: Problem::Unreadable(e.to_string()),
-    })?;
-    walk_up(file.parent(), Some(home), uid)?;
-    // A home folder that cannot be resolved stops nothing: the walk goes on
-    // to `/`.
-    walk_up(real.parent(), fs::canonicalize(home).ok().as_deref(), uid)
+    let linked = fs::symlink_metadata(file)
+        .map_err(|e| unreadable(file, e))?
+        .file_type()
+        .is_symlink();
+    if walk_up(file.parent(), Some(home), uid)? || linked {
+        let real = fs::canonicalize(file).map_err(|e| unreadable(file, e))?;
+        // A home folder that cannot be resolved stops nothing: the walk goes
+        // on to `/`.
+        walk_up(real.parent(), fs::canonicalize(home).ok().as_deref(), uid)?;
+    }
+    Ok(())
 }
 
-/// Checks `dir` and its parents, up to and including `home`.
-fn walk_up(mut dir: Option<&Path>, home: Option<&Path>, uid: u32) -> Result<(), Untrusted> {
+fn unreadable(path: &Path, e: std::io::Error) -> Untrusted {
+    Untrusted {
+        path: path.to_owned(),
+        problem: Problem::Unreadable(e.to_string()),
+    }
+}
+
+/// Checks `dir` and its parents, up to and including `home`; says whether
+/// one of them is a symlink (it is checked where it points).
+fn walk_up(mut dir: Option<&Path>, home: Option<&Path>, uid: u32) -> Result<bool, Untrusted> {
+    let mut linked = false;
     while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
-        let meta = fs::metadata(d).map_err(|e| Untrusted {
-            path: d.to_owned(),
-            problem: Problem::Unreadable(e.to_string()),
-        })?;
+        let mut meta = fs::symlink_metadata(d).map_err(|e| unreadable(d, e))?;
+        if meta.file_type().is_symlink() {
+            linked = true;
+            meta = fs::metadata(d).map_err(|e| unreadable(d, e))?;
+        }
         let inside_home = home.is_some_and(|h| d.starts_with(h));
         if inside_home || !sticky_system_dir(&meta) {
             check_one(d, &meta, uid)?;
@@ -106,7 +121,7 @@ fn walk_up(mut dir: Option<&Path>, home: Option<&Path>, uid: u32) -> Result<(), 
         }
         dir = d.parent();
     }
-    Ok(())
+    Ok(linked)
 }
 
 /// A root-owned folder with the sticky bit, like `/tmp`.
@@ -262,6 +277,27 @@ mod tests {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
         assert!(check_file(&file, &meta, &home).is_err());
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[test]
+    fn a_link_is_checked_where_it_points() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let dir = home.join(".magento-cloud");
+        let dotfiles = home.join("dotfiles");
+        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(&dotfiles).unwrap();
+        let real = dotfiles.join("config.yaml");
+        fs::write(&real, "").unwrap();
+        let link = dir.join("config.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let meta = fs::metadata(&link).unwrap();
+        assert_eq!(check_file(&link, &meta, &home), Ok(()));
+        fs::set_permissions(&dotfiles, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            check_file(&link, &meta, &home).unwrap_err().path,
+            fs::canonicalize(&dotfiles).unwrap()
+        );
     }
 
     #[test]
