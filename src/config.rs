@@ -3,14 +3,20 @@
 //!
 //! Order of precedence: environment, then `config.yaml`, then the profile. The
 //! YAML file belongs to the official CLI: certsh reads the keys it knows,
-//! ignores the rest, and never writes it.
+//! ignores the rest, and never writes it. It is read only when nobody but
+//! the user (or root) can have written it (`trust.rs`).
+//!
+//! Each setting is read on its own: one that is invalid or cannot be read
+//! keeps its default and is reported in [`Problems`], so that the ssh path can
+//! still tell a cloud host from any other (`ssh.rs`). Commands take the first
+//! problem as their error ([`Config::load`]).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 
 use crate::error::Fixable;
@@ -197,23 +203,100 @@ impl Env for HashMap<String, String> {
     }
 }
 
+/// What could not be used while reading the configuration, item by item.
+/// Each such item is left at its default, so that what could be read still
+/// decides which hosts are the cloud's: a host outside the cloud never
+/// depends on certsh's configuration (`ssh.rs`).
+#[derive(Debug, Default)]
+pub struct Problems {
+    /// Settings whose value is invalid, or whose file cannot be read. Nothing
+    /// is asked of the cloud while there is one: the user meant something
+    /// else than the defaults that stand in for it.
+    pub invalid: Vec<anyhow::Error>,
+    /// Files ignored because another user wrote them or can write them
+    /// (`trust.rs`): one line each, the problem and its fix.
+    pub ignored: Vec<String>,
+}
+
+impl Problems {
+    /// The item's value, or `None` with its error kept.
+    fn take<T>(&mut self, item: Result<Option<T>>) -> Option<T> {
+        item.unwrap_or_else(|e| {
+            self.invalid.push(e);
+            None
+        })
+    }
+
+    /// A warning for each ignored file.
+    pub fn warn_ignored(&self) {
+        for line in &self.ignored {
+            crate::log::warn(line);
+        }
+    }
+
+    /// One line for a connection to `host` that goes ahead without the
+    /// configuration, or `None` when nothing went wrong.
+    pub fn summary(&self, host: &str) -> Option<String> {
+        let first = match self.invalid.first() {
+            Some(e) => format!("{e:#}; connecting to {host} without a certificate"),
+            None => self.ignored.first()?.clone(),
+        };
+        let more = self.invalid.len() + self.ignored.len() - 1;
+        Some(match more {
+            0 => first,
+            n => format!("{first} (and {n} more)"),
+        })
+    }
+}
+
 impl Config {
     /// Builds the configuration. `profile_name` comes from `--profile`; when
-    /// absent, `CERTSH_PROFILE` and then the default apply.
+    /// absent, `CERTSH_PROFILE` and then the default apply. Ignored files are
+    /// warned about; the first invalid setting is the error.
     pub fn load(profile_name: Option<&str>, env: &dyn Env) -> Result<Config> {
-        let profile = select_profile(profile_name, env)?;
-        let home = match env.var_os("HOME") {
-            Some(h) => PathBuf::from(h),
-            None => std::env::home_dir().ok_or_else(|| {
-                Fixable::new(
-                    "no home directory: HOME is not set",
-                    "set HOME to a folder certsh may use",
-                )
-            })?,
+        let (cfg, problems) = Config::read(profile_name, env);
+        problems.warn_ignored();
+        match problems.invalid.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(cfg),
+        }
+    }
+
+    /// Builds what can be built: every setting that is invalid or cannot be
+    /// read is left at its default and reported in [`Problems`], as is a
+    /// `config.yaml` that is not the user's alone (it is then not read).
+    /// An unknown profile leaves the first one's settings, with the host
+    /// patterns of every profile, so that no cloud host passes for a foreign
+    /// one.
+    pub fn read(profile_name: Option<&str>, env: &dyn Env) -> (Config, Problems) {
+        let mut problems = Problems::default();
+        let chosen = select_profile(profile_name, env).map(Some);
+        let known_profile = chosen.is_ok();
+        let profile = problems.take(chosen).unwrap_or(&profile::PROFILES[0]);
+        let home = match env
+            .var_os("HOME")
+            .map(PathBuf::from)
+            .or_else(std::env::home_dir)
+        {
+            Some(h) => h,
+            None => {
+                problems.invalid.push(
+                    Fixable::new(
+                        "no home directory: HOME is not set",
+                        "set HOME to a folder certsh may use",
+                    )
+                    .into(),
+                );
+                PathBuf::new()
+            }
         };
         let config_dir = home.join(profile.config_dir);
         let config_file = config_dir.join("config.yaml");
-        let file = read_file_config(&config_file)?;
+        let file = if known_profile && !home.as_os_str().is_empty() {
+            read_file_config(&config_file, &home, &mut problems)
+        } else {
+            FileConfig::default()
+        };
         let api = file.api.unwrap_or_default();
         let ssh = file.ssh.unwrap_or_default();
         let prefix = profile.env_prefix;
@@ -225,14 +308,15 @@ impl Config {
         let auth_url = auth_url.trim_end_matches('/').to_string();
         let token_url = pvar("API_OAUTH2_TOKEN_URL")
             .or(api.oauth2_token_url)
-            .unwrap_or_else(|| format!("{auth_url}/oauth2/token"));
+            .unwrap_or_else(|| format!("{auth_url}{TOKEN_PATH}"));
         let authorize_url = pvar("API_OAUTH2_AUTH_URL")
             .or(api.oauth2_auth_url)
             .unwrap_or_else(|| format!("{auth_url}/oauth2/authorize"));
         let revoke_url = pvar("API_OAUTH2_REVOKE_URL")
             .or(api.oauth2_revoke_url)
             .unwrap_or_else(|| format!("{auth_url}/oauth2/revoke"));
-        let login_timeout = env_secs(env, "CERTSH_LOGIN_TIMEOUT")?
+        let login_timeout = problems
+            .take(env_secs(env, "CERTSH_LOGIN_TIMEOUT"))
             .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
             .max(Duration::from_secs(1));
         let certifier_url = pvar("API_CERTIFIER_URL")
@@ -242,41 +326,44 @@ impl Config {
             .or(api.oauth2_client_id)
             .unwrap_or_else(|| profile.client_id.to_string());
 
-        let wildcards = pvar("SSH_DOMAIN_WILDCARDS")
-            .or_else(|| pvar("SSH_DOMAIN_WILDCARD"))
-            .map(|v| split_list(&v))
-            .or(ssh.domain_wildcards.map(OneOrMany::into_vec))
-            .or(api.ssh_domain_wildcards.map(OneOrMany::into_vec))
+        let configured = configured_wildcards(
+            pvar("SSH_DOMAIN_WILDCARDS").or_else(|| pvar("SSH_DOMAIN_WILDCARD")),
+            ssh.domain_wildcards,
+            api.ssh_domain_wildcards,
+        );
+        let mut wildcards = problems
+            .take(configured)
             .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
+        if !known_profile {
+            wildcards = profile::PROFILES
+                .iter()
+                .flat_map(|p| p.wildcards.iter().map(|s| s.to_string()))
+                .collect();
+        }
 
-        let auto_load_cert = match env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT"))? {
-            Some(b) => b,
-            None => match env_bool(env, &format!("{prefix}AUTO_LOAD_SSH_CERT"))? {
-                Some(b) => b,
-                None => ssh
-                    .auto_load_cert
-                    .or(api.auto_load_ssh_cert)
-                    .unwrap_or(true),
-            },
-        };
+        let auto_load_cert = problems
+            .take(env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT")))
+            .or_else(|| problems.take(env_bool(env, &format!("{prefix}AUTO_LOAD_SSH_CERT"))))
+            .or(ssh.auto_load_cert)
+            .or(api.auto_load_ssh_cert)
+            .unwrap_or(true);
 
-        let key_ttl = match env_secs(env, &format!("{prefix}SSH_CERT_KEY_TTL"))? {
-            Some(d) => d,
-            None => ssh
-                .cert_key_ttl
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_KEY_TTL),
-        };
+        let key_ttl = problems
+            .take(env_secs(env, &format!("{prefix}SSH_CERT_KEY_TTL")))
+            .or(ssh.cert_key_ttl.map(Duration::from_secs))
+            .unwrap_or(DEFAULT_KEY_TTL);
 
-        let add_to_agent = match env_bool(env, &format!("{prefix}SSH_ADD_TO_AGENT"))? {
-            Some(b) => b,
-            None => ssh.add_to_agent.unwrap_or(false),
-        };
+        let add_to_agent = problems
+            .take(env_bool(env, &format!("{prefix}SSH_ADD_TO_AGENT")))
+            .or(ssh.add_to_agent)
+            .unwrap_or(false);
 
-        let refresh_margin = env_secs(env, "CERTSH_REFRESH_MARGIN")?
+        let refresh_margin = problems
+            .take(env_secs(env, "CERTSH_REFRESH_MARGIN"))
             .unwrap_or(DEFAULT_REFRESH_MARGIN)
             .max(MIN_REFRESH_MARGIN);
-        let http_timeout = env_secs(env, "CERTSH_HTTP_TIMEOUT")?
+        let http_timeout = problems
+            .take(env_secs(env, "CERTSH_HTTP_TIMEOUT"))
             .unwrap_or(DEFAULT_HTTP_TIMEOUT)
             .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
@@ -299,7 +386,7 @@ impl Config {
                 })
         };
 
-        Ok(Config {
+        let cfg = Config {
             profile,
             home,
             config_dir,
@@ -321,7 +408,8 @@ impl Config {
                 .var("CERTSH_LOG")
                 .is_some_and(|v| v.eq_ignore_ascii_case("debug")),
             browser: env.var_os("BROWSER"),
-        })
+        };
+        (cfg, problems)
     }
 
     /// The longest a renewal (lock wait and requests together) may hold ssh:
@@ -337,7 +425,8 @@ impl Config {
     }
 }
 
-fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
+/// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.
+pub fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
     let (name, origin) = match name {
         Some(n) => (n.to_string(), "--profile"),
         None => match env.var("CERTSH_PROFILE") {
@@ -354,13 +443,66 @@ fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile>
     })
 }
 
-fn read_file_config(path: &Path) -> Result<FileConfig> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+/// The path of the token endpoint under the auth server's URL.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+
+/// The host patterns the environment or `config.yaml` set, in that order of
+/// precedence, if any. Its own item so that a pattern refused here loses
+/// only the patterns.
+fn configured_wildcards(
+    env: Option<String>,
+    ssh: Option<OneOrMany>,
+    api: Option<OneOrMany>,
+) -> Result<Option<Vec<String>>> {
+    Ok(env
+        .map(|v| split_list(&v))
+        .or(ssh.map(OneOrMany::into_vec))
+        .or(api.map(OneOrMany::into_vec)))
+}
+
+/// `config.yaml`, when it is there, is readable, is the user's alone
+/// (`trust.rs`) and parses; otherwise the defaults, with the problem kept.
+fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
+    let unreadable = |e: std::io::Error| -> anyhow::Error {
+        Fixable::new(
+            format!("cannot read {}: {e}", path.display()),
+            "set HOME to a folder of yours, or make the file readable",
+        )
+        .into()
     };
-    parse_file_config(path, &text)
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileConfig::default(),
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return FileConfig::default();
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return FileConfig::default();
+        }
+    };
+    if let Err(why) = crate::trust::check_file(path, &meta, home) {
+        problems.ignored.push(format!(
+            "ignoring {}: {}",
+            path.display(),
+            why.describe(why.path == path)
+        ));
+        return FileConfig::default();
+    }
+    let mut bytes = vec![];
+    if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
+        problems.invalid.push(unreadable(e));
+        return FileConfig::default();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    parse_file_config(path, &text).unwrap_or_else(|e| {
+        problems.invalid.push(e);
+        FileConfig::default()
+    })
 }
 
 /// The keys certsh reads from `config.yaml`'s text; `path` is for messages.
@@ -577,6 +719,49 @@ mod tests {
             err.to_string(),
             "unknown profile \"gitlab\" in --profile (use one of: magento, platformsh, upsun)"
         );
+    }
+
+    #[test]
+    fn each_setting_is_read_on_its_own() {
+        // Issue #9: what can be read still decides the scope.
+        let home = home_with_config("api:\n  token: [unclosed\n");
+        let env = env_with(
+            home.path(),
+            &[
+                ("CERTSH_HTTP_TIMEOUT", "soon"),
+                ("MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS", "*.test"),
+                ("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "60"),
+            ],
+        );
+        let (cfg, problems) = Config::read(None, &env);
+        assert_eq!(cfg.wildcards, ["*.test"]);
+        assert_eq!(cfg.key_ttl, Duration::from_secs(60));
+        assert_eq!(cfg.http_timeout, DEFAULT_HTTP_TIMEOUT);
+        assert!(cfg.api_token.is_none(), "the file did not parse");
+        let msgs: Vec<String> = problems.invalid.iter().map(|e| format!("{e:#}")).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("fix the YAML"), "{msgs:?}");
+        assert!(msgs[1].starts_with("CERTSH_HTTP_TIMEOUT"), "{msgs:?}");
+        assert!(
+            problems
+                .summary("github.com")
+                .unwrap()
+                .ends_with("connecting to github.com without a certificate (and 1 more)")
+        );
+        // Commands still stop at the first.
+        assert!(Config::load(None, &env).is_err());
+    }
+
+    #[test]
+    fn an_unknown_profile_keeps_every_profiles_hosts() {
+        let home = tempfile::tempdir().unwrap();
+        let (cfg, problems) = Config::read(Some("gitlab"), &env_with(home.path(), &[]));
+        assert_eq!(problems.invalid.len(), 1);
+        for p in profile::PROFILES {
+            for w in p.wildcards {
+                assert!(cfg.wildcards.iter().any(|c| c == w), "{w}");
+            }
+        }
     }
 
     #[test]

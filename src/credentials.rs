@@ -59,20 +59,39 @@ pub struct AccessToken {
 /// The credential to use, in the order above.
 pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
-        if let Some((path, token)) = session::stored_api_token(cfg) {
+        if let Some((path, token, bound)) = session::stored_api_token(cfg) {
+            let origin = format!("the API token stored in {}", path.display());
+            let login = session::login_command(cfg, " --api-token");
+            session::check_bound(
+                cfg,
+                &origin,
+                &bound,
+                &format!("store a token for that server: {login}"),
+            )?;
             return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &token),
                 kind: Kind::StoredApiToken(path.clone()),
                 token,
-                origin: format!("the API token stored in {}", path.display()),
+                origin,
             }));
         }
         if cfg.api_token.is_none() {
-            return Ok(session::Session::find(cfg).map(|(path, s)| Credential {
+            let Some((path, s)) = session::Session::find(cfg) else {
+                return Ok(None);
+            };
+            let origin = format!("the browser session in {}", path.display());
+            let login = session::login_command(cfg, "");
+            session::check_bound(
+                cfg,
+                &origin,
+                &s.token_url(cfg),
+                &format!("log in to that server: {login}"),
+            )?;
+            return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &Secret::new(s.id.clone())),
                 kind: Kind::Session(path.clone()),
                 token: s.refresh_token(),
-                origin: format!("the browser session in {}", path.display()),
+                origin,
             }));
         }
     }
@@ -82,12 +101,9 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
             (token.clone(), cfg.api_token.as_ref().unwrap().origin())
         }
         Some(source @ ApiToken::TokenFile { path }) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Fixable::new(
-                    format!("cannot read the API token file {}: {e}", path.display()),
-                    "fix api.token_file in config.yaml, or set the token in the environment",
-                )
-            })?;
+            let Some(text) = read_token_file(path, &cfg.home)? else {
+                return Ok(None);
+            };
             let token = text.trim().to_string();
             if token.is_empty() {
                 return Err(Fixable::new(
@@ -108,6 +124,31 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     }))
 }
 
+/// `api.token_file`'s text, or `None` with a warning when the file is not
+/// the user's alone (`trust.rs`): another user's token would make the user
+/// work as her.
+fn read_token_file(path: &Path, home: &Path) -> Result<Option<String>> {
+    let cannot = |e: std::io::Error| {
+        Fixable::new(
+            format!("cannot read the API token file {}: {e}", path.display()),
+            "fix api.token_file in config.yaml, or set the token in the environment",
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if let Err(why) = crate::trust::check_file(path, &meta, home) {
+        crate::log::warn(&format!(
+            "ignoring api.token_file {}: {}",
+            path.display(),
+            why.describe(why.path == path)
+        ));
+        return Ok(None);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
+    Ok(Some(text))
+}
+
 /// The fingerprint of the credential in use, when it is known without
 /// reading `api.token_file` (the hot path's view): the environment costs
 /// nothing, a stored token or session one small file.
@@ -115,7 +156,7 @@ pub fn direct_fingerprint(cfg: &Config) -> Option<String> {
     if let Some(ApiToken::Env { token, .. }) = &cfg.api_token {
         return Some(fingerprint(cfg, token));
     }
-    if let Some((_, token)) = session::stored_api_token(cfg) {
+    if let Some((_, token, _)) = session::stored_api_token(cfg) {
         return Some(fingerprint(cfg, &token));
     }
     match &cfg.api_token {
@@ -227,9 +268,13 @@ mod tests {
         };
         assert_eq!(kind(&env), (None, None));
 
-        Session::new(&Secret::new("refresh".into()), Default::default())
-            .save(&store)
-            .unwrap();
+        Session::new(
+            &Secret::new("refresh".into()),
+            Default::default(),
+            "https://auth.magento.cloud/oauth2/token",
+        )
+        .save(&store)
+        .unwrap();
         let (c, fp) = kind(&env);
         assert_eq!(
             c,
@@ -243,7 +288,12 @@ mod tests {
         std::fs::write(dir.join("config.yaml"), "api:\n  token: from-config\n").unwrap();
         assert_eq!(kind(&env).0, Some((Kind::ApiToken, "from-config".into())));
 
-        crate::session::store_api_token(&store, &Secret::new("stored".into())).unwrap();
+        crate::session::store_api_token(
+            &store,
+            &Secret::new("stored".into()),
+            "https://auth.magento.cloud/oauth2/token",
+        )
+        .unwrap();
         let (c, fp) = kind(&env);
         assert_eq!(
             c,

@@ -78,26 +78,32 @@ impl Check {
 /// `certsh doctor [--online]`. Exits 1 when a check failed.
 pub fn run(profile: Option<&str>, online: bool) -> Result<ExitCode> {
     let mut checks = vec![real_ssh()];
-    let cfg = match Config::load(profile, &ProcessEnv) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            checks.push(Check::bad(
-                Verdict::Fail,
-                "config",
-                format!("{e:#}"),
-                "fix the file; the other checks need it",
-            ));
-            return Ok(print(None, &checks));
+    let (cfg, problems) = Config::read(profile, &ProcessEnv);
+    if let Some(e) = problems.invalid.first() {
+        checks.push(Check::bad(
+            Verdict::Fail,
+            "config",
+            format!("{e:#}"),
+            "fix the file; the other checks need it",
+        ));
+        return Ok(print(None, &checks));
+    }
+    checks.push(match problems.ignored.first() {
+        // The line holds its own fix: the file is left out until it is fixed.
+        Some(line) => Check::bad(
+            Verdict::Warn,
+            "config",
+            line.clone(),
+            "until then certsh uses the defaults and the environment",
+        ),
+        None if cfg.config_file.exists() => {
+            Check::ok("config", format!("{} read", cfg.config_file.display()))
         }
-    };
-    checks.push(Check::ok(
-        "config",
-        if cfg.config_file.exists() {
-            format!("{} read", cfg.config_file.display())
-        } else {
-            format!("{} absent: defaults", cfg.config_file.display())
-        },
-    ));
+        None => Check::ok(
+            "config",
+            format!("{} absent: defaults", cfg.config_file.display()),
+        ),
+    });
     checks.push(credentials(&cfg));
     checks.push(certificate(&cfg));
     checks.push(git());

@@ -312,7 +312,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     };
     code.answer(DONE_PAGE);
     let claims = jwt::claims(set.access.token.expose()).unwrap_or_default();
-    let new = Session::new(refresh_token, claims.clone());
+    let new = Session::new(refresh_token, claims.clone(), &cfg.token_url);
     let old = {
         let _lock = store.lock(Instant::now() + cfg.refresh_deadline())?;
         let old = Session::read(&store.dir.join(session::SESSION_FILE));
@@ -329,7 +329,9 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         }
         old
     };
-    if let Some(old) = old {
+    if let Some(old) = old
+        && session::may_revoke(cfg, &old.token_url(cfg))
+    {
         // Best effort: the old session is gone here whatever the server says.
         let _ = api.revoke(&old.refresh_token());
     }
@@ -546,7 +548,7 @@ pub fn api_token_login(cfg: &Config) -> Result<ExitCode> {
     let store = Store::prepare(cfg)?;
     let path = {
         let _lock = store.lock(Instant::now() + cfg.refresh_deadline())?;
-        let path = session::store_api_token(&store, &cred.token)?;
+        let path = session::store_api_token(&store, &cred.token, &cfg.token_url)?;
         if let Some(c) = credentials::current(cfg)?
             && c.kind == Kind::StoredApiToken(path.clone())
         {
@@ -636,17 +638,26 @@ pub fn logout(profile: Option<&str>, all: bool) -> Result<ExitCode> {
 
 fn logout_one(cfg: &Config) {
     let stores = Store::existing(cfg);
-    let mut sessions = vec![];
+    let mut sessions = 0;
+    let mut revocable = vec![];
     for s in &stores {
         if let Some(session) = Session::read(&s.dir.join(session::SESSION_FILE)) {
-            sessions.push(session.refresh_token());
+            sessions += 1;
+            let bound = session.token_url(cfg);
+            if session::may_revoke(cfg, &bound) {
+                revocable.push(session.refresh_token());
+            } else {
+                say(format_args!(
+                    "note: the session is for {bound}, not for the server the configuration names now; it is deleted here without being revoked"
+                ));
+            }
         }
     }
     let mut revoked = 0;
-    if !sessions.is_empty() {
+    if !revocable.is_empty() {
         match Api::new(cfg, Instant::now() + cfg.refresh_deadline()) {
             Ok(api) => {
-                for t in &sessions {
+                for t in &revocable {
                     match api.revoke(t) {
                         Ok(()) => revoked += 1,
                         Err(e) => say(format_args!(
@@ -669,7 +680,7 @@ fn logout_one(cfg: &Config) {
         removed += s.remove_keys();
         credentials::forget_access_token(&s.token_cache());
     }
-    let what = match (sessions.len(), revoked) {
+    let what = match (sessions, revoked) {
         (0, _) => "no session".to_string(),
         (n, r) if r == n => "session revoked and deleted".to_string(),
         _ => "session deleted (not revoked)".to_string(),

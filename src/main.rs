@@ -32,6 +32,7 @@ mod ssh;
 mod sshargs;
 mod sshconfig;
 mod store;
+mod trust;
 mod wrap;
 
 use std::ffi::OsString;

@@ -7,6 +7,13 @@
 //! id, so a new login (as someone else, or with MFA) is never served the old
 //! login's certificate. A refresh token the auth server refuses ends the
 //! session: the file goes, the certificate stays for as long as it is valid.
+//!
+//! Both are bound to the token endpoint they came from, stored with them: a
+//! configuration that now names another server (a changed setting, or a file
+//! someone else planted) does not get them; certsh refuses and says how to
+//! log in there. Files written before the binding existed are taken as bound
+//! to the profile's own endpoint, the only one older certsh versions knew by
+//! default, so they keep working there and go nowhere else.
 
 use std::path::{Path, PathBuf};
 
@@ -40,11 +47,15 @@ pub struct Session {
     /// The claims of the latest access token, for `certsh status`.
     #[serde(default)]
     pub claims: Claims,
+    /// The token endpoint that issued it, the only one it is sent to
+    /// (absent in older files: see [`bound_url`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_url: Option<String>,
 }
 
 impl Session {
-    /// A new session from a login's answer.
-    pub fn new(refresh_token: &Secret, claims: Claims) -> Session {
+    /// A new session from a login's answer by `token_url`.
+    pub fn new(refresh_token: &Secret, claims: Claims, token_url: &str) -> Session {
         let mut id = [0u8; 12];
         OsRng.fill_bytes(&mut id);
         Session {
@@ -52,7 +63,13 @@ impl Session {
             refresh_token: refresh_token.expose().to_string(),
             created_at: now(),
             claims,
+            token_url: Some(token_url.to_string()),
         }
+    }
+
+    /// The token endpoint the session is bound to.
+    pub fn token_url(&self, cfg: &Config) -> String {
+        bound_url(cfg, self.token_url.as_deref())
     }
 
     /// The refresh token.
@@ -83,19 +100,81 @@ impl Session {
     }
 }
 
-/// The API token stored by `certsh login --api-token`, and its file.
-pub fn stored_api_token(cfg: &Config) -> Option<(PathBuf, Secret)> {
-    let path = Store::find_file(cfg, API_TOKEN_FILE)?;
-    let text = std::fs::read_to_string(&path).ok()?;
-    let token = text.trim();
-    (!token.is_empty()).then(|| (path.clone(), Secret::new(token.to_string())))
+/// An API token stored by `certsh login --api-token`: JSON with the token
+/// endpoint it was checked against. Older files hold the token alone.
+#[derive(Serialize, Deserialize)]
+struct StoredToken {
+    token_url: String,
+    api_token: String,
 }
 
-/// Stores an API token (0600, atomically) into `store`.
-pub fn store_api_token(store: &Store, token: &Secret) -> Result<PathBuf> {
+/// The API token stored by `certsh login --api-token`, its file, and the
+/// token endpoint it is bound to.
+pub fn stored_api_token(cfg: &Config) -> Option<(PathBuf, Secret, String)> {
+    let path = Store::find_file(cfg, API_TOKEN_FILE)?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let text = text.trim();
+    let (token, url) = if text.starts_with('{') {
+        let stored: StoredToken = serde_json::from_str(text).ok()?;
+        (stored.api_token, Some(stored.token_url))
+    } else {
+        (text.to_string(), None)
+    };
+    let token = token.trim();
+    (!token.is_empty()).then(|| {
+        (
+            path.clone(),
+            Secret::new(token.to_string()),
+            bound_url(cfg, url.as_deref()),
+        )
+    })
+}
+
+/// Stores an API token checked against `token_url` (0600, atomically) into
+/// `store`.
+pub fn store_api_token(store: &Store, token: &Secret, token_url: &str) -> Result<PathBuf> {
     let path = store.dir.join(API_TOKEN_FILE);
-    store::write_private(&path, format!("{}\n", token.expose()).as_bytes())?;
+    let stored = StoredToken {
+        token_url: token_url.to_string(),
+        api_token: token.expose().to_string(),
+    };
+    let text = serde_json::to_string(&stored).context("cannot encode the API token file")?;
+    store::write_private(&path, format!("{text}\n").as_bytes())?;
     Ok(path)
+}
+
+/// The token endpoint a stored credential is bound to: the one stored with
+/// it, or for a file from before the binding the profile's own.
+fn bound_url(cfg: &Config, stored: Option<&str>) -> String {
+    match stored {
+        Some(url) => url.to_string(),
+        None => format!("{}{}", cfg.profile.auth_url, crate::config::TOKEN_PATH),
+    }
+}
+
+/// Refuses to send a credential bound to `bound` to the token endpoint the
+/// configuration names now, when that is another one. `what` names the
+/// credential and its file; `login` is the command that makes a new one.
+pub fn check_bound(cfg: &Config, what: &str, bound: &str, login: &str) -> Result<()> {
+    if bound == cfg.token_url {
+        return Ok(());
+    }
+    Err(Fixable::new(
+        format!(
+            "{what} is for {bound}, not for {} that the configuration names now",
+            cfg.token_url
+        ),
+        format!("{login}; or undo the change"),
+    )
+    .into())
+}
+
+/// Whether a session bound to `bound` may be revoked with the configuration:
+/// only at the server it came from (same token endpoint, and a revocation
+/// URL on the same scheme, host and port).
+pub fn may_revoke(cfg: &Config, bound: &str) -> bool {
+    let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
+    bound == cfg.token_url && origin(bound).is_some_and(|o| Some(o) == origin(&cfg.revoke_url))
 }
 
 /// An access token for the session credential `cred` (whose session file is
@@ -174,9 +253,27 @@ pub fn identity(cfg: &Config) -> Identity {
             };
         }
         Err(e) => {
+            // The credential that failed: a stored one bound to another
+            // server, or the configured token file.
+            let stored = match cfg.api_token {
+                Some(ApiToken::Env { .. }) => None,
+                _ => stored_api_token(cfg),
+            };
+            let (credential, origin) = match (stored, &cfg.api_token) {
+                (Some((path, _, _)), _) => (
+                    "stored-api-token",
+                    Some(format!("the API token stored in {}", path.display())),
+                ),
+                (None, Some(t)) => ("config", Some(t.origin())),
+                (None, None) => (
+                    "session",
+                    Store::find_file(cfg, SESSION_FILE)
+                        .map(|p| format!("the browser session in {}", p.display())),
+                ),
+            };
             return Identity {
-                credential: "config",
-                origin: cfg.api_token.as_ref().map(|t| t.origin()),
+                credential,
+                origin,
                 problem: Some(format!("{e:#}")),
                 ..Identity::default()
             };
@@ -222,12 +319,15 @@ pub fn login_command(cfg: &Config, rest: &str) -> String {
 }
 
 /// Removes the session and the stored API token from every state folder of
-/// the profile; returns the refresh tokens that were there, for revocation.
+/// the profile; returns the refresh tokens that were there and may be
+/// revoked with this configuration ([`may_revoke`]).
 pub fn forget_all(cfg: &Config) -> Vec<Secret> {
     let mut tokens = vec![];
     for store in Store::existing(cfg) {
         let path = store.dir.join(SESSION_FILE);
-        if let Some(s) = Session::read(&path) {
+        if let Some(s) = Session::read(&path)
+            && may_revoke(cfg, &s.token_url(cfg))
+        {
             tokens.push(s.refresh_token());
         }
         let _ = std::fs::remove_file(&path);
@@ -247,8 +347,8 @@ mod tests {
         let store = Store {
             dir: dir.path().to_path_buf(),
         };
-        let a = Session::new(&Secret::new("r-1".into()), Claims::default());
-        let b = Session::new(&Secret::new("r-1".into()), Claims::default());
+        let a = Session::new(&Secret::new("r-1".into()), Claims::default(), "https://a/t");
+        let b = Session::new(&Secret::new("r-1".into()), Claims::default(), "https://a/t");
         assert_ne!(a.id, b.id);
         let path = a.save(&store).unwrap();
         assert_eq!(

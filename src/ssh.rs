@@ -5,6 +5,12 @@
 //! file is opened. Then the config decides the scope, and only a connection
 //! to the cloud looks at the certificate. The hot path (certificate cached
 //! and valid) reads `config.yaml`, one symlink and two small files, and execs.
+//!
+//! A host outside the cloud never depends on certsh's configuration: the
+//! scope is decided from whatever could be read, and a problem with the rest
+//! (a malformed `config.yaml`, a HOME the user cannot read, a bad `CERTSH_*`
+//! value) is one warning line before the real ssh runs unchanged. Only a
+//! connection to the cloud stops on it, with the error.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,19 +38,32 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     if line.passthrough.is_some() {
         return Err(exec::exec(&real, &[], args));
     }
-    let cfg = Config::load(profile, &env)?;
+    // What cannot be read or is invalid is reported only where it matters:
+    // a host outside the cloud never depends on certsh's configuration.
+    let (cfg, problems) = Config::read(profile, &env);
+    let passthrough = |why: &dyn Fn() -> String| {
+        debug(cfg.debug, why);
+        let host = line
+            .destination
+            .as_ref()
+            .map_or("the host", |d| d.host.as_str());
+        if let Some(warning) = problems.summary(host) {
+            crate::log::warn(&warning);
+        }
+        Err(exec::exec(&real, &[], args))
+    };
     let Some(dest) = &line.destination else {
-        return Err(exec::exec(&real, &[], args));
+        return passthrough(&|| "no destination".into());
     };
     if !cfg.auto_load_cert {
-        debug(cfg.debug, || "ssh.auto_load_cert is off".into());
-        return Err(exec::exec(&real, &[], args));
+        return passthrough(&|| "ssh.auto_load_cert is off".into());
     }
     if !in_scope(&cfg, &line, &dest.host, &real, args) {
-        debug(cfg.debug, || {
-            format!("{} is not a {} host", dest.host, cfg.profile.title)
-        });
-        return Err(exec::exec(&real, &[], args));
+        return passthrough(&|| format!("{} is not a {} host", dest.host, cfg.profile.title));
+    }
+    problems.warn_ignored();
+    if let Some(e) = problems.invalid.into_iter().next() {
+        return Err(e);
     }
     let cached = certificate(&cfg)?;
     debug(cfg.debug, || {
@@ -108,7 +127,7 @@ fn in_scope(
     }
     // An alias can only become a cloud host through the user's ssh_config;
     // reading the files is cheap, running `ssh -G` is not, so look first.
-    let home = Some(cfg.home.as_path());
+    let home = Some(cfg.home.as_path()).filter(|h| h.is_absolute());
     let mut files = scope::ssh_config_files(home, line.config_file.as_deref());
     if line.config_file.is_none()
         && let Some(pw) = passwd_home()

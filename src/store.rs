@@ -73,7 +73,7 @@ impl Store {
     /// has state, else the temp-dir fallback if it has state and is safe.
     pub fn locate(cfg: &Config) -> Option<Store> {
         let primary = primary_dir(cfg);
-        if fs::symlink_metadata(primary.join(CURRENT)).is_ok() {
+        if fs::symlink_metadata(primary.join(CURRENT)).is_ok() && owned_dir(&primary) {
             return Some(Store { dir: primary });
         }
         let fallback = fallback_dir(cfg);
@@ -115,7 +115,7 @@ impl Store {
     pub fn existing(cfg: &Config) -> Vec<Store> {
         let mut out = vec![];
         let primary = primary_dir(cfg);
-        if fs::symlink_metadata(&primary).is_ok_and(|m| m.is_dir()) {
+        if owned_dir(&primary) {
             out.push(Store { dir: primary });
         }
         let fallback = fallback_dir(cfg);
@@ -376,6 +376,14 @@ fn make_private_dir(dir: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether `dir` is a real folder of the user's. Another user who may write
+/// the config folder could otherwise put her own session, token or key
+/// there for certsh to use.
+fn owned_dir(dir: &Path) -> bool {
+    fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == rustix::process::getuid().as_raw())
 }
 
 /// Refuses a folder that another user could have planted or can read.

@@ -17,7 +17,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
-use crate::config::{Config, ProcessEnv};
+use crate::config::ProcessEnv;
 use crate::error::{self, Fixable};
 use crate::shim::{Installed, sh_quote};
 
@@ -52,7 +52,11 @@ pub fn env(shell: Shell, alias: bool, profile: Option<&str>) -> Result<ExitCode>
 /// The profile `--profile` names, checked, in its canonical spelling.
 fn profile_name(profile: Option<&str>) -> Result<Option<&'static str>> {
     match profile {
-        Some(_) => Ok(Some(Config::load(profile, &ProcessEnv)?.profile.name)),
+        // Only the name is checked: the configuration matters to the shim,
+        // and only for cloud hosts.
+        Some(_) => Ok(Some(
+            crate::config::select_profile(profile, &ProcessEnv)?.name,
+        )),
         None => Ok(None),
     }
 }

@@ -81,6 +81,14 @@ fn stored_refresh_token(env: &TestEnv) -> String {
     v["refresh_token"].as_str().unwrap().to_string()
 }
 
+/// The token in a stored `api-token` file, which also names the token
+/// endpoint it is bound to (issue #9).
+fn stored_api_token(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("an API token is stored");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["api_token"].as_str().unwrap().to_string()
+}
+
 #[track_caller]
 fn assert_private(path: &Path) {
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
@@ -375,10 +383,7 @@ fn api_token_login_checks_and_stores_the_token_which_comes_after_the_environment
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     let stored = env.state_dir().join("api-token");
     assert_private(&stored);
-    assert_eq!(
-        std::fs::read_to_string(&stored).unwrap().trim(),
-        certifier::API_TOKEN
-    );
+    assert_eq!(stored_api_token(&stored), certifier::API_TOKEN);
     assert_no_secrets(&env, &p.stderr);
 
     // A stored token comes before api.token in config.yaml...
@@ -577,10 +582,7 @@ fn api_token_login_at_a_terminal_prompts_without_echo() {
         p.stdout
     );
     let stored = env.state_dir().join("api-token");
-    assert_eq!(
-        std::fs::read_to_string(&stored).unwrap().trim(),
-        certifier::API_TOKEN
-    );
+    assert_eq!(stored_api_token(&stored), certifier::API_TOKEN);
     assert_private(&stored);
 }
 

@@ -5,6 +5,12 @@
 #[path = "../../src/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "../../src/log.rs"]
+#[allow(dead_code)]
+mod log;
+#[path = "../../src/trust.rs"]
+#[allow(dead_code)]
+mod trust;
 #[path = "../../src/error.rs"]
 #[allow(dead_code)]
 mod error;

@@ -1,0 +1,535 @@
+//! Attacks from another local user and from a configuration the user did not
+//! write, each named after its finding in issue #9.
+//!
+//! The other user is a real account, `certsh-attacker`, made with `useradd`
+//! when missing (CI runs as root); files are handed to it with `chown`, and
+//! `setpriv` runs certsh as it where the victim must not be root.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use support::*;
+
+const ATTACKER: &str = "certsh-attacker";
+
+/// The attacker's uid and primary gid, creating the account if needed.
+fn attacker() -> (u32, u32) {
+    static MADE: Mutex<()> = Mutex::new(());
+    assert_eq!(
+        rustix::process::getuid().as_raw(),
+        0,
+        "these tests need root to create a second user (CI runs as root)"
+    );
+    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = std::process::Command::new("id")
+        .args(["-u", ATTACKER])
+        .output()
+        .expect("id runs")
+        .status
+        .success();
+    if !exists {
+        let st = std::process::Command::new("useradd")
+            .args([
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                ATTACKER,
+            ])
+            .status()
+            .expect("useradd runs (package passwd)");
+        // 9: made meanwhile by another test binary.
+        assert!(st.success() || st.code() == Some(9), "useradd failed");
+    }
+    let id = |flag: &str| -> u32 {
+        let out = std::process::Command::new("id")
+            .args([flag, ATTACKER])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) {
+    std::os::unix::fs::chown(path, uid, gid).unwrap();
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn config_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.home().join(".magento-cloud");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(env: &TestEnv, yaml: &str) -> PathBuf {
+    let file = config_dir(env).join("config.yaml");
+    fs::write(&file, yaml).unwrap();
+    file
+}
+
+/// Whether any request the server received carries `text`.
+fn seen(server: &Certifier, text: &str) -> bool {
+    server.requests().iter().any(|r| {
+        r.body.contains(text)
+            || r.path.contains(text)
+            || r.authorization.as_deref().is_some_and(|a| a.contains(text))
+    })
+}
+
+/// An HTTP proxy on loopback that records each request line and answers
+/// 502: where certsh goes when a hostile setting is ignored, without
+/// leaving the machine.
+struct Proxy {
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lines = Arc::new(Mutex::new(vec![]));
+        let seen = lines.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                seen.lock().unwrap().push(first.trim_end().to_string());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Proxy { port, lines }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn issue_9_finding_2_a_config_file_of_another_user_is_ignored() {
+    let (uid, _) = attacker();
+    let mut env = TestEnv::new();
+    // The victim's API token is in the environment; the auth URL is left to
+    // the configuration, which the attacker wrote.
+    env.unset("MAGENTO_CLOUD_CLI_API_AUTH_URL");
+    let hers = Certifier::start();
+    let file = write_config(&env, &format!("api:\n  auth_url: {}\n", hers.url()));
+    chown(&file, Some(uid), Some(uid));
+    // Ignoring the file means the profile's auth server, reached here
+    // through a proxy that stands in for the internet.
+    let proxy = Proxy::start();
+    env.set("HTTPS_PROXY", proxy.url());
+
+    let p = fails(env.certsh(["load"]), 1);
+    assert!(
+        hers.requests().is_empty(),
+        "the planted auth_url received {:?}",
+        hers.requests()
+    );
+    let first = p.stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "certsh: warning: ignoring {}: it belongs to another user (uid {uid}) (remove it if you did not put it there, or take it over: chown {} {})",
+            file.display(),
+            rustix::process::getuid().as_raw(),
+            file.display()
+        ),
+        "{}",
+        p.stderr
+    );
+    assert_eq!(
+        proxy.lines(),
+        ["CONNECT auth.magento.cloud:443 HTTP/1.1"],
+        "the profile's own auth server is used instead"
+    );
+}
+
+#[test]
+fn issue_9_finding_2_a_group_writable_config_file_or_folder_is_ignored() {
+    let (_, gid) = attacker();
+    for case in ["folder", "file"] {
+        let mut env = TestEnv::new();
+        env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+        // The attacker's file points the token at the victim's private key.
+        let ssh = env.home().join(".ssh");
+        fs::create_dir(&ssh).unwrap();
+        chmod(&ssh, 0o700);
+        let key = ssh.join("id_ed25519");
+        fs::write(&key, "victim-private-key-material\n").unwrap();
+        chmod(&key, 0o600);
+        let file = write_config(&env, "api:\n  token_file: ~/.ssh/id_ed25519\n");
+        let open = match case {
+            "folder" => config_dir(&env),
+            _ => file.clone(),
+        };
+        chown(&open, None, Some(gid));
+        chmod(&open, if case == "folder" { 0o775 } else { 0o664 });
+
+        let p = fails(env.certsh(["load"]), 1);
+        assert!(
+            !seen(&env.certifier, "victim-private-key-material"),
+            "{case}: the private key was sent as a token"
+        );
+        assert!(env.certifier.requests().is_empty(), "{case}");
+        let (mode, who) = match case {
+            "folder" => (775, open.display().to_string()),
+            _ => (664, "it".to_string()),
+        };
+        assert_eq!(
+            p.stderr.lines().next().unwrap_or_default(),
+            format!(
+                "certsh: warning: ignoring {}: {who} can be written by other users (mode {mode}) (run: chmod go-w {})",
+                file.display(),
+                open.display()
+            ),
+            "{case}: {}",
+            p.stderr
+        );
+        assert!(
+            p.stderr
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .contains("no credentials"),
+            "{case}: {}",
+            p.stderr
+        );
+    }
+}
+
+#[test]
+fn issue_9_finding_2_a_token_file_of_another_user_is_ignored() {
+    let (uid, _) = attacker();
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    // The user's own config names a token file that the attacker made
+    // first: with her token, the victim would work as her.
+    write_config(&env, "api:\n  token_file: token\n");
+    let planted = config_dir(&env).join("token");
+    let hers = "attacker-api-token-5555";
+    env.certifier.add_api_token(hers);
+    fs::write(&planted, format!("{hers}\n")).unwrap();
+    chown(&planted, Some(uid), Some(uid));
+
+    let p = fails(env.certsh(["load"]), 1);
+    assert!(
+        !seen(&env.certifier, hers),
+        "the planted token was used:\n{}",
+        p.stderr
+    );
+    assert_eq!(
+        p.stderr.lines().next().unwrap_or_default(),
+        format!(
+            "certsh: warning: ignoring api.token_file {}: it belongs to another user (uid {uid}) (remove it if you did not put it there, or take it over: chown {} {})",
+            planted.display(),
+            rustix::process::getuid().as_raw(),
+            planted.display()
+        ),
+        "{}",
+        p.stderr
+    );
+}
+
+#[test]
+fn issue_9_finding_2_a_state_folder_of_another_user_is_not_read() {
+    // A config folder others may write lets her swap the state folder for
+    // her own, with her API token stored in it.
+    let (uid, gid) = attacker();
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let hers = "attacker-api-token-6666";
+    env.certifier.add_api_token(hers);
+    let state = env.state_dir();
+    fs::create_dir_all(&state).unwrap();
+    chmod(&state, 0o700);
+    let stored = state.join("api-token");
+    fs::write(
+        &stored,
+        format!(
+            "{{\"token_url\":\"{}/oauth2/token\",\"api_token\":\"{hers}\"}}\n",
+            env.certifier.url()
+        ),
+    )
+    .unwrap();
+    chmod(&stored, 0o600);
+    chown(&stored, Some(uid), Some(gid));
+    chown(&state, Some(uid), Some(gid));
+
+    let p = run(env.certsh(["load"]));
+    assert!(
+        !seen(&env.certifier, hers),
+        "her stored token was used:\n{}",
+        p.stderr
+    );
+    assert_eq!(p.code, Some(1), "{}", p.stderr);
+    assert!(p.stderr.contains("no credentials"), "{}", p.stderr);
+}
+
+/// A recording stand-in for the real ssh that another user may run, in a
+/// folder open to everyone, with the shim beside it. Returns (folder,
+/// where the arguments land).
+fn public_recording_ssh() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    chmod(&out, 0o777);
+    let log = out.join("args");
+    let script = dir.path().join("real-ssh");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", log.display()),
+    )
+    .unwrap();
+    chmod(&script, 0o755);
+    std::os::unix::fs::symlink(certsh_bin(), dir.path().join("ssh")).unwrap();
+    (dir, log)
+}
+
+#[test]
+fn issue_9_finding_6_a_malformed_config_file_does_not_break_ssh_to_other_hosts() {
+    let mut env = TestEnv::new();
+    env.recording_ssh();
+    let file = write_config(&env, "api:\n  token: [unclosed\nssh: {\n");
+
+    let p = ok(env.command_plain(env.shim()).args(["github.com", "true"]));
+    assert_eq!(env.recorded()[..2], ["github.com", "true"], "unchanged");
+    assert_eq!(p.stderr.lines().count(), 1, "one warning:\n{}", p.stderr);
+    assert!(
+        p.stderr
+            .starts_with(&format!("certsh: warning: {}:", file.display())),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        p.stderr
+            .ends_with("(fix the YAML; certsh only reads this file); connecting to github.com without a certificate\n"),
+        "{}",
+        p.stderr
+    );
+
+    // The wrappers check only the profile's name: git runs, and its ssh
+    // (the shim) decides per host.
+    let p = ok(env.certsh(["--profile", "magento", "git", "--version"]));
+    assert!(p.stdout.starts_with("git version"), "{}", p.stdout);
+
+    let p = fails(
+        env.command_plain(env.shim())
+            .args(["git.us-3.magento.cloud", "true"]),
+        255,
+    );
+    assert_eq!(p.stderr.lines().count(), 1, "{}", p.stderr);
+    assert!(p.stderr.contains("fix the YAML"), "{}", p.stderr);
+    assert!(env.certifier.requests().is_empty());
+}
+
+#[test]
+fn issue_9_finding_6_a_bad_certsh_variable_does_not_break_ssh_to_other_hosts() {
+    let mut env = TestEnv::new();
+    env.recording_ssh();
+    env.set("CERTSH_HTTP_TIMEOUT", "soon");
+    let p = ok(env.command_plain(env.shim()).args(["github.com", "true"]));
+    assert_eq!(env.recorded()[..2], ["github.com", "true"]);
+    assert_eq!(
+        p.stderr,
+        "certsh: warning: CERTSH_HTTP_TIMEOUT=\"soon\" is not a number of seconds (set CERTSH_HTTP_TIMEOUT to a whole number); connecting to github.com without a certificate\n"
+    );
+    let p = fails(
+        env.command_plain(env.shim())
+            .args(["git.us-3.magento.cloud", "true"]),
+        255,
+    );
+    assert_eq!(
+        p.stderr,
+        "certsh: CERTSH_HTTP_TIMEOUT=\"soon\" is not a number of seconds (set CERTSH_HTTP_TIMEOUT to a whole number)\n"
+    );
+    assert!(env.certifier.requests().is_empty());
+}
+
+#[test]
+fn issue_9_finding_6_an_unreadable_home_does_not_break_ssh_to_other_hosts() {
+    // `docker run --user` with HOME=/root: a HOME the user cannot enter.
+    let (uid, gid) = attacker();
+    let env = TestEnv::new();
+    let (public, log) = public_recording_ssh();
+    chmod(&env.home(), 0o700);
+    let as_other_user = |host: &str| {
+        let mut cmd = env.std_command("setpriv");
+        cmd.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(public.path().join("ssh"))
+        .args([host, "true"])
+        .env("CERTSH_REAL_SSH", public.path().join("real-ssh"))
+        .current_dir(public.path());
+        let mut cmd = assert_cmd::Command::from_std(cmd);
+        cmd.timeout(std::time::Duration::from_secs(120));
+        cmd
+    };
+    let config = env.home().join(".magento-cloud/config.yaml");
+
+    let p = ok(as_other_user("github.com"));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "github.com\ntrue\n",
+        "the real ssh ran with the line unchanged"
+    );
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: warning: cannot read {}: Permission denied (os error 13) (set HOME to a folder of yours, or make the file readable); connecting to github.com without a certificate\n",
+            config.display()
+        )
+    );
+
+    fs::remove_file(&log).unwrap();
+    let p = fails(as_other_user("git.us-3.magento.cloud"), 255);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: cannot read {}: Permission denied (os error 13) (set HOME to a folder of yours, or make the file readable)\n",
+            config.display()
+        )
+    );
+    assert!(!log.exists(), "a cloud host gets the error, not ssh");
+}
+
+/// The state folder's credential files, as an older certsh wrote them.
+fn old_format(env: &TestEnv, name: &str, text: &str) {
+    let state = env.state_dir();
+    fs::create_dir_all(&state).unwrap();
+    chmod(&state, 0o700);
+    let path = state.join(name);
+    fs::write(&path, text).unwrap();
+    chmod(&path, 0o600);
+}
+
+#[test]
+fn issue_9_finding_7_a_stored_api_token_is_not_sent_to_another_token_url() {
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    ok(env
+        .certsh(["login", "--api-token"])
+        .write_stdin(format!("{}\n", certifier::API_TOKEN)));
+    let ours = env.certifier.url();
+    let hers = Certifier::start();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", hers.url());
+
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert!(hers.requests().is_empty(), "{:?}", hers.requests());
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the API token stored in {} is for {ours}/oauth2/token, not for {}/oauth2/token that the configuration names now (store a token for that server: certsh login --api-token; or undo the change)\n",
+            env.state_dir().join("api-token").display(),
+            hers.url()
+        )
+    );
+
+    // Where it came from, it still works.
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", &ours);
+    ok(env.certsh(["load", "--refresh"]));
+}
+
+#[test]
+fn issue_9_finding_7_a_browser_session_is_not_sent_to_another_token_url() {
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let browser = env.path("bin/browser");
+    fs::write(
+        &browser,
+        "#!/bin/sh\nexec curl -sS -o /dev/null -L --max-time 20 \"$1\"\n",
+    )
+    .unwrap();
+    chmod(&browser, 0o755);
+    env.set("BROWSER", &browser);
+    ok(env.certsh(["login"]));
+    let ours = env.certifier.url();
+    let hers = Certifier::start();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", hers.url());
+
+    let p = fails(env.certsh(["load", "--refresh"]), 1);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the browser session in {} is for {ours}/oauth2/token, not for {}/oauth2/token that the configuration names now (log in to that server: certsh login; or undo the change)\n",
+            env.state_dir().join("session.json").display(),
+            hers.url()
+        )
+    );
+    // Logging out deletes the session without revoking it at her server.
+    let p = ok(env.certsh(["logout"]));
+    assert!(
+        p.stdout.contains("session deleted (not revoked)"),
+        "{}",
+        p.stdout
+    );
+    assert!(hers.requests().is_empty(), "{:?}", hers.requests());
+    assert!(!env.state_dir().join("session.json").exists());
+}
+
+#[test]
+fn issue_9_finding_7_old_credential_files_are_bound_to_the_profiles_token_url() {
+    // The test certifier is not the profile's auth server, so files from
+    // before the binding are refused here rather than sent to it.
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    old_format(
+        &env,
+        "session.json",
+        r#"{"id":"0123456789abcdef01234567","refresh_token":"old-refresh-token","created_at":1}"#,
+    );
+    let p = fails(env.certsh(["load"]), 1);
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: the browser session in {} is for https://auth.magento.cloud/oauth2/token, not for {}/oauth2/token that the configuration names now (log in to that server: certsh login; or undo the change)\n",
+            env.state_dir().join("session.json").display(),
+            env.certifier.url()
+        )
+    );
+    old_format(&env, "api-token", &format!("{}\n", certifier::API_TOKEN));
+    let p = fails(env.certsh(["load"]), 1);
+    assert!(
+        p.stderr
+            .contains("is for https://auth.magento.cloud/oauth2/token"),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        env.certifier.requests().is_empty(),
+        "{:?}",
+        env.certifier.requests()
+    );
+}
