@@ -18,7 +18,7 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -37,7 +37,7 @@ use crate::lock::Lock;
 use crate::profile;
 use crate::refresh::{self, Want};
 use crate::sanitize;
-use crate::secret::Secret;
+use crate::secret::{self, Secret};
 use crate::session::{self, Session};
 use crate::store::{Cached, Store};
 
@@ -383,7 +383,7 @@ fn open_browser(cfg: &Config, url: &str) {
             "xdg-open".into()
         }
     });
-    let started = Command::new(&program)
+    let started = secret::command(&program)
         .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
