@@ -19,6 +19,7 @@ mod jwt;
 mod lock;
 mod log;
 mod login;
+mod peer;
 mod profile;
 mod refresh;
 mod sanitize;

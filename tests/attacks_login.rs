@@ -255,6 +255,110 @@ fn status_as(user: (u32, u32), url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+#[test]
+fn login_csrf_state_and_challenge_are_in_no_argv() {
+    let env = world();
+    let p = ok(env.certsh(["login"]));
+    let authorize = env
+        .certifier
+        .requests()
+        .into_iter()
+        .find(|r| r.path.starts_with("/oauth2/authorize?"))
+        .expect("the browser reached the authorize page")
+        .path;
+    let state = param(&authorize, "state").unwrap();
+    let challenge = param(&authorize, "code_challenge").unwrap();
+    assert!(state.len() >= 16 && challenge.len() == 43, "{authorize}");
+    let argv = read(&env.path("browser-argv"));
+    assert!(!argv.is_empty(), "the browser ran");
+    assert!(
+        !argv.contains(&state),
+        "state in the browser's argv: {argv}"
+    );
+    assert!(
+        !argv.contains(&challenge),
+        "the PKCE challenge in the browser's argv: {argv}"
+    );
+    assert!(
+        p.stderr.contains("logged in to Magento Cloud"),
+        "{}",
+        p.stderr
+    );
+}
+
+#[test]
+fn login_csrf_callbacks_from_another_user_are_refused_and_the_login_goes_on() {
+    let attacker = local_user("certsh-attacker");
+    let mut env = world();
+    browser(&mut env, true);
+    let login = login_in_background(&env);
+    // She learnt the state and the challenge somehow: she opens the authorize
+    // page with them and sends the code she gets for it to certsh, after an
+    // `error=` that would end the login.
+    let callback = callback_url(&env);
+    let state = param(&callback, "state").unwrap();
+    let authorize = visited(&env)
+        .into_iter()
+        .find(|u| u.contains("/oauth2/authorize?"))
+        .unwrap();
+    let port = port_of(&callback);
+    let error = format!("http://127.0.0.1:{port}/?error=access_denied&state={state}");
+    assert_eq!(
+        status_as(attacker, &error),
+        "403",
+        "error= from another user"
+    );
+    assert_eq!(
+        status_as(attacker, &authorize),
+        "403",
+        "her code, for the same challenge"
+    );
+    std::fs::write(env.path("go"), "").unwrap();
+    let p = login.finish(Duration::from_secs(90));
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert!(
+        p.stderr
+            .contains("refused a login callback from another user (uid "),
+        "{}",
+        p.stderr
+    );
+    let exchanged = env
+        .certifier
+        .requests()
+        .iter()
+        .filter(|r| r.body.contains("grant_type=authorization_code"))
+        .count();
+    assert_eq!(exchanged, 1, "only the user's own code was exchanged");
+    assert!(env.state_dir().join("session.json").exists());
+}
+
+#[test]
+fn login_csrf_a_login_as_someone_else_is_warned_about() {
+    let env = world();
+    let state = env.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let session = state.join("session.json");
+    std::fs::write(
+        &session,
+        r#"{"id":"0123","refresh_token":"an-old-refresh-token","created_at":1,"claims":{"sub":"someone-else"}}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = ok(env.certsh(["login"]));
+    assert!(
+        p.stderr.contains(&format!(
+            "certsh: warning: this login is {}, the one before was someone-else \
+             (if you did not log in as that user, run: certsh logout)\n",
+            certifier::USER_ID
+        )),
+        "{}",
+        p.stderr
+    );
+    // The same user again: nothing to say.
+    let p = ok(env.certsh(["login"]));
+    assert!(!p.stderr.contains("warning"), "{}", p.stderr);
+}
 
 /// A client of the callback port that sends a byte every 300 ms and never
 /// ends its request, until dropped.
@@ -286,6 +390,40 @@ impl Drop for Trickle {
     }
 }
 
+#[test]
+fn slow_login_callback_a_trickling_client_does_not_stop_the_browser() {
+    let mut env = world();
+    browser(&mut env, true);
+    let login = login_in_background(&env);
+    let port = port_of(&callback_url(&env));
+    let _slow = Trickle::start(port);
+    std::fs::write(env.path("go"), "").unwrap();
+    let p = login.finish(Duration::from_secs(90));
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert!(env.state_dir().join("session.json").exists());
+}
+
+#[test]
+fn slow_login_callback_a_trickling_client_does_not_outlive_the_login_timeout() {
+    let mut env = world();
+    browser(&mut env, true);
+    env.set("CERTSH_LOGIN_TIMEOUT", "3");
+    let login = login_in_background(&env);
+    let port = port_of(&callback_url(&env));
+    let slow = Trickle::start(port);
+    let p = login.finish(Duration::from_secs(60));
+    drop(slow);
+    std::fs::write(env.path("go"), "").unwrap();
+    assert_eq!(p.code, Some(1), "{}", p.stderr);
+    assert!(
+        p.stderr.ends_with(
+            "certsh: nobody completed the Magento Cloud login in the browser within 3s \
+             (run `certsh login` again and finish the login in the browser)\n"
+        ),
+        "{}",
+        p.stderr
+    );
+}
 
 /// `name=value` lines of an environment dump naming a token variable.
 fn token_lines(dump: &str) -> Vec<&str> {
