@@ -60,6 +60,9 @@ const CONNECTION_TIME: Duration = Duration::from_secs(5);
 /// How many connections from other users (or untraceable ones) are read at
 /// once; more are closed unread. The user's own are always read.
 const MAX_STRANGERS: usize = 16;
+/// How many new connections one round of the listener takes, so that a flood
+/// of them cannot keep it from its deadline.
+const ACCEPTS_PER_ROUND: usize = 64;
 /// The most a request head may hold.
 const MAX_HEAD: usize = 16 * 1024;
 /// The listener's start page, which sends the user's browser on to the
@@ -621,12 +624,13 @@ fn wait_for_code(
             )
             .into());
         }
-        loop {
+        for _ in 0..ACCEPTS_PER_ROUND {
             let (stream, from) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).context("the login listener failed"),
+                // Nothing waiting, or a client gone before it was taken, or
+                // no file descriptor left: look again at the next round.
+                Err(_) => break,
             };
             let peer = if expected.checked {
                 peer::owner(from, local)
