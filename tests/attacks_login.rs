@@ -240,7 +240,11 @@ fn as_user(user: (u32, u32), program: &str) -> Command {
         .arg(format!("--regid={}", user.1))
         .arg("--clear-groups")
         .arg(program)
-        .current_dir("/");
+        .current_dir("/")
+        // No proxy from the test's own environment: her curl goes straight
+        // to 127.0.0.1.
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
     cmd
 }
 
