@@ -9,10 +9,11 @@
 //! remote address is the listener's.
 //!
 //! A peer is the user's when that socket belongs to the user (or to root, who
-//! can do anything anyway) and a process still holds it (a socket nobody
-//! holds shows uid 0 and inode 0). Where the tables cannot tell (not Linux,
-//! or tables that do not even show the listener, as on WSL 1), the caller
-//! does without: see `login.rs`.
+//! can do anything anyway) and a process still holds it: the line of a
+//! socket its process has closed shows inode 0, and once in time-wait uid 0
+//! too, which must not pass for root's. Where the tables cannot tell (not
+//! Linux, or tables that do not even show the listener, as on WSL 1), the
+//! caller does without: see `login.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
