@@ -14,7 +14,7 @@
 //! No agent is not an error: a note says so.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use anyhow::{Context, Result};
 use ssh_key::{Certificate, PublicKey};
@@ -22,6 +22,7 @@ use ssh_key::{Certificate, PublicKey};
 use crate::cert::{self, now};
 use crate::config::{Config, Env, ProcessEnv};
 use crate::error::Fixable;
+use crate::secret;
 use crate::store::{Cached, Store};
 
 /// After `certsh load`: adds the current key and certificate to the agent
@@ -107,7 +108,7 @@ pub fn add(cfg: &Config, cached: &Cached, report: Report) -> Result<()> {
     }
     let secs = left.min(u64::from(u32::MAX)).to_string();
     let key = cached.key_path.as_os_str();
-    let out = Command::new("ssh-add")
+    let out = secret::command("ssh-add")
         .arg("-t")
         .arg(&secs)
         .arg(key)
@@ -186,7 +187,7 @@ fn path_str(p: &Path) -> &str {
 }
 
 fn ssh_add(args: &[&str]) -> Result<Output> {
-    Command::new("ssh-add")
+    secret::command("ssh-add")
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -11,7 +11,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -23,6 +23,7 @@ use crate::error;
 use crate::exec;
 use crate::refresh;
 use crate::sanitize;
+use crate::secret;
 use crate::session;
 use crate::store::Store;
 
@@ -275,7 +276,7 @@ fn git() -> Check {
     if let Some(cmd) = ProcessEnv.var("GIT_SSH_COMMAND") {
         return git_command("GIT_SSH_COMMAND", &cmd);
     }
-    let configured = Command::new("git")
+    let configured = secret::command("git")
         .args(["config", "--get", "core.sshCommand"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -344,7 +345,7 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
     let Ok(real) = exec::real_ssh() else {
         return vec![];
     };
-    let out = Command::new(real)
+    let out = secret::command(real)
         .args(["-G", &host])
         .stdin(Stdio::null())
         .stderr(Stdio::null())

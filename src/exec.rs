@@ -10,11 +10,11 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Result;
 
 use crate::error::Fixable;
+use crate::secret;
 
 /// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
 /// is not certsh.
@@ -60,7 +60,7 @@ pub fn real_ssh() -> Result<PathBuf> {
 
 /// What `<ssh> -V` printed (stderr, then stdout).
 pub fn banner(ssh: &Path) -> std::io::Result<String> {
-    let out = Command::new(ssh)
+    let out = secret::command(ssh)
         .arg("-V")
         .stdin(std::process::Stdio::null())
         .output()?;
@@ -116,7 +116,7 @@ fn option(name: &str, path: &Path) -> OsString {
 
 /// Replaces this process with `ssh extra... args...`. Returns only on failure.
 pub fn exec(ssh: &Path, extra: &[OsString], args: &[OsString]) -> anyhow::Error {
-    let err = Command::new(ssh).args(extra).args(args).exec();
+    let err = secret::command(ssh).args(extra).args(args).exec();
     Fixable::new(
         format!("cannot run {}: {err}", ssh.display()),
         "set CERTSH_REAL_SSH to OpenSSH's ssh",

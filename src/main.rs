@@ -19,6 +19,7 @@ mod jwt;
 mod lock;
 mod log;
 mod login;
+mod peer;
 mod profile;
 mod refresh;
 mod sanitize;
@@ -45,6 +46,7 @@ use clap::Parser;
 use crate::config::{Config, ProcessEnv};
 
 fn main() -> ExitCode {
+    secret::no_core_dumps();
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     let rest: Vec<OsString> = args.collect();

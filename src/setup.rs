@@ -13,13 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{self, Fixable};
+use crate::secret;
 use crate::shim::Installed;
 use crate::store::{self, Store};
 
@@ -246,7 +247,7 @@ fn unset(scope: &Scope) -> Result<()> {
 }
 
 fn git_cmd(args: &[&str]) -> Result<std::process::Output> {
-    Command::new("git")
+    secret::command("git")
         .args(args)
         .stdin(Stdio::null())
         .output()

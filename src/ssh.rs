@@ -14,7 +14,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 
 use anyhow::Result;
 
@@ -26,6 +26,7 @@ use crate::log::debug;
 use crate::login;
 use crate::refresh::{self, Want};
 use crate::scope;
+use crate::secret;
 use crate::sshargs;
 use crate::store::{Cached, Store};
 
@@ -144,7 +145,7 @@ fn in_scope(
     if !scope::config_names_hostname_in_scope(&files, home, &cfg.wildcards) {
         return false;
     }
-    let out = Command::new(real)
+    let out = secret::command(real)
         .arg("-G")
         .args(args)
         .stdin(Stdio::null())

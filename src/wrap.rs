@@ -62,6 +62,11 @@ fn profile_name(profile: Option<&str>) -> Result<Option<&'static str>> {
 }
 
 /// A program to run, with `CERTSH_PROFILE` when `--profile` was given.
+///
+/// Unlike every other child of certsh (`secret::command`), these keep the API
+/// token variables: their ssh is certsh again (the shim or `certsh ssh`),
+/// and the token may be the only credential it has. That certsh removes the
+/// variables before it execs the real ssh.
 fn command(program: &str, profile: Option<&str>) -> Result<Command> {
     let mut cmd = Command::new(program);
     if let Some(name) = profile_name(profile)? {

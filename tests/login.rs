@@ -49,12 +49,22 @@ fn browser_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// The URLs the browser was sent to.
+/// The URLs the browser was started with.
 fn browser_urls(env: &TestEnv) -> Vec<String> {
     std::fs::read_to_string(env.path("browser.log"))
         .unwrap_or_default()
         .lines()
         .map(String::from)
+        .collect()
+}
+
+/// The authorize URLs the browser reached, in order.
+fn authorize_urls(env: &TestEnv) -> Vec<String> {
+    env.certifier
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/oauth2/authorize?"))
+        .map(|r| format!("{}{}", env.certifier.url(), r.path))
         .collect()
 }
 
@@ -127,13 +137,24 @@ fn browser_login_with_pkce_keeps_a_session_and_git_clones_with_it() {
     let p = ok(env.certsh(["login"]));
     let urls = browser_urls(&env);
     assert_eq!(urls.len(), 1, "the browser opened once");
+    // The browser gets certsh's start page, which sends it on (issue #9);
+    // the authorize URL itself is printed.
+    let start = urls[0]
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|r| r.strip_suffix("/login"))
+        .and_then(|port| port.parse::<u16>().ok());
     assert!(
-        p.stderr.contains(&urls[0]),
-        "the URL is printed too:\n{}",
+        start.is_some_and(|p| (5000..=5010).contains(&p)),
+        "{urls:?}"
+    );
+    let authorize = authorize_urls(&env);
+    assert_eq!(authorize.len(), 1);
+    assert!(
+        p.stderr.contains(&authorize[0]),
+        "the URL is printed:\n{}",
         p.stderr
     );
-    let q = params(&urls[0]);
-    assert!(urls[0].starts_with(&format!("{}/oauth2/authorize?", env.certifier.url())));
+    let q = params(&authorize[0]);
     assert_eq!(param(&q, "response_type"), Some("code"));
     assert_eq!(param(&q, "client_id"), Some("magento-cloud-cli"));
     assert_eq!(param(&q, "scope"), Some("offline_access"));
@@ -148,7 +169,7 @@ fn browser_login_with_pkce_keeps_a_session_and_git_clones_with_it() {
         .expect("a loopback redirect_uri")
         .parse()
         .unwrap();
-    assert!((5000..=5010).contains(&port), "{port}");
+    assert_eq!(Some(port), start, "one listener");
 
     // The certifier checked the verifier against the challenge; the code
     // exchange used Basic client authentication.
@@ -211,7 +232,8 @@ fn a_wrong_or_missing_state_is_refused_and_the_login_goes_on() {
         &env,
         "forging-browser",
         &format!(
-            "back=$(curl -sS -o /dev/null -w '%{{redirect_url}}' \"$1\")\n\
+            "authorize=$(curl -sS -o /dev/null -w '%{{redirect_url}}' \"$1\")\n\
+             back=$(curl -sS -o /dev/null -w '%{{redirect_url}}' \"$authorize\")\n\
              forged=$(printf '%s' \"$back\" | sed 's/state=[^&]*/state=forged/')\n\
              curl -sS -o /dev/null -w '%{{http_code}}\\n' \"$forged\" >> '{s}'\n\
              curl -sS -o /dev/null -w '%{{http_code}}\\n' \"${{back%%&state=*}}\" >> '{s}'\n\
@@ -519,8 +541,9 @@ fn step_up_at_a_terminal_logs_in_again_with_mfa_and_connects() {
     );
     let p = ok(at_terminal(&env, &cmd));
     assert!(p.stdout.contains("with-mfa"), "{}", p.stdout);
-    let urls = browser_urls(&env);
-    assert_eq!(urls.len(), 2, "one login more");
+    assert_eq!(browser_urls(&env).len(), 2, "one login more");
+    let urls = authorize_urls(&env);
+    assert_eq!(urls.len(), 2);
     assert_eq!(param(&params(&urls[1]), "amr"), Some("mfa"));
     let status = ok(env.certsh(["status"]));
     assert!(
