@@ -97,7 +97,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Certifier base URL; `/ssh` replaces its path.
     pub certifier_url: String,
-    /// Hosts that need a certificate (OpenSSH patterns, `!` negates).
+    /// Hosts that need a certificate (OpenSSH patterns, `!` negates), one
+    /// pattern each, checked by [`crate::scope::host_patterns`].
     pub wildcards: Vec<String>,
     /// Whether certsh obtains certificates at all when called as ssh.
     pub auto_load_cert: bool,
@@ -242,12 +243,25 @@ impl Config {
             .or(api.oauth2_client_id)
             .unwrap_or_else(|| profile.client_id.to_string());
 
-        let wildcards = pvar("SSH_DOMAIN_WILDCARDS")
-            .or_else(|| pvar("SSH_DOMAIN_WILDCARD"))
-            .map(|v| split_list(&v))
-            .or(ssh.domain_wildcards.map(OneOrMany::into_vec))
-            .or(api.ssh_domain_wildcards.map(OneOrMany::into_vec))
-            .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
+        // Where the patterns came from, for the message that refuses one.
+        let in_file = |key: &str| format!("{key} of {}", config_file.display());
+        let (wildcards, origin) = if let Some((var, v)) =
+            ["SSH_DOMAIN_WILDCARDS", "SSH_DOMAIN_WILDCARD"]
+                .iter()
+                .find_map(|key| pvar(key).map(|v| (format!("{prefix}{key}"), v)))
+        {
+            (split_list(&v), var)
+        } else if let Some(w) = ssh.domain_wildcards {
+            (w.into_vec(), in_file("ssh.domain_wildcards"))
+        } else if let Some(w) = api.ssh_domain_wildcards {
+            (w.into_vec(), in_file("api.ssh_domain_wildcards"))
+        } else {
+            (
+                profile.wildcards.iter().map(|s| s.to_string()).collect(),
+                format!("the {} profile", profile.name),
+            )
+        };
+        let wildcards = crate::scope::host_patterns(wildcards, &origin)?;
 
         let auto_load_cert = match env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT"))? {
             Some(b) => b,
