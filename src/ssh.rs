@@ -46,11 +46,12 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
         });
         return Err(exec::exec(&real, &[], args));
     }
+    crate::store::check_nameable_by_ssh(&crate::store::primary_dir(&cfg), &cfg)?;
     let cached = certificate(&cfg)?;
     debug(cfg.debug, || {
         format!("certificate {}", cached.cert_path.display())
     });
-    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path);
+    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
     Err(exec::exec(&real, &extra, args))
 }
 
