@@ -28,7 +28,15 @@ use crate::store::{Cached, Store};
 pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     let env = ProcessEnv;
     let real = exec::real_ssh()?;
-    let line = sshargs::parse(args);
+    let mut line = sshargs::parse(args);
+    if line.passthrough == Some(sshargs::Passthrough::DependsOnVersion) {
+        // Only `-P` needs the version, and it is rare enough to afford
+        // asking the real ssh.
+        let version = exec::banner(&real)
+            .ok()
+            .and_then(|b| exec::openssh_version(&b));
+        line = sshargs::parse_for(args, version);
+    }
     if line.passthrough.is_some() {
         return Err(exec::exec(&real, &[], args));
     }
