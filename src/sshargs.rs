@@ -21,7 +21,8 @@
 //! Whatever ssh would refuse (unknown option, missing value, bad port, empty
 //! user, a host or user with shell metacharacters, and the checks ssh.c makes
 //! as it reads: `-J` twice, bad `-J`/`-L`/`-R`/`-D`/`-W`/`-e`/`-w`/`-c`/`-m`
-//! values, `-N` against `-s`, `-y` with `-E`, a bad yes/no `-o` value) and
+//! values, `-N` against `-s`, `-y` with `-E`, a bad yes/no `-o` value, a
+//! command with `-o RemoteCommand`) and
 //! whatever this reading cannot be sure of becomes a [`Passthrough`]: the
 //! line then goes to the real ssh untouched, and ssh gives its own answer
 //! (issue #9: a line ssh refuses must not cost a certificate request). Being
@@ -180,6 +181,9 @@ struct Reader<'a> {
     /// What `-N`, `-s`, `-W` and `-o SessionType` asked for; ssh refuses
     /// `-N` and `-s` against each other.
     session: Option<Session>,
+    /// The first `-o RemoteCommand`: whether it is a command (not `none`).
+    /// ssh refuses one together with a command on its command line.
+    remote_command: Option<bool>,
     /// Whether `-P` takes a value, when the ssh's version is known.
     tag_takes_value: Option<bool>,
     /// `-y` and `-E`, which ssh refuses together.
@@ -229,8 +233,12 @@ impl<'a> Reader<'a> {
         } else {
             optind + 1
         };
-        // "You must specify a subsystem to invoke."
-        if self.session == Some(Session::Subsystem) && command_at >= args.len() {
+        let command = command_at < args.len();
+        // "You must specify a subsystem to invoke.", "Cannot execute
+        // command-line and remote command."
+        if (self.session == Some(Session::Subsystem) && !command)
+            || (self.remote_command == Some(true) && command)
+        {
             return Err(Passthrough::NotUnderstood);
         }
         Ok(host)
@@ -423,6 +431,12 @@ impl<'a> Reader<'a> {
             if !self.jump {
                 self.proxy_command = true;
             }
+        } else if keyword.eq_ignore_ascii_case(b"remotecommand") {
+            for argument in Arguments::new(directive.args) {
+                argument.map_err(|Malformed| Passthrough::NotUnderstood)?;
+            }
+            self.remote_command
+                .get_or_insert(!directive.args.eq_ignore_ascii_case(b"none"));
         } else if keyword.eq_ignore_ascii_case(b"sessiontype") {
             let value = single_argument(directive.args).ok_or(Passthrough::NotUnderstood)?;
             let session = match value.to_ascii_lowercase().as_slice() {
@@ -1807,6 +1821,14 @@ mod tests {
             &["-o", "Compression=maybe", "h"],
             &["-o", "BatchMode yes no", "h"],
             &["-o", "SessionType=bogus", "h"],
+            &[
+                "-o",
+                "RemoteCommand=ls",
+                "-o",
+                "RemoteCommand=none",
+                "h",
+                "cmd",
+            ],
             &["-p", "0", "h"],
             &["-p", "65536", "h"],
         ] {
@@ -1869,6 +1891,15 @@ mod tests {
             &["-E", "/dev/null", "h"],
             &["-o", "BatchMode=TRUE", "-o", "compression no", "h"],
             &["-l", "", "h"],
+            &[
+                "-o",
+                "RemoteCommand=none",
+                "-o",
+                "RemoteCommand=ls",
+                "h",
+                "cmd",
+            ],
+            &["-o", "RemoteCommand=ls", "h"],
         ] {
             assert_eq!(
                 parse_for(line, Some((9, 2))).destination.map(|d| d.host),
@@ -2157,6 +2188,8 @@ mod properties {
                     "HostName=%p",
                     "IdentitiesOnly=no",
                     "ForwardX11 maybe",
+                    "RemoteCommand=ls",
+                    "RemoteCommand none",
                     "SendEnv=\"unclosed"
                 ]
             ),
