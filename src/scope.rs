@@ -94,6 +94,17 @@ pub fn is_safe_host_pattern(pattern: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-*?!".contains(&b))
 }
 
+/// `pattern` for a message: in quotes, with control characters, quotes,
+/// backslashes and invisible characters escaped (Rust's `{:?}`), cut to 80
+/// characters.
+pub fn quoted(pattern: &str) -> String {
+    let text = format!("{pattern:?}");
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
 /// The host patterns of `entries` as certsh uses them: an entry may hold
 /// several patterns separated by commas (as in ssh_config), white space
 /// around each is dropped, and empty ones are skipped. Any other pattern with
@@ -114,7 +125,7 @@ pub fn host_patterns(entries: Vec<String>, origin: &str) -> Result<Vec<String>, 
             }
             if !is_safe_host_pattern(pattern) {
                 return Err(BadHostPattern {
-                    pattern: crate::sanitize::short(&format!("{pattern:?}"), 80),
+                    pattern: quoted(pattern),
                     origin: origin.to_string(),
                 });
             }
@@ -482,7 +493,9 @@ mod tests {
             let err = patterns(&["ok.example", bad]).unwrap_err();
             assert_eq!(err.origin, "here");
             assert!(
-                !err.to_string().chars().any(char::is_control),
+                !err.to_string()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
                 "{bad:?}: {err}"
             );
             assert!(err.to_string().starts_with("the host pattern \""), "{err}");

@@ -195,7 +195,7 @@ fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String
         .find(|p| !scope::is_safe_host_pattern(p))
     {
         return Err(scope::BadHostPattern {
-            pattern: crate::sanitize::short(&format!("{bad:?}"), 80),
+            pattern: scope::quoted(bad),
             origin: "the configuration".into(),
         }
         .into());
