@@ -103,7 +103,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Certifier base URL; `/ssh` replaces its path.
     pub certifier_url: String,
-    /// Hosts that need a certificate (OpenSSH patterns, `!` negates).
+    /// Hosts that need a certificate (OpenSSH patterns, `!` negates), one
+    /// pattern each, checked by [`crate::scope::host_patterns`].
     pub wildcards: Vec<String>,
     /// Whether certsh obtains certificates at all when called as ssh.
     pub auto_load_cert: bool,
@@ -327,9 +328,12 @@ impl Config {
             .unwrap_or_else(|| profile.client_id.to_string());
 
         let configured = configured_wildcards(
-            pvar("SSH_DOMAIN_WILDCARDS").or_else(|| pvar("SSH_DOMAIN_WILDCARD")),
+            ["SSH_DOMAIN_WILDCARDS", "SSH_DOMAIN_WILDCARD"]
+                .iter()
+                .find_map(|key| pvar(key).map(|v| (format!("{prefix}{key}"), v))),
             ssh.domain_wildcards,
             api.ssh_domain_wildcards,
+            &config_file,
         );
         let mut wildcards = problems
             .take(configured)
@@ -449,15 +453,27 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 /// The host patterns the environment or `config.yaml` set, in that order of
 /// precedence, if any. Its own item so that a pattern refused here loses
 /// only the patterns.
+/// The host patterns the user configured (the first of the variable, its
+/// singular spelling, `ssh.domain_wildcards`, `api.ssh_domain_wildcards`),
+/// each checked by [`crate::scope::host_patterns`]: a refused pattern names
+/// where it came from.
 fn configured_wildcards(
-    env: Option<String>,
+    env: Option<(String, String)>,
     ssh: Option<OneOrMany>,
     api: Option<OneOrMany>,
+    config_file: &Path,
 ) -> Result<Option<Vec<String>>> {
-    Ok(env
-        .map(|v| split_list(&v))
-        .or(ssh.map(OneOrMany::into_vec))
-        .or(api.map(OneOrMany::into_vec)))
+    let in_file = |key: &str| format!("{key} of {}", config_file.display());
+    let (entries, origin) = if let Some((var, v)) = env {
+        (split_list(&v), var)
+    } else if let Some(w) = ssh {
+        (w.into_vec(), in_file("ssh.domain_wildcards"))
+    } else if let Some(w) = api {
+        (w.into_vec(), in_file("api.ssh_domain_wildcards"))
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(crate::scope::host_patterns(entries, &origin)?))
 }
 
 /// `config.yaml`, when it is there, is readable, is the user's alone

@@ -77,14 +77,28 @@ pub fn openssh_version(banner: &str) -> Option<(u32, u32)> {
 }
 
 /// `-o IdentityFile=<key> -o CertificateFile=<cert>`, quoted for ssh's
-/// option parser (which splits on spaces and expands `%` tokens).
-pub fn certificate_options(key: &Path, cert: &Path) -> Vec<OsString> {
-    vec![
+/// option parser (which splits on spaces and expands `%` tokens). A path
+/// holding `${`, which ssh would expand and cannot be told not to, is
+/// refused (the caller checks the state folder before any renewal; this
+/// catches a temp-dir fallback that has one).
+pub fn certificate_options(key: &Path, cert: &Path) -> Result<Vec<OsString>, Fixable> {
+    for path in [key, cert] {
+        if crate::store::has_dollar_brace(path) {
+            return Err(Fixable::new(
+                format!(
+                    "the path {} contains \"${{\", which ssh would replace by an environment variable",
+                    path.display()
+                ),
+                "set HOME and TMPDIR to folders whose paths have no \"${\"",
+            ));
+        }
+    }
+    Ok(vec![
         "-o".into(),
         option("IdentityFile", key),
         "-o".into(),
         option("CertificateFile", cert),
-    ]
+    ])
 }
 
 fn option(name: &str, path: &Path) -> OsString {
@@ -142,9 +156,16 @@ mod tests {
 
     #[test]
     fn plain_paths_pass_unquoted() {
-        let o = certificate_options(Path::new("/h/.m/certsh/g/k"), Path::new("/h/c"));
+        let o = certificate_options(Path::new("/h/.m/certsh/g/k"), Path::new("/h/c")).unwrap();
         assert_eq!(o[1], "IdentityFile=/h/.m/certsh/g/k");
         assert_eq!(o[3], "CertificateFile=/h/c");
+    }
+
+    #[test]
+    fn issue_9_dollar_brace_is_refused() {
+        assert!(certificate_options(Path::new("/h/${HOME}/k"), Path::new("/h/c")).is_err());
+        assert!(certificate_options(Path::new("/h/k"), Path::new("/h/${X}c")).is_err());
+        assert!(certificate_options(Path::new("/h/$/{k"), Path::new("/h/$c{")).is_ok());
     }
 
     #[test]

@@ -57,6 +57,84 @@ fn matches_any<P: AsRef<str>>(host: &[u8], patterns: &[P]) -> bool {
     positive
 }
 
+/// A host pattern certsh will not use: one of its characters could mean
+/// something else in an ssh_config line than in a host pattern (a quote, a
+/// backslash, white space, a control character), so written into
+/// `setup ssh-config`'s `Match` lines it could end them early and start a
+/// `Match exec` of its own (issue #9). Refused wherever patterns are read, so
+/// that what certsh matches and what it writes are the same patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadHostPattern {
+    /// The pattern, quoted, its control characters escaped, cut short.
+    pub pattern: String,
+    /// Where it was read: a variable's name, or a key and its file.
+    pub origin: String,
+}
+
+impl std::fmt::Display for BadHostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the host pattern {} in {} has characters ssh_config could misread \
+             (use only letters, digits and . - _ * ? ! in host patterns, with commas between them)",
+            self.pattern, self.origin
+        )
+    }
+}
+
+impl std::error::Error for BadHostPattern {}
+
+/// Whether a single host pattern (no commas) holds only characters that
+/// every ssh_config parser reads as themselves: letters, digits, `.`, `-`,
+/// `_`, and the pattern characters `*`, `?` and `!`.
+pub fn is_safe_host_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-*?!".contains(&b))
+}
+
+/// `pattern` for a message: in quotes, with control characters, quotes,
+/// backslashes and invisible characters escaped (Rust's `{:?}`), cut to 80
+/// characters.
+pub fn quoted(pattern: &str) -> String {
+    let text = format!("{pattern:?}");
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The host patterns of `entries` as certsh uses them: an entry may hold
+/// several patterns separated by commas (as in ssh_config), white space
+/// around each is dropped, and empty ones are skipped. Any other pattern with
+/// a character outside [`is_safe_host_pattern`]'s set is refused; `origin`
+/// names where the entries were read, for the message.
+pub fn host_patterns(entries: Vec<String>, origin: &str) -> Result<Vec<String>, BadHostPattern> {
+    // The common case (the profile's defaults, a plain list) allocates
+    // nothing new.
+    if entries.iter().all(|e| is_safe_host_pattern(e)) {
+        return Ok(entries);
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        for pattern in entry.split(',') {
+            let pattern = pattern.trim_matches(|c: char| c.is_ascii_whitespace());
+            if pattern.is_empty() {
+                continue;
+            }
+            if !is_safe_host_pattern(pattern) {
+                return Err(BadHostPattern {
+                    pattern: quoted(pattern),
+                    origin: origin.to_string(),
+                });
+            }
+            out.push(pattern.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// OpenSSH's `match_pattern` (`*` and `?`), iteratively: on a mismatch it
 /// retries from the last `*` one byte further, which gives the same answers as
 /// ssh's recursion in O(len(text) * len(pattern)) at worst, never exponential.
@@ -379,6 +457,62 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const CLOUD: &[&str] = &["*.magento.cloud", "*.platform.sh"];
+
+    fn patterns(entries: &[&str]) -> Result<Vec<String>, BadHostPattern> {
+        host_patterns(entries.iter().map(|e| e.to_string()).collect(), "here")
+    }
+
+    #[test]
+    fn issue_9_host_patterns_hold_only_safe_characters() {
+        assert_eq!(
+            patterns(&["*.magento.cloud", "!x-1.y_z.cloud", "?.a"]).unwrap(),
+            ["*.magento.cloud", "!x-1.y_z.cloud", "?.a"]
+        );
+        // Commas separate patterns within an entry, as in ssh_config, so
+        // that the patterns matched are the ones written.
+        assert_eq!(patterns(&[" a.b , c.d,,"]).unwrap(), ["a.b", "c.d"]);
+        assert!(patterns(&[]).unwrap().is_empty());
+        for bad in [
+            "a\\",
+            "a\"b",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "a'b",
+            "a#b",
+            "a%h",
+            "a${x}",
+            "a=b",
+            "a/b",
+            "a;b",
+            "a\u{1b}b",
+            "a\u{202e}b",
+            "\u{e9}.example",
+        ] {
+            let err = patterns(&["ok.example", bad]).unwrap_err();
+            assert_eq!(err.origin, "here");
+            assert!(
+                !err.to_string()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().starts_with("the host pattern \""), "{err}");
+        }
+        let err = patterns(&["*\t\" exec \"x\\"]).unwrap_err();
+        assert_eq!(err.pattern, r#""*\t\" exec \"x\\""#);
+    }
+
+    #[test]
+    fn issue_9_every_profile_default_is_a_safe_pattern() {
+        for p in crate::profile::PROFILES {
+            for w in p.wildcards {
+                assert!(is_safe_host_pattern(w), "{w}");
+            }
+            assert!(is_safe_host_pattern(p.name), "{}", p.name);
+        }
+    }
 
     #[test]
     fn cloud_pattern() {

@@ -35,7 +35,15 @@ use crate::store::{Cached, Store};
 pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     let env = ProcessEnv;
     let real = exec::real_ssh()?;
-    let line = sshargs::parse(args);
+    let mut line = sshargs::parse(args);
+    if line.passthrough == Some(sshargs::Passthrough::DependsOnVersion) {
+        // Only `-P` needs the version, and it is rare enough to afford
+        // asking the real ssh.
+        let version = exec::banner(&real)
+            .ok()
+            .and_then(|b| exec::openssh_version(&b));
+        line = sshargs::parse_for(args, version);
+    }
     if line.passthrough.is_some() {
         return Err(exec::exec(&real, &[], args));
     }
@@ -66,11 +74,12 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     if let Some(e) = problems.invalid.into_iter().next() {
         return Err(e);
     }
+    crate::store::check_nameable_by_ssh(&crate::store::primary_dir(&cfg), &cfg)?;
     let cached = certificate(&cfg)?;
     debug(cfg.debug, || {
         format!("certificate {}", cached.cert_path.display())
     });
-    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path);
+    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
     Err(exec::exec(&real, &extra, args))
 }
 

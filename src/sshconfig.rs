@@ -51,6 +51,7 @@ use anyhow::{Context, Result};
 use crate::config::{Config, ProcessEnv};
 use crate::error::{self, Fixable};
 use crate::exec;
+use crate::scope;
 use crate::shim::{Installed, sh_quote_path};
 use crate::store::Store;
 
@@ -118,7 +119,19 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
     }
 
     check_openssh_version()?;
-    let store = Store::prepare(cfg)?;
+    crate::store::check_nameable_by_ssh(&crate::store::primary_dir(cfg), cfg)?;
+    let store = Store::prepare_in_home(cfg).map_err(|e| {
+        Fixable::new(
+            format!(
+                "setup ssh-config needs the state folder in {}, and {}; a temporary folder in its \
+                 place would be written into ssh_config for good, and another user could recreate \
+                 it once it is cleaned",
+                crate::store::primary_dir(cfg).display(),
+                crate::sanitize::short(&format!("{e:#}"), 300)
+            ),
+            "run this with HOME set to your home folder, or use the ssh shim: certsh env",
+        )
+    })?;
     let exe = Installed::locate()?.exe;
     let created = existing.is_none()
         || found.is_some_and(|(s, e)| {
@@ -167,14 +180,36 @@ fn markers(profile: &str) -> (String, String) {
 /// The block's text, ending in a newline.
 fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String> {
     let (begin, end) = markers(cfg.profile.name);
+    if cfg.wildcards.is_empty() {
+        return Err(Fixable::new(
+            "there are no host patterns to write into ssh_config",
+            "set ssh.domain_wildcards to patterns such as *.magento.cloud",
+        )
+        .into());
+    }
+    // Config::load has refused any other pattern already; this block is
+    // where a bad one would do harm, so it checks again.
+    if let Some(bad) = cfg
+        .wildcards
+        .iter()
+        .find(|p| !scope::is_safe_host_pattern(p))
+    {
+        return Err(scope::BadHostPattern {
+            pattern: scope::quoted(bad),
+            origin: "the configuration".into(),
+        }
+        .into());
+    }
     let patterns = cfg.wildcards.join(",");
-    if patterns.is_empty() || patterns.contains(['"', ' ', '\n']) {
+    // The profile's name is written into comments and the hook's command.
+    if !scope::is_safe_host_pattern(cfg.profile.name) || cfg.profile.name.contains(['*', '?', '!'])
+    {
         return Err(Fixable::new(
             format!(
-                "the host patterns {:?} cannot go into ssh_config",
-                cfg.wildcards
+                "the profile name {:?} cannot go into ssh_config",
+                cfg.profile.name
             ),
-            "set ssh.domain_wildcards to plain patterns such as *.magento.cloud",
+            "use one of the built-in profiles",
         )
         .into());
     }
@@ -207,16 +242,23 @@ fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String
 }
 
 /// A path that can be written in ssh_config between double quotes and in
-/// `sh` between single quotes.
+/// `sh` between single quotes, and that every ssh_config parser reads as
+/// written: no quote or backslash (they change the quoting, and OpenSSH 9.9
+/// changed how `Match` lines are split), no control character or white
+/// space other than a plain space (which the quotes hold), and no `${`
+/// (expanded, with no escape). `%` is doubled by [`percent`].
 fn config_safe(path: &Path) -> Result<PathBuf> {
     let text = path.to_str().unwrap_or("\n");
-    if text.contains(['"', '\'', '\\', '\n', '\r']) || !path.is_absolute() {
+    let unsafe_char = |c: char| {
+        matches!(c, '"' | '\'' | '\\') || (c.is_control() || c.is_whitespace()) && c != ' '
+    };
+    if text.contains(unsafe_char) || crate::store::has_dollar_brace(path) || !path.is_absolute() {
         return Err(Fixable::new(
             format!(
                 "the path {} cannot be written into ssh_config",
-                path.display()
+                crate::sanitize::short(&format!("{text:?}"), 300)
             ),
-            "use a home folder and an install prefix without quotes or backslashes",
+            "use a home folder and an install prefix without quotes, backslashes, tabs, line breaks or \"${\"",
         )
         .into());
     }
@@ -366,6 +408,32 @@ mod tests {
         let text = format!("# not {b}\nHost a\n");
         assert_eq!(find_block(text.as_bytes(), &b, &e), None);
         assert_eq!(find_block(b"", &b, &e), None);
+    }
+
+    #[test]
+    fn issue_9_paths_ssh_would_misread_are_refused() {
+        for bad in [
+            "/a\"b",
+            "/a'b",
+            "/a\\b",
+            "/a\tb",
+            "/a\nb",
+            "/a\rb",
+            "/a\u{b}b",
+            "/a\u{85}b",
+            "/a${HOME}b",
+            "relative",
+        ] {
+            assert!(config_safe(Path::new(bad)).is_err(), "{bad:?}");
+        }
+        for good in [
+            "/Users/a b/.magento-cloud/certsh",
+            "/a/100%/k",
+            "/a/$b/{c}",
+            "/a/#b",
+        ] {
+            assert!(config_safe(Path::new(good)).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

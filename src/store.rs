@@ -86,6 +86,16 @@ impl Store {
         None
     }
 
+    /// The folder in the home folder, created if needed, and never the
+    /// temp-dir fallback: for what outlives the temp folder, such as paths
+    /// written into `~/.ssh/config`. The error says why the home one cannot
+    /// be used.
+    pub fn prepare_in_home(cfg: &Config) -> Result<Store> {
+        let primary = primary_dir(cfg);
+        prepare_primary(cfg, &primary)?;
+        Ok(Store { dir: primary })
+    }
+
     /// The folder to write to, created if needed: the home one when
     /// possible, else the temp-dir fallback.
     pub fn prepare(cfg: &Config) -> Result<Store> {
@@ -318,8 +328,42 @@ pub fn new_key(comment: &str) -> Result<PrivateKey> {
     Ok(key)
 }
 
-fn primary_dir(cfg: &Config) -> PathBuf {
+/// The state folder in the home folder, whether or not it exists.
+pub fn primary_dir(cfg: &Config) -> PathBuf {
     cfg.config_dir.join("certsh")
+}
+
+/// Refuses a state folder that ssh cannot be told about: ssh replaces
+/// `${NAME}` in `IdentityFile` and `CertificateFile` by an environment
+/// variable, on its command line and in ssh_config alike, and nothing
+/// escapes it (`$${`, `\${` and `%` tokens all still expand), so the key and
+/// certificate would be looked for elsewhere. No file is read: this runs
+/// before a renewal, which would be for nothing.
+pub fn check_nameable_by_ssh(dir: &Path, cfg: &Config) -> Result<(), Fixable> {
+    if !has_dollar_brace(dir) {
+        return Ok(());
+    }
+    let fix = if dir == fallback_dir(cfg) {
+        "set TMPDIR to a folder whose path has no \"${\""
+    } else {
+        "set HOME to a folder whose path has no \"${\""
+    };
+    Err(Fixable::new(
+        format!(
+            "the state folder {} contains \"${{\", which ssh would replace by an environment \
+             variable in IdentityFile and CertificateFile",
+            dir.display()
+        ),
+        fix,
+    ))
+}
+
+/// Whether ssh would read part of `path` as `${NAME}`.
+pub fn has_dollar_brace(path: &Path) -> bool {
+    path.as_os_str()
+        .as_encoded_bytes()
+        .windows(2)
+        .any(|w| w == b"${")
 }
 
 fn fallback_dir(cfg: &Config) -> PathBuf {

@@ -23,6 +23,13 @@ mod sanitize;
 #[path = "../../src/secret.rs"]
 #[allow(dead_code)]
 mod secret;
+// Host patterns are checked where config.rs reads them.
+#[path = "../../src/scope.rs"]
+#[allow(dead_code)]
+mod scope;
+#[path = "../../src/sshargs.rs"]
+#[allow(dead_code)]
+mod sshargs;
 
 use libfuzzer_sys::fuzz_target;
 
