@@ -367,7 +367,7 @@ install_release() {
 
     if [ "$signers_file" = embedded ]; then
         signers_file="$work/allowed_signers"
-        printf '%s\n' "$release_signers" > "$signers_file" || write_failed "$prefix"
+        { printf '%s\n' "$release_signers" > "$signers_file"; } 2>/dev/null || write_failed "$prefix"
     fi
 
     fetch SHA256SUMS || die "$(where SHA256SUMS) was not found (no such release: check --version and the download URL)"
