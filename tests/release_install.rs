@@ -167,9 +167,7 @@ fn build_release(out: &Path, version: &str, fixture: &Fixture) {
         std::fs::write(top.join(rel), text).unwrap();
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for f in ["README.md"] {
-        std::fs::copy(root.join(f), top.join(f)).unwrap();
-    }
+    std::fs::copy(root.join("README.md"), top.join("README.md")).unwrap();
     pack(stage.path(), version, out, fixture);
 }
 
