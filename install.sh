@@ -94,14 +94,16 @@ main() {
 
     # The checkout this script sits in, if any. Through `curl | sh`, $0 is
     # the shell, not a file beside a Cargo.toml.
+    # (No dirname: the source build says "cargo not found" on any PATH.)
     checkout=""
     case "$0" in
-        install.sh|*/install.sh)
-            if [ -f "$0" ] && [ -f "$(dirname "$0")/Cargo.toml" ]; then
-                checkout="$(cd "$(dirname "$0")" && pwd)"
-            fi
-            ;;
+        install.sh) dir=. ;;
+        */install.sh) dir="${0%/*}" ;;
+        *) dir="" ;;
     esac
+    if [ -n "$dir" ] && [ -f "$0" ] && [ -f "$dir/Cargo.toml" ]; then
+        checkout="$(cd "$dir" && pwd)"
+    fi
     if [ -z "$mode" ]; then
         if [ -n "$checkout" ] && [ -z "$from$version$signers_file" ]; then
             mode=source
@@ -387,7 +389,9 @@ install_release() {
     else
         line="$(grep -E "^[0-9a-f]{64}  certsh-[^ /]+-$target\\.tar\\.gz\$" "$work/SHA256SUMS" || true)"
         [ -n "$line" ] || die "no certsh archive for $target in $(where SHA256SUMS) (this platform has no release: build from source)"
-        [ "$(echo "$line" | wc -l)" -eq 1 ] || die "$(where SHA256SUMS) lists several archives for $target (choose one with --version)"
+        if [ "$(grep -cE "^[0-9a-f]{64}  certsh-[^ /]+-$target\\.tar\\.gz\$" "$work/SHA256SUMS")" != 1 ]; then
+            die "$(where SHA256SUMS) lists several archives for $target (choose one with --version)"
+        fi
         archive="${line#*  }"
         version="${archive#certsh-}"
         version="${version%-"$target".tar.gz}"
@@ -487,9 +491,10 @@ is_loopback() {
         localhost|\[::1\]) return 0 ;;
         127.*)
             case "$1" in
-                *[!0-9.]*) return 1 ;;
+                *[!0-9.]*|*..*|*.|*.*.*.*.*) return 1 ;;
+                *.*.*.*) return 0 ;;
+                *) return 1 ;;
             esac
-            [ "$(echo "$1" | tr -cd . | wc -c)" -eq 3 ]
             ;;
         *) return 1 ;;
     esac

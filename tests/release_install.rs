@@ -727,16 +727,15 @@ fn plain_http_to_another_host_is_refused_before_any_connection() {
     assert_eq!(t.server.total_requests(), 0);
 }
 
-/// A PATH of one folder holding just the tools install.sh needs, without
-/// any downloader.
-fn path_without_downloaders(dir: &Path) -> String {
+/// A PATH of one folder holding the tools install.sh may use (curl and
+/// both SHA-256 tools, no wget), less those in `without`.
+fn tools_path(dir: &Path, without: &[&str]) -> String {
     std::fs::create_dir_all(dir).unwrap();
     for tool in [
         "sh",
         "uname",
         "tar",
         "gzip",
-        "sha256sum",
         "mktemp",
         "mv",
         "rm",
@@ -756,10 +755,15 @@ fn path_without_downloaders(dir: &Path) -> String {
         "tr",
         "dd",
         "cut",
-        "wc",
         "cp",
         "ssh-keygen",
+        "sha256sum",
+        "shasum",
+        "curl",
     ] {
+        if without.contains(&tool) {
+            continue;
+        }
         let found = ["/usr/bin", "/bin"]
             .iter()
             .map(|d| Path::new(d).join(tool))
@@ -773,7 +777,7 @@ fn path_without_downloaders(dir: &Path) -> String {
 #[test]
 fn no_curl_or_wget_is_refused_and_a_folder_still_works() {
     let t = Tampered::new(|_| {});
-    let path = path_without_downloaders(&t.machine.root.path().join("tools"));
+    let path = tools_path(&t.machine.root.path().join("tools"), &["curl"]);
     let line = format!("sh '{}/install.sh'", t.release.display());
     t.machine.assert_refused(
         &line,
@@ -789,6 +793,43 @@ fn no_curl_or_wget_is_refused_and_a_folder_still_works() {
     );
     assert_eq!(p.code, Some(0), "{}{}", p.stdout, p.stderr);
     assert!(!replaced_any(&p.stdout), "{}", p.stdout);
+}
+
+#[test]
+fn no_sha256_tool_or_tar_is_refused_and_shasum_alone_checks_the_archive() {
+    let t = Tampered::new(|r| {
+        let path = r.join(archive(VERSION));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x80;
+        std::fs::write(path, bytes).unwrap();
+    });
+    let url = t.server.url();
+    let line = format!("sh '{}/install.sh'", t.release.display());
+    let tools = t.machine.root.path().join("tools");
+    let path = tools_path(&tools.join("no-sha"), &["sha256sum", "shasum"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        "install.sh: neither sha256sum nor shasum found, needed to check the download (install coreutils or perl's shasum)",
+    );
+    let path = tools_path(&tools.join("no-tar"), &["tar"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        "install.sh: tar not found, needed to unpack the release (install tar)",
+    );
+    assert_eq!(t.server.total_requests(), 0);
+    // macOS has shasum, not sha256sum: it catches the tampered archive too.
+    let path = tools_path(&tools.join("shasum"), &["sha256sum"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        &format!(
+            "install.sh: {} does not match its checksum in SHA256SUMS (the download is damaged or was tampered with; nothing was installed)",
+            archive(VERSION)
+        ),
+    );
 }
 
 /// A small tmpfs, unmounted on drop.
