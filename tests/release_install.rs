@@ -46,13 +46,13 @@ impl Fixture {
         self.dir.path().join("allowed_signers")
     }
 
-    /// A signed release of [`VERSION`]: archive, SHA256SUMS, SHA256SUMS.sig
-    /// and install.sh with the signer filled in.
+    /// A signed release of [`VERSION`] made by `scripts/dist.sh`: archive,
+    /// SHA256SUMS, SHA256SUMS.sig and install.sh with the signer filled in.
     fn release(&self) -> &Path {
         static DONE: OnceLock<PathBuf> = OnceLock::new();
         DONE.get_or_init(|| {
             let out = self.dir.path().join("release");
-            build_release(&out, VERSION, self);
+            dist(&out, self);
             out
         })
     }
@@ -129,46 +129,28 @@ fn keygen(key: &Path) {
     );
 }
 
-/// The archive layout of the release contract, from the binary under test
-/// (stripped: the debug build is large).
-fn build_release(out: &Path, version: &str, fixture: &Fixture) {
-    let stage = tempfile::tempdir().unwrap();
-    let top = stage.path().join(format!("certsh-{version}-{TARGET}"));
-    for d in [
-        "bin",
-        "libexec/certsh",
-        "share/bash-completion/completions",
-        "share/zsh/site-functions",
-        "share/fish/vendor_completions.d",
-        "share/man/man1",
-    ] {
-        std::fs::create_dir_all(top.join(d)).unwrap();
-    }
-    let bin = top.join("bin/certsh");
-    std::fs::copy(certsh_bin(), &bin).unwrap();
-    run_ok(Command::new("strip").arg(&bin));
-    std::os::unix::fs::symlink("../../bin/certsh", top.join("libexec/certsh/ssh")).unwrap();
-    for (args, rel) in [
-        (
-            &["completions", "bash"][..],
-            "share/bash-completion/completions/certsh",
-        ),
-        (
-            &["completions", "zsh"][..],
-            "share/zsh/site-functions/_certsh",
-        ),
-        (
-            &["completions", "fish"][..],
-            "share/fish/vendor_completions.d/certsh.fish",
-        ),
-        (&["man"][..], "share/man/man1/certsh.1"),
-    ] {
-        let text = run_ok(Command::new(&bin).args(args));
-        std::fs::write(top.join(rel), text).unwrap();
-    }
+/// The release as published: `scripts/dist.sh` builds this machine's
+/// static musl archive, signs SHA256SUMS with the test key and writes
+/// install.sh with the test signer in it.
+fn dist(out: &Path, fixture: &Fixture) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(root.join("README.md"), top.join("README.md")).unwrap();
-    pack(stage.path(), version, out, fixture);
+    run_ok(
+        Command::new(root.join("scripts/dist.sh"))
+            .arg("--out")
+            .arg(out)
+            .arg("--signing-key")
+            .arg(fixture.key())
+            .arg("--allowed-signers")
+            .arg(fixture.signers()),
+    );
+    for f in [
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "install.sh",
+        &archive(VERSION),
+    ] {
+        assert!(out.join(f).is_file(), "dist.sh wrote {f}");
+    }
 }
 
 /// `src`'s archive of `from` re-packed as version `to` into `out`, with a
@@ -194,7 +176,8 @@ fn repack(src: &Path, from: &str, out: &Path, to: &str, fixture: &Fixture) {
     pack(stage.path(), to, out, fixture);
 }
 
-/// The release folder from a staged top folder: what scripts/dist.sh writes.
+/// A release folder from a staged top folder, as scripts/dist.sh writes it
+/// (the signer filled into install.sh as dist.sh does).
 fn pack(stage: &Path, version: &str, out: &Path, fixture: &Fixture) {
     std::fs::create_dir_all(out).unwrap();
     let name = archive(version);
