@@ -166,7 +166,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--validity" => options.validity = Some(number(args.next(), "--validity")?),
             "--slow-ms" => options.slow_ms = Some(number(args.next(), "--slow-ms")?),
             "--serve" => {
-                options.serve = Some(PathBuf::from(args.next().context("--serve needs a folder")?))
+                options.serve = Some(PathBuf::from(
+                    args.next().context("--serve needs a folder")?,
+                ))
             }
             "--until-killed" => options.until_killed = true,
             "-h" | "--help" => {
