@@ -540,7 +540,7 @@ fetch() {
             https://*) https_only="--https-only" ;;
             *) https_only="--max-redirect=0" ;;
         esac
-        wget -q -S --tries=2 "$https_only" -O "$dest" "$url" </dev/null 2>"$work/fetch.err" || rc=$?
+        wget -q -S --tries=1 "$https_only" -O "$dest" "$url" </dev/null 2>"$work/fetch.err" || rc=$?
         case "$rc" in
             0) return 0 ;;
             3) write_failed "$prefix" ;;
@@ -550,6 +550,11 @@ fetch() {
                     404|410) rm -f "$dest"; return 1 ;;
                     *) die "$url answered HTTP $code (try again later, or check the download URL)" ;;
                 esac
+                ;;
+            4)
+                # A network failure after part of the body arrived.
+                [ ! -s "$dest" ] || die "the download of $url was cut short (try again)"
+                die "cannot download $url (wget found no answer: check the network and the download URL)"
                 ;;
             *) die "cannot download $url (wget exit $rc: check the network and the download URL)" ;;
         esac

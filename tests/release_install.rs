@@ -815,6 +815,42 @@ fn no_sha256_tool_or_tar_is_refused_and_shasum_alone_checks_the_archive() {
     );
 }
 
+#[test]
+fn wget_alone_downloads_and_gives_the_same_lines_as_curl() {
+    let t = Tampered::new(|_| {});
+    let tools = t.machine.root.path().join("tools");
+    let path = tools_path(&tools, &["curl"]);
+    std::os::unix::fs::symlink("/usr/bin/wget", tools.join("wget"))
+        .expect("wget is needed for this test");
+    let url = t.server.url();
+    let line = format!("sh '{}/install.sh'", t.release.display());
+    let p = t
+        .machine
+        .sh(&line, &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)]);
+    assert_eq!(p.code, Some(0), "{}{}", p.stdout, p.stderr);
+    assert!(!replaced_any(&p.stdout), "the same version: {}", p.stdout);
+    for path in ["/SHA256SUMS", "/SHA256SUMS.sig"] {
+        assert_eq!(t.server.requests(path), 1, "{path}");
+    }
+    let archive_path = format!("/{}", archive(VERSION));
+    assert_eq!(t.server.requests(&archive_path), 1);
+
+    let base = format!("{url}/releases/download/v9.9.9");
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &base), ("PATH", &path)],
+        &format!(
+            "install.sh: {base}/SHA256SUMS was not found (no such release: check --version and the download URL)"
+        ),
+    );
+    t.server.truncate(&archive_path);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        &format!("install.sh: the download of {url}{archive_path} was cut short (try again)"),
+    );
+}
+
 /// A small tmpfs, unmounted on drop.
 struct Mount(PathBuf);
 
