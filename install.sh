@@ -14,6 +14,9 @@
 # empty), nothing else. It never edits your shell profile, git or ssh
 # configuration: it prints the next step instead. POSIX sh; Linux and macOS.
 set -eu
+# >>> release signers: filled in by scripts/dist.sh from release/allowed_signers
+release_signers=''
+# <<< release signers
 
 prefix="${HOME}/.local"
 action=install

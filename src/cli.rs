@@ -7,6 +7,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// What `certsh --version` prints after the name: the version, the target
+/// and the commit it was built from (build.rs), e.g.
+/// `0.1.0 (x86_64-unknown-linux-musl, commit 1a2b3c4d5e6f)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CERTSH_BUILD_TARGET"),
+    ", commit ",
+    env!("CERTSH_BUILD_COMMIT"),
+    ")"
+);
+
 /// Short-lived SSH certificates for Magento Cloud, Platform.sh and Upsun,
 /// obtained in front of ssh and git.
 ///
@@ -14,7 +26,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// `certsh ssh ...`: when the host is the cloud's, certsh makes sure a valid
 /// certificate is in place, then runs the real ssh with it.
 #[derive(Debug, Parser)]
-#[command(name = "certsh", version, max_term_width = 100)]
+#[command(name = "certsh", version = VERSION, max_term_width = 100)]
 pub struct Cli {
     /// Cloud profile: magento (default), platformsh or upsun [env: CERTSH_PROFILE]
     #[arg(long, global = true, value_name = "NAME")]
@@ -181,4 +193,30 @@ pub enum EnvShell {
     Fish,
     /// PowerShell.
     Powershell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn version_names_the_target_and_the_commit() {
+        let rest = VERSION
+            .strip_prefix(concat!(env!("CARGO_PKG_VERSION"), " ("))
+            .and_then(|r| r.strip_suffix(')'))
+            .expect(VERSION);
+        let (target, commit) = rest.split_once(", commit ").expect(VERSION);
+        assert_eq!(target.split('-').count(), 4, "{target}");
+        assert!(
+            commit == "unknown"
+                || (commit.len() >= 12
+                    && commit.chars().all(|c| c.is_ascii_hexdigit() || c == '-')),
+            "{commit}"
+        );
+        // clap prints it after the name.
+        let out = Cli::command().render_version();
+        assert_eq!(out.trim_end(), format!("certsh {VERSION}"));
+    }
 }
