@@ -3,44 +3,12 @@
 //! Issue #4. This is the one test that builds the release binary (into the
 //! shared target folder, so cargo builds it once).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every entry below `dir`: path, kind, mode, and contents or link target.
-fn snapshot(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            let mode = meta.permissions().mode() & 0o7777;
-            if meta.file_type().is_symlink() {
-                out.push(format!(
-                    "link {rel} -> {}",
-                    std::fs::read_link(&p).unwrap().display()
-                ));
-            } else if meta.is_dir() {
-                out.push(format!("dir {rel} {mode:o}"));
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                out.push(format!(
-                    "file {rel} {mode:o} {} bytes, checksum {:x}",
-                    bytes.len(),
-                    bytes
-                        .iter()
-                        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b))
-                            .wrapping_mul(0x100000001b3))
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use support::tree_snapshot as snapshot;
 
 fn install_sh(prefix: &Path, extra: &[&str], path: &str) -> std::process::Output {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

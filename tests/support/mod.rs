@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod certifier;
+pub mod files;
 pub mod sshd;
 
 use std::borrow::BorrowMut;
@@ -16,6 +17,7 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 pub use certifier::{Certifier, Fault};
+pub use files::{FileServer, tree_snapshot};
 pub use sshd::Sshd;
 
 /// The certsh binary under test.
