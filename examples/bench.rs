@@ -2,9 +2,11 @@
 //! start, each measured side by side with its baseline, on this machine.
 //!
 //! ```text
-//! cargo build --release --example bench && target/release/examples/bench [target/release/certsh]
+//! cargo build --release --example bench && target/release/examples/bench [target/release/certsh [OTHER-BUILD...]]
 //! ```
-//! (`scripts/bench.sh` does both.) Runs are interleaved (baseline, certsh,
+//! (`scripts/bench.sh` does both.) With other builds of certsh (the musl
+//! one), their hot path and exec floor (`examples/exec_floor` beside each
+//! binary, built the same way) are measured in the same interleaved run. Runs are interleaved (baseline, certsh,
 //! baseline, ...) so that a noisy neighbour slows both sides alike, and
 //! medians are quoted. Everything talks to the test certifier on 127.0.0.1.
 
@@ -102,12 +104,88 @@ fn side_by_side(
     );
 }
 
+/// The hot path and exec floor of each build of certsh, interleaved in one
+/// run (true, floor, hot path of the first build, floor, hot path of the
+/// second, ...), so that the builds differ only in how they were built.
+fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
+    struct Build {
+        label: String,
+        size: u64,
+        floor: PathBuf,
+        shim: PathBuf,
+        floors: Vec<Duration>,
+        hots: Vec<Duration>,
+    }
+    let mut all: Vec<Build> = builds
+        .iter()
+        .enumerate()
+        .map(|(i, certsh)| {
+            let floor = certsh.with_file_name("examples").join("exec_floor");
+            assert!(floor.exists(), "{} is not built", floor.display());
+            let dir = w.home.with_file_name(format!("build{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let shim = dir.join("ssh");
+            let _ = std::fs::remove_file(&shim);
+            std::os::unix::fs::symlink(certsh, &shim).unwrap();
+            let label = if certsh.to_string_lossy().contains("-musl/") {
+                "musl, static"
+            } else {
+                "glibc, static"
+            };
+            Build {
+                label: format!("{label} ({})", certsh.display()),
+                size: std::fs::metadata(certsh).unwrap().len(),
+                floor,
+                shim,
+                floors: Vec::with_capacity(n),
+                hots: Vec::with_capacity(n),
+            }
+        })
+        .collect();
+    let t = Path::new("/bin/true");
+    let mut base = Vec::with_capacity(n);
+    for round in 0..n + n / 10 {
+        let warm = round < n / 10;
+        let d = time(w.cmd(t).args([HOST, REMOTE]));
+        if !warm {
+            base.push(d);
+        }
+        for b in &mut all {
+            let f = time(w.cmd(&b.floor).args([HOST, REMOTE]));
+            let h = time(w.cmd(&b.shim).args([HOST, REMOTE]));
+            if !warm {
+                b.floors.push(f);
+                b.hots.push(h);
+            }
+        }
+    }
+    println!(
+        "builds side by side, {n} interleaved rounds; /bin/true alone: median {}",
+        ms(median(&mut base))
+    );
+    for b in &mut all {
+        let (f, h) = (median(&mut b.floors), median(&mut b.hots));
+        println!(
+            "    {:<60} size {:.2} MiB  floor median {}  hot path median {}  hot/floor {:.3}",
+            b.label,
+            b.size as f64 / (1024.0 * 1024.0),
+            ms(f),
+            ms(h),
+            h.as_secs_f64() / f.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
-    let certsh = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/release/certsh"));
-    let certsh = std::fs::canonicalize(&certsh).expect("certsh binary (build with --release)");
+    let builds: Vec<PathBuf> = std::env::args()
+        .skip(1)
+        .map(|p| std::fs::canonicalize(&p).unwrap_or_else(|e| panic!("{p}: {e}")))
+        .collect();
+    let certsh = match builds.first() {
+        Some(c) => c.clone(),
+        None => std::fs::canonicalize("target/release/certsh")
+            .expect("certsh binary (build with --release)"),
+    };
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("home");
     std::fs::create_dir_all(home.join("tmp")).unwrap();
@@ -146,6 +224,9 @@ fn main() {
         &mut || time(w.cmd(t).args([HOST, REMOTE])),
         &mut || time(w.cmd(&w.shim).args([HOST, REMOTE])),
     );
+    if builds.len() > 1 {
+        compare_builds(&w, &builds, n);
+    }
     side_by_side(
         "out of scope (shim, github.com)",
         n,

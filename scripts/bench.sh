@@ -2,11 +2,25 @@
 # Builds certsh as install.sh does (release; statically linked on Linux) and
 # its benchmark, and runs it. BENCH_RUNS=N sets the hot-path sample size
 # (default 2000). Run it on a quiet machine: the numbers are wall-clock.
+#
+# On Linux it also builds the release archives' binary (static musl, as
+# scripts/dist.sh does) with its own exec floor, and measures both builds'
+# hot path and floor in the same interleaved run: which libc install.sh
+# uses rests on that comparison (scripts/build-flags.sh).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/build-flags.sh
+# shellcheck disable=SC2086 # the flags are words
 cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
 # The floor is built like certsh, so that the two differ only in certsh's work.
+# shellcheck disable=SC2086
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
 cargo build --quiet --release --locked --example bench
-exec target/release/examples/bench target/release/certsh
+target="${CARGO_TARGET_DIR:-target}"
+if [ "$(uname -s)" != Linux ]; then
+    exec "$target/release/examples/bench" "$target/release/certsh"
+fi
+musl="$(uname -m)-unknown-linux-musl"
+cargo rustc --quiet --release --locked --target "$musl" --bin certsh -- -C target-feature=+crt-static
+cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- -C target-feature=+crt-static
+exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh"

@@ -175,8 +175,11 @@ build() {
     flags=""
     case "$t" in
         *-linux-musl)
-            # Static, and still position-independent (static-pie), as
-            # scripts/build-flags.sh explains; musl targets default to both.
+            # Static, and position-independent (static-pie) where Rust's
+            # target offers it, as scripts/build-flags.sh explains:
+            # x86_64-unknown-linux-musl does; aarch64-unknown-linux-musl
+            # links static at a fixed address (its target spec has no
+            # static-pie), which no flag on stable Rust changes.
             flags="-C target-feature=+crt-static"
             if [ "$arch" != "$host_arch" ]; then
                 cc="$(cross_gcc "$arch" "$t")"
