@@ -94,14 +94,16 @@ main() {
 
     # The checkout this script sits in, if any. Through `curl | sh`, $0 is
     # the shell, not a file beside a Cargo.toml.
+    # (No dirname: the source build says "cargo not found" on any PATH.)
     checkout=""
     case "$0" in
-        install.sh|*/install.sh)
-            if [ -f "$0" ] && [ -f "$(dirname "$0")/Cargo.toml" ]; then
-                checkout="$(cd "$(dirname "$0")" && pwd)"
-            fi
-            ;;
+        install.sh) dir=. ;;
+        */install.sh) dir="${0%/*}" ;;
+        *) dir="" ;;
     esac
+    if [ -n "$dir" ] && [ -f "$0" ] && [ -f "$dir/Cargo.toml" ]; then
+        checkout="$(cd "$dir" && pwd)"
+    fi
     if [ -z "$mode" ]; then
         if [ -n "$checkout" ] && [ -z "$from$version$signers_file" ]; then
             mode=source
@@ -387,7 +389,9 @@ install_release() {
     else
         line="$(grep -E "^[0-9a-f]{64}  certsh-[^ /]+-$target\\.tar\\.gz\$" "$work/SHA256SUMS" || true)"
         [ -n "$line" ] || die "no certsh archive for $target in $(where SHA256SUMS) (this platform has no release: build from source)"
-        [ "$(echo "$line" | wc -l)" -eq 1 ] || die "$(where SHA256SUMS) lists several archives for $target (choose one with --version)"
+        if [ "$(grep -cE "^[0-9a-f]{64}  certsh-[^ /]+-$target\\.tar\\.gz\$" "$work/SHA256SUMS")" != 1 ]; then
+            die "$(where SHA256SUMS) lists several archives for $target (choose one with --version)"
+        fi
         archive="${line#*  }"
         version="${archive#certsh-}"
         version="${version%-"$target".tar.gz}"
@@ -487,9 +491,10 @@ is_loopback() {
         localhost|\[::1\]) return 0 ;;
         127.*)
             case "$1" in
-                *[!0-9.]*) return 1 ;;
+                *[!0-9.]*|*..*|*.|*.*.*.*.*) return 1 ;;
+                *.*.*.*) return 0 ;;
+                *) return 1 ;;
             esac
-            [ "$(echo "$1" | tr -cd . | wc -c)" -eq 3 ]
             ;;
         *) return 1 ;;
     esac
@@ -535,7 +540,7 @@ fetch() {
             https://*) https_only="--https-only" ;;
             *) https_only="--max-redirect=0" ;;
         esac
-        wget -q -S --tries=2 "$https_only" -O "$dest" "$url" </dev/null 2>"$work/fetch.err" || rc=$?
+        wget -q -S --tries=1 "$https_only" -O "$dest" "$url" </dev/null 2>"$work/fetch.err" || rc=$?
         case "$rc" in
             0) return 0 ;;
             3) write_failed "$prefix" ;;
@@ -545,6 +550,11 @@ fetch() {
                     404|410) rm -f "$dest"; return 1 ;;
                     *) die "$url answered HTTP $code (try again later, or check the download URL)" ;;
                 esac
+                ;;
+            4)
+                # A network failure after part of the body arrived.
+                [ ! -s "$dest" ] || die "the download of $url was cut short (try again)"
+                die "cannot download $url (wget found no answer: check the network and the download URL)"
                 ;;
             *) die "cannot download $url (wget exit $rc: check the network and the download URL)" ;;
         esac

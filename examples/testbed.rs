@@ -3,7 +3,7 @@
 //! use them, for shell scripts to drive.
 //!
 //! ```text
-//! cargo run --example testbed -- DIR [--validity SECS] [--slow-ms MS] [--until-killed]
+//! cargo run --example testbed -- DIR [--validity SECS] [--slow-ms MS] [--serve FOLDER] [--until-killed]
 //! ```
 //!
 //! It writes `DIR/env.sh` (`export` lines; `. DIR/env.sh` in a script) and
@@ -17,10 +17,15 @@
 //! every 20 ms, so a benchmark can tell how many certificates were signed.
 //!
 //! Options: `--validity SECS` sets the certificate lifetime; `--slow-ms MS`
-//! delays every signing, to stand in for a distant certifier.
+//! delays every signing, to stand in for a distant certifier; `--serve FOLDER`
+//! also serves FOLDER (release files from scripts/dist.sh) over HTTP on
+//! 127.0.0.1, at `CERTSH_TEST_DOWNLOAD_URL`, for install.sh to download from.
 
 #[path = "../tests/support/certifier.rs"]
 mod certifier;
+#[path = "../tests/support/files.rs"]
+#[allow(dead_code)]
+mod files;
 #[path = "../tests/support/sshd.rs"]
 mod sshd;
 
@@ -45,6 +50,7 @@ struct Options {
     dir: PathBuf,
     validity: Option<u64>,
     slow_ms: Option<u64>,
+    serve: Option<PathBuf>,
     until_killed: bool,
 }
 
@@ -85,8 +91,20 @@ fn run() -> Result<()> {
     }
     let repo = sshd::bare_repo(&dir);
 
+    let files = match &options.serve {
+        Some(folder) => Some(files::FileServer::serve(
+            &fs::canonicalize(folder).with_context(|| format!("serve {}", folder.display()))?,
+        )),
+        None => None,
+    };
     let counters_path = dir.join("counters.env");
-    let env = env_sh(&dir, &certifier, &sshd, &repo, &counters_path);
+    let mut env = env_sh(&dir, &certifier, &sshd, &repo, &counters_path);
+    if let Some(files) = &files {
+        env.push_str(&format!(
+            "export CERTSH_TEST_DOWNLOAD_URL={}\n",
+            shell_quote(&files.url())
+        ));
+    }
     // Write-then-rename, so a script that polls for env.sh never reads half
     // of it.
     write_atomically(&dir.join("env.sh"), &env)?;
@@ -133,18 +151,25 @@ fn run() -> Result<()> {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
-    let usage = "usage: testbed DIR [--validity SECS] [--slow-ms MS] [--until-killed]";
+    let usage =
+        "usage: testbed DIR [--validity SECS] [--slow-ms MS] [--serve FOLDER] [--until-killed]";
     let mut dir = None;
     let mut options = Options {
         dir: PathBuf::new(),
         validity: None,
         slow_ms: None,
+        serve: None,
         until_killed: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--validity" => options.validity = Some(number(args.next(), "--validity")?),
             "--slow-ms" => options.slow_ms = Some(number(args.next(), "--slow-ms")?),
+            "--serve" => {
+                options.serve = Some(PathBuf::from(
+                    args.next().context("--serve needs a folder")?,
+                ))
+            }
             "--until-killed" => options.until_killed = true,
             "-h" | "--help" => {
                 println!("{usage}");

@@ -46,13 +46,13 @@ impl Fixture {
         self.dir.path().join("allowed_signers")
     }
 
-    /// A signed release of [`VERSION`]: archive, SHA256SUMS, SHA256SUMS.sig
-    /// and install.sh with the signer filled in.
+    /// A signed release of [`VERSION`] made by `scripts/dist.sh`: archive,
+    /// SHA256SUMS, SHA256SUMS.sig and install.sh with the signer filled in.
     fn release(&self) -> &Path {
         static DONE: OnceLock<PathBuf> = OnceLock::new();
         DONE.get_or_init(|| {
             let out = self.dir.path().join("release");
-            build_release(&out, VERSION, self);
+            dist(&out, self);
             out
         })
     }
@@ -129,46 +129,28 @@ fn keygen(key: &Path) {
     );
 }
 
-/// The archive layout of the release contract, from the binary under test
-/// (stripped: the debug build is large).
-fn build_release(out: &Path, version: &str, fixture: &Fixture) {
-    let stage = tempfile::tempdir().unwrap();
-    let top = stage.path().join(format!("certsh-{version}-{TARGET}"));
-    for d in [
-        "bin",
-        "libexec/certsh",
-        "share/bash-completion/completions",
-        "share/zsh/site-functions",
-        "share/fish/vendor_completions.d",
-        "share/man/man1",
-    ] {
-        std::fs::create_dir_all(top.join(d)).unwrap();
-    }
-    let bin = top.join("bin/certsh");
-    std::fs::copy(certsh_bin(), &bin).unwrap();
-    run_ok(Command::new("strip").arg(&bin));
-    std::os::unix::fs::symlink("../../bin/certsh", top.join("libexec/certsh/ssh")).unwrap();
-    for (args, rel) in [
-        (
-            &["completions", "bash"][..],
-            "share/bash-completion/completions/certsh",
-        ),
-        (
-            &["completions", "zsh"][..],
-            "share/zsh/site-functions/_certsh",
-        ),
-        (
-            &["completions", "fish"][..],
-            "share/fish/vendor_completions.d/certsh.fish",
-        ),
-        (&["man"][..], "share/man/man1/certsh.1"),
-    ] {
-        let text = run_ok(Command::new(&bin).args(args));
-        std::fs::write(top.join(rel), text).unwrap();
-    }
+/// The release as published: `scripts/dist.sh` builds this machine's
+/// static musl archive, signs SHA256SUMS with the test key and writes
+/// install.sh with the test signer in it.
+fn dist(out: &Path, fixture: &Fixture) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(root.join("README.md"), top.join("README.md")).unwrap();
-    pack(stage.path(), version, out, fixture);
+    run_ok(
+        Command::new(root.join("scripts/dist.sh"))
+            .arg("--out")
+            .arg(out)
+            .arg("--signing-key")
+            .arg(fixture.key())
+            .arg("--allowed-signers")
+            .arg(fixture.signers()),
+    );
+    for f in [
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "install.sh",
+        &archive(VERSION),
+    ] {
+        assert!(out.join(f).is_file(), "dist.sh wrote {f}");
+    }
 }
 
 /// `src`'s archive of `from` re-packed as version `to` into `out`, with a
@@ -194,7 +176,8 @@ fn repack(src: &Path, from: &str, out: &Path, to: &str, fixture: &Fixture) {
     pack(stage.path(), to, out, fixture);
 }
 
-/// The release folder from a staged top folder: what scripts/dist.sh writes.
+/// A release folder from a staged top folder, as scripts/dist.sh writes it
+/// (the signer filled into install.sh as dist.sh does).
 fn pack(stage: &Path, version: &str, out: &Path, fixture: &Fixture) {
     std::fs::create_dir_all(out).unwrap();
     let name = archive(version);
@@ -727,16 +710,15 @@ fn plain_http_to_another_host_is_refused_before_any_connection() {
     assert_eq!(t.server.total_requests(), 0);
 }
 
-/// A PATH of one folder holding just the tools install.sh needs, without
-/// any downloader.
-fn path_without_downloaders(dir: &Path) -> String {
+/// A PATH of one folder holding the tools install.sh may use (curl and
+/// both SHA-256 tools, no wget), less those in `without`.
+fn tools_path(dir: &Path, without: &[&str]) -> String {
     std::fs::create_dir_all(dir).unwrap();
     for tool in [
         "sh",
         "uname",
         "tar",
         "gzip",
-        "sha256sum",
         "mktemp",
         "mv",
         "rm",
@@ -756,10 +738,15 @@ fn path_without_downloaders(dir: &Path) -> String {
         "tr",
         "dd",
         "cut",
-        "wc",
         "cp",
         "ssh-keygen",
+        "sha256sum",
+        "shasum",
+        "curl",
     ] {
+        if without.contains(&tool) {
+            continue;
+        }
         let found = ["/usr/bin", "/bin"]
             .iter()
             .map(|d| Path::new(d).join(tool))
@@ -773,7 +760,7 @@ fn path_without_downloaders(dir: &Path) -> String {
 #[test]
 fn no_curl_or_wget_is_refused_and_a_folder_still_works() {
     let t = Tampered::new(|_| {});
-    let path = path_without_downloaders(&t.machine.root.path().join("tools"));
+    let path = tools_path(&t.machine.root.path().join("tools"), &["curl"]);
     let line = format!("sh '{}/install.sh'", t.release.display());
     t.machine.assert_refused(
         &line,
@@ -789,6 +776,79 @@ fn no_curl_or_wget_is_refused_and_a_folder_still_works() {
     );
     assert_eq!(p.code, Some(0), "{}{}", p.stdout, p.stderr);
     assert!(!replaced_any(&p.stdout), "{}", p.stdout);
+}
+
+#[test]
+fn no_sha256_tool_or_tar_is_refused_and_shasum_alone_checks_the_archive() {
+    let t = Tampered::new(|r| {
+        let path = r.join(archive(VERSION));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x80;
+        std::fs::write(path, bytes).unwrap();
+    });
+    let url = t.server.url();
+    let line = format!("sh '{}/install.sh'", t.release.display());
+    let tools = t.machine.root.path().join("tools");
+    let path = tools_path(&tools.join("no-sha"), &["sha256sum", "shasum"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        "install.sh: neither sha256sum nor shasum found, needed to check the download (install coreutils or perl's shasum)",
+    );
+    let path = tools_path(&tools.join("no-tar"), &["tar"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        "install.sh: tar not found, needed to unpack the release (install tar)",
+    );
+    assert_eq!(t.server.total_requests(), 0);
+    // macOS has shasum, not sha256sum: it catches the tampered archive too.
+    let path = tools_path(&tools.join("shasum"), &["sha256sum"]);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        &format!(
+            "install.sh: {} does not match its checksum in SHA256SUMS (the download is damaged or was tampered with; nothing was installed)",
+            archive(VERSION)
+        ),
+    );
+}
+
+#[test]
+fn wget_alone_downloads_and_gives_the_same_lines_as_curl() {
+    let t = Tampered::new(|_| {});
+    let tools = t.machine.root.path().join("tools");
+    let path = tools_path(&tools, &["curl"]);
+    std::os::unix::fs::symlink("/usr/bin/wget", tools.join("wget"))
+        .expect("wget is needed for this test");
+    let url = t.server.url();
+    let line = format!("sh '{}/install.sh'", t.release.display());
+    let p = t
+        .machine
+        .sh(&line, &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)]);
+    assert_eq!(p.code, Some(0), "{}{}", p.stdout, p.stderr);
+    assert!(!replaced_any(&p.stdout), "the same version: {}", p.stdout);
+    for path in ["/SHA256SUMS", "/SHA256SUMS.sig"] {
+        assert_eq!(t.server.requests(path), 1, "{path}");
+    }
+    let archive_path = format!("/{}", archive(VERSION));
+    assert_eq!(t.server.requests(&archive_path), 1);
+
+    let base = format!("{url}/releases/download/v9.9.9");
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &base), ("PATH", &path)],
+        &format!(
+            "install.sh: {base}/SHA256SUMS was not found (no such release: check --version and the download URL)"
+        ),
+    );
+    t.server.truncate(&archive_path);
+    t.machine.assert_refused(
+        &line,
+        &[("CERTSH_DOWNLOAD_URL", &url), ("PATH", &path)],
+        &format!("install.sh: the download of {url}{archive_path} was cut short (try again)"),
+    );
 }
 
 /// A small tmpfs, unmounted on drop.
