@@ -649,6 +649,26 @@ fn a_version_that_does_not_exist_is_a_404() {
     ));
 }
 
+#[test]
+fn an_install_script_cut_short_on_its_way_to_sh_runs_nothing() {
+    let t = Tampered::new(|_| {});
+    t.server.truncate("/install.sh");
+    let url = t.server.url();
+    let before = tree_snapshot(t.machine.root.path());
+    let p = t.machine.sh(
+        &format!("curl -fsSL {url}/install.sh | sh"),
+        &[("CERTSH_DOWNLOAD_URL", &url)],
+    );
+    assert!(!replaced_any(&p.stdout), "{}", p.stdout);
+    assert_eq!(tree_snapshot(t.machine.root.path()), before);
+    assert_eq!(
+        t.server.total_requests(),
+        1,
+        "only install.sh was fetched: half a script downloads nothing"
+    );
+    t.machine.assert_works();
+}
+
 /// A folder holding a `uname` that claims `os` and `machine`.
 fn fake_uname(dir: &Path, os: &str, machine: &str) -> String {
     std::fs::create_dir_all(dir).unwrap();
