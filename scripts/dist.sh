@@ -124,7 +124,7 @@ if [ -n "$signing_key" ]; then
         die "the public key of $signing_key is not in $allowed_signers, so install.sh would reject its signature (add it there, or pass --allowed-signers FILE)"
 fi
 grep -qx "# >>> release signers: filled in by scripts/dist.sh from release/allowed_signers" "$root/install.sh" ||
-    die "install.sh has no release signers block (see the >>> release signers lines of the release contract)"
+    die "install.sh has no release signers block (put back the three \"# >>> release signers\" lines near its top)"
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust: https://rustup.rs)"
 if command -v sha256sum >/dev/null 2>&1; then

@@ -175,6 +175,11 @@ fn in_scope(
 
 /// The home directory in the password database, which is where OpenSSH
 /// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// On Linux that is `/etc/passwd`, read directly: the release binary is
+/// static and loads no NSS module (a user known only to LDAP or systemd-homed
+/// gets `None`, and certsh then goes by `$HOME`).
+#[cfg(not(target_os = "macos"))]
 pub fn passwd_home() -> Option<PathBuf> {
     let uid = rustix::process::getuid().as_raw().to_string();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
@@ -182,4 +187,18 @@ pub fn passwd_home() -> Option<PathBuf> {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
     })
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
+/// ask `getpwuid_r`, as ssh itself does.
+#[cfg(target_os = "macos")]
+pub fn passwd_home() -> Option<PathBuf> {
+    let uid = nix::unistd::Uid::current();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
 }

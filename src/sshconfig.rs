@@ -80,7 +80,7 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
         None => crate::ssh::passwd_home()
             .ok_or_else(|| {
                 Fixable::new(
-                    "cannot find your home folder in /etc/passwd, which is where ssh looks for .ssh/config",
+                    "cannot find your home folder in the password database, which is where ssh looks for .ssh/config",
                     "name the file with --file",
                 )
             })?

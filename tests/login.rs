@@ -424,6 +424,10 @@ fn api_token_login_checks_and_stores_the_token_which_comes_after_the_environment
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "util-linux script(1) is the terminal; macOS's BSD script takes other options"
+)]
 fn the_shim_logs_in_by_itself_at_a_terminal_and_the_clone_goes_on() {
     let env = world(true);
     let cmd = format!(
@@ -445,6 +449,10 @@ fn the_shim_logs_in_by_itself_at_a_terminal_and_the_clone_goes_on() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "util-linux script(1) is the terminal; macOS's BSD script takes other options"
+)]
 fn eight_parallel_shims_at_a_terminal_wait_for_one_login() {
     let mut env = world(true);
     // The browser approves once the seven other shims say they wait: the
@@ -522,6 +530,10 @@ fn without_a_terminal_the_shim_does_not_log_in() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "util-linux script(1) is the terminal; macOS's BSD script takes other options"
+)]
 fn step_up_at_a_terminal_logs_in_again_with_mfa_and_connects() {
     let env = world(true);
     env.certifier.set_step_up(true, None);
@@ -576,6 +588,10 @@ fn step_up_without_a_terminal_exits_255_naming_the_command() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "util-linux script(1) is the terminal; macOS's BSD script takes other options"
+)]
 fn api_token_login_at_a_terminal_prompts_without_echo() {
     let env = world(false);
     let token_file = env.path("token-to-type");
@@ -610,6 +626,10 @@ fn api_token_login_at_a_terminal_prompts_without_echo() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "util-linux script(1) is the terminal; macOS's BSD script takes other options"
+)]
 fn an_abandoned_login_is_not_repeated_by_every_waiting_shim() {
     let mut env = world(false);
     let browser = browser_script(&env, "idle-browser", "exit 0");

@@ -299,6 +299,10 @@ fn a_planted_symlink_in_the_temp_dir_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "needs root to chown (the macOS runner's user is not root)"
+)]
 fn a_temp_folder_planted_by_another_user_is_refused() {
     require_root("create a folder owned by another user");
     let (env, parent) = foreign_home();
@@ -355,6 +359,7 @@ impl Drop for Mount {
 }
 
 #[test]
+#[cfg_attr(target_os = "macos", ignore = "mounts a Linux tmpfs as root")]
 fn a_full_disk_gives_a_clear_error_and_keeps_a_valid_certificate_in_use() {
     let env = TestEnv::with_sshd();
     let _mount = Mount::tmpfs(&env.home(), "256k");
@@ -381,6 +386,7 @@ fn a_full_disk_gives_a_clear_error_and_keeps_a_valid_certificate_in_use() {
 }
 
 #[test]
+#[cfg_attr(target_os = "macos", ignore = "mounts a Linux tmpfs as root")]
 fn a_read_only_home_keeps_a_valid_certificate_in_use() {
     let mut env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");

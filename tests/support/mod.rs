@@ -6,6 +6,7 @@
 
 pub mod certifier;
 pub mod files;
+pub mod release;
 pub mod sshd;
 
 use std::borrow::BorrowMut;
