@@ -20,14 +20,12 @@ fn tests_in(text: &str) -> Vec<String> {
     for line in text.lines().map(str::trim) {
         if line == "#[test]" {
             armed = true;
-        } else if armed && line.starts_with("#[") {
-            // Another attribute between #[test] and the fn.
-        } else if armed {
-            if let Some(rest) = line.strip_prefix("fn ") {
-                out.push(rest.split('(').next().unwrap_or("").to_string());
-            }
+        } else if armed && let Some(rest) = line.strip_prefix("fn ") {
+            out.push(rest.split('(').next().unwrap_or("").to_string());
             armed = false;
         }
+        // Anything else between #[test] and the fn is another attribute,
+        // perhaps over several lines (`#[cfg_attr(\n ... \n)]`).
     }
     out
 }
