@@ -8,10 +8,8 @@
 
 mod support;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use support::*;
@@ -502,21 +500,11 @@ fn eight_parallel_shims_at_a_terminal_wait_for_one_login() {
 #[test]
 fn without_a_terminal_the_shim_does_not_log_in() {
     let env = world(false);
-    let mut child = env
-        .std_command(env.shim())
-        .args(["git.us-3.magento.cloud", "true"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Keep stdin open: a shim that read it would hang here. (It may have
-    // exited before the write, hence no unwrap.)
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(b"0000");
-    let out = finish(child);
-    drop(stdin);
-    assert_eq!(out.status.code(), Some(255));
+    // stdin held open: a shim that read it would hang here.
+    Test::shim(&env, ["git.us-3.magento.cloud", "true"])
+        .stdin_held_open("0000")
+        .status(255)
+        .run();
     assert!(browser_urls(&env).is_empty());
     assert_eq!(env.certifier.authorize_requests(), 0);
 }
