@@ -314,6 +314,93 @@ fn real_ssh_pointing_at_certsh() {
         .run();
 }
 
+#[test]
+fn no_real_ssh_on_path() {
+    let mut env = TestEnv::new();
+    // Only the shim is on PATH.
+    env.set("PATH", env.path("bin"));
+    Test::certsh(&env, ["ssh", "github.com", "true"])
+        .status(255)
+        .stderr(file!["cases/no_ssh_on_path.stderr"])
+        .run();
+}
+
+#[test]
+fn real_ssh_that_does_not_run() {
+    let mut env = TestEnv::new();
+    // Not executable.
+    let broken = env.path("bin/broken-ssh");
+    std::fs::write(&broken, "#!/bin/sh\n").unwrap();
+    env.set("CERTSH_REAL_SSH", &broken);
+    Test::certsh(&env, ["ssh", "github.com", "true"])
+        .status(255)
+        .stderr(file!["cases/real_ssh_does_not_run.stderr"])
+        .run();
+}
+
+#[test]
+fn an_auth_url_with_another_scheme() {
+    let mut env = TestEnv::new();
+    env.set("MAGENTO_CLOUD_CLI_API_AUTH_URL", "ftp://auth.example");
+    Test::certsh(&env, ["load"])
+        .status(1)
+        .stderr(file!["cases/auth_url_scheme.stderr"])
+        .run();
+}
+
+#[test]
+fn an_api_token_file_that_does_not_read() {
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    write_config_yaml(&env, "api:\n  token_file: missing-token\n");
+    Test::certsh(&env, ["load"])
+        .status(1)
+        .stderr(file!["cases/api_token_file_unreadable.stderr"])
+        .run();
+}
+
+#[test]
+fn auth_server_502() {
+    let env = TestEnv::new();
+    env.certifier.set_token_fault(Fault::ServerErrorHtml);
+    Test::certsh(&env, ["load"])
+        .status(1)
+        .stderr(file!["cases/auth_server_502.stderr"])
+        .run();
+}
+
+#[test]
+fn mfa_demanded_while_using_an_api_token() {
+    let env = TestEnv::new();
+    env.certifier.set_step_up(true, None);
+    Test::certsh(&env, ["load"])
+        .status(1)
+        .stderr(file!["cases/step_up_with_api_token.stderr"])
+        .run();
+}
+
+#[test]
+fn a_session_from_before_the_token_url_binding() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let state = env.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let session = state.join("session.json");
+    std::fs::write(
+        &session,
+        r#"{"id":"0123456789abcdef01234567","refresh_token":"old-refresh-token","created_at":1}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Test::certsh(&env, ["load"])
+        .status(1)
+        .stderr(file!["cases/session_for_another_server.stderr"])
+        .run();
+    assert!(env.certifier.requests().is_empty());
+}
+
 // Login.
 
 /// No API token, and a `$BROWSER` that runs `body` with the URL certsh
@@ -408,6 +495,19 @@ fn login_with_an_api_token_the_auth_server_refuses() {
     assert!(!p.stderr.contains("not-a-valid-token"));
 }
 
+#[test]
+fn the_session_has_ended() {
+    let env = login_world("exec curl -sS -o /dev/null -L --max-time 20 \"$1\"");
+    // Access tokens that expire at once, so that the next load refreshes.
+    env.certifier.set_expires_in(30);
+    ok(env.certsh(["login"]));
+    env.certifier.end_sessions();
+    Test::certsh(&env, ["load", "--refresh"])
+        .status(1)
+        .stderr(file!["cases/session_ended.stderr"])
+        .run();
+}
+
 // Set-up refusals.
 
 #[test]
@@ -479,6 +579,33 @@ fn setup_ssh_config_with_a_host_pattern_from_config_yaml() {
     .stderr(file!["cases/setup_ssh_config_bad_host_pattern.stderr"])
     .run();
     assert!(!file.exists());
+}
+
+#[test]
+fn setup_ssh_config_without_host_patterns() {
+    let env = TestEnv::new();
+    write_config_yaml(&env, "ssh:\n  domain_wildcards: []\n");
+    let certsh = env.installed().join("bin/certsh");
+    let file = env.path("ssh_config");
+    Test::program(
+        &env,
+        certsh,
+        ["setup", "ssh-config", "--file", file.to_str().unwrap()],
+    )
+    .status(1)
+    .stderr(file!["cases/setup_ssh_config_no_host_patterns.stderr"])
+    .run();
+}
+
+#[test]
+fn a_program_wrapper_without_the_shim_installed() {
+    let env = TestEnv::new();
+    let prefix = env.installed();
+    std::fs::remove_file(prefix.join("libexec/certsh/ssh")).unwrap();
+    Test::program(&env, prefix.join("bin/certsh"), ["scp", "a", "b"])
+        .status(1)
+        .stderr(file!["cases/shim_not_installed.stderr"])
+        .run();
 }
 
 // Doctor: its findings go to stdout; `...` stands for the lines of other
