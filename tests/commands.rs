@@ -43,28 +43,6 @@ fn api_token_from_config_file_and_token_file() {
 }
 
 #[test]
-fn a_malformed_config_file_is_one_line_with_file_and_line() {
-    let env = TestEnv::new();
-    let dir = env.home().join(".magento-cloud");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.yaml"),
-        "api:\n  token: abc\nssh:\n  auto_load_cert: [\n",
-    )
-    .unwrap();
-    let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    let prefix = format!("certsh: {}/config.yaml:", dir.display());
-    assert!(p.stderr.starts_with(&prefix), "{}", p.stderr);
-    assert!(
-        p.stderr
-            .ends_with("(fix the YAML; certsh only reads this file)\n"),
-        "{}",
-        p.stderr
-    );
-    assert_eq!(p.stderr.lines().count(), 1);
-}
-
-#[test]
 fn load_shows_the_certificate() {
     let env = TestEnv::new();
     let p = ok(env.certsh(["load"]));

@@ -419,19 +419,6 @@ fn a_read_only_home_keeps_a_valid_certificate_in_use() {
 }
 
 #[test]
-fn a_certificate_that_is_not_yet_valid_is_refused_naming_the_clock() {
-    let env = TestEnv::with_sshd();
-    env.certifier.set_fault(Fault::NotYetValid);
-    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
-    assert!(
-        p.stderr.contains("returned a certificate that is not valid for another 1h 00m (check this computer's clock)")
-            || p.stderr.contains("returned a certificate that is not valid for another 59m 59s (check this computer's clock)"),
-        "{}",
-        p.stderr
-    );
-}
-
-#[test]
 fn a_read_only_home_renews_into_the_temp_dir_once() {
     let env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");
