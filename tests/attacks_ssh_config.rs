@@ -40,16 +40,8 @@ fn issue_9_finding_1_host_patterns_that_could_rewrite_ssh_config_are_refused() {
         &env,
         "ssh:\n  domain_wildcards: [\"*.magento.cloud\", \"*\\texec\\ttouch\\t/tmp/pwned\\t\\\\\"]\n",
     );
-    let p = fails(setup_ssh_config(&env, &ssh_config), 1);
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: the host pattern \"*\\texec\\ttouch\\t/tmp/pwned\\t\\\\\" in ssh.domain_wildcards \
-             of {} has characters ssh_config could misread (use only letters, digits and . - _ * ? ! \
-             in host patterns, with commas between them)\n",
-            yaml.display()
-        )
-    );
+    // The message: tests/cases/setup_ssh_config_bad_host_pattern.stderr.
+    fails(setup_ssh_config(&env, &ssh_config), 1);
 
     // From the legacy key.
     write_config_yaml(&env, "api:\n  ssh_domain_wildcards: \"a\\\\\"\n");
@@ -67,21 +59,10 @@ fn issue_9_finding_1_host_patterns_that_could_rewrite_ssh_config_are_refused() {
         "MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS",
         "*.magento.cloud,ok.example\tMatch",
     );
-    let p = fails(setup_ssh_config(&env, &ssh_config), 1);
-    assert_eq!(
-        p.stderr,
-        "certsh: the host pattern \"ok.example\\tMatch\" in MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS \
-         has characters ssh_config could misread (use only letters, digits and . - _ * ? ! \
-         in host patterns, with commas between them)\n"
-    );
+    // The message: tests/cases/host_pattern_misread.stderr.
+    fails(setup_ssh_config(&env, &ssh_config), 1);
     // The same refusal for the ssh entry point, before any request.
-    let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    assert!(
-        p.stderr
-            .starts_with("certsh: the host pattern \"ok.example\\tMatch\""),
-        "{}",
-        p.stderr
-    );
+    fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
     assert!(env.certifier.requests().is_empty());
 
     assert_eq!(

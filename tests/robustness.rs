@@ -419,6 +419,16 @@ fn a_read_only_home_keeps_a_valid_certificate_in_use() {
 }
 
 #[test]
+fn a_certificate_that_is_not_yet_valid_is_refused_naming_the_clock() {
+    let env = TestEnv::with_sshd();
+    env.certifier.set_fault(Fault::NotYetValid);
+    Test::ssh(&env, ["ssh.us-3.magento.cloud", "true"])
+        .status(255)
+        .stderr(snapbox::file!["cases/certifier_not_yet_valid.stderr"])
+        .run();
+}
+
+#[test]
 fn a_read_only_home_renews_into_the_temp_dir_once() {
     let env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");
