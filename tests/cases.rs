@@ -395,6 +395,72 @@ fn a_session_from_before_the_token_url_binding() {
     assert!(env.certifier.requests().is_empty());
 }
 
+/// No usable HOME: the state folder falls back to `$TMPDIR/certsh-<uid>`
+/// (the uid reads `[..]` in the cases: CI need not run as root).
+fn temp_fallback() -> (TestEnv, PathBuf) {
+    let mut env = TestEnv::new();
+    env.set("HOME", "/nonexistent/certsh-test-home");
+    let uid = rustix::process::getuid().as_raw();
+    let fallback = env.path(&format!("tmp/certsh-{uid}"));
+    (env, fallback)
+}
+
+#[test]
+fn a_temp_state_folder_planted_as_a_symlink() {
+    let (env, fallback) = temp_fallback();
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &fallback).unwrap();
+    Test::certsh(&env, ["ssh", "git.us-3.magento.cloud", "true"])
+        .status(255)
+        .stderr(file!["cases/temp_folder_not_yours.stderr"])
+        .run();
+    assert!(env.certifier.requests().is_empty());
+}
+
+#[test]
+fn a_temp_folder_ssh_would_expand() {
+    let (mut env, _) = temp_fallback();
+    let tmp = env.path("tmp/${HOME}");
+    std::fs::create_dir(&tmp).unwrap();
+    env.set("TMPDIR", &tmp);
+    Test::certsh(&env, ["ssh", "git.us-3.magento.cloud", "true"])
+        .status(255)
+        .stderr(file!["cases/state_folder_dollar_brace.stderr"])
+        .run();
+}
+
+#[test]
+fn a_wrapped_program_that_is_not_installed() {
+    let mut env = TestEnv::new();
+    let prefix = env.installed();
+    env.set("PATH", prefix.join("bin"));
+    Test::program(&env, prefix.join("bin/certsh"), ["scp", "a", "b"])
+        .status(1)
+        .stderr(file!["cases/scp_not_on_path.stderr"])
+        .run();
+}
+
+#[test]
+fn loading_into_an_agent_without_ssh_add() {
+    let mut env = TestEnv::new();
+    env.set("SSH_AUTH_SOCK", env.path("agent.sock"));
+    env.set("PATH", env.path("bin"));
+    Test::certsh(&env, ["load", "--agent"])
+        .status(1)
+        .stderr(file!["cases/ssh_add_not_on_path.stderr"])
+        .run();
+}
+
+#[test]
+fn an_unknown_command() {
+    let env = TestEnv::new();
+    Test::certsh(&env, ["frobnicate"])
+        .status(2)
+        .stderr(file!["cases/unknown_command.stderr"])
+        .run();
+}
+
 // Login.
 
 /// No API token, and a `$BROWSER` that runs `body` with the URL certsh

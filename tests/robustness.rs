@@ -282,15 +282,8 @@ fn a_planted_symlink_in_the_temp_dir_is_refused() {
     fs::create_dir(&elsewhere).unwrap();
     fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &parent).unwrap();
-    let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: {} is not a folder owned by you (uid {}) (remove it, or set TMPDIR to a private folder)\n",
-            parent.display(),
-            uid()
-        )
-    );
+    // The message: tests/cases/temp_folder_not_yours.stderr.
+    fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
     assert!(
         files_below(&elsewhere).is_empty(),
         "nothing written through the link"
@@ -305,12 +298,8 @@ fn a_temp_folder_planted_by_another_user_is_refused() {
     fs::create_dir(&parent).unwrap();
     fs::set_permissions(&parent, fs::Permissions::from_mode(0o777)).unwrap();
     std::os::unix::fs::chown(&parent, Some(1), Some(1)).unwrap();
-    let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    assert!(
-        p.stderr.contains("is not a folder owned by you"),
-        "{}",
-        p.stderr
-    );
+    // The message: tests/cases/temp_folder_not_yours.stderr.
+    fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
     assert!(files_below(&parent).is_empty());
 }
 
