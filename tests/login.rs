@@ -601,20 +601,3 @@ fn an_abandoned_login_is_not_repeated_by_every_waiting_shim() {
         p.stdout
     );
 }
-
-#[test]
-fn step_up_with_an_api_token_says_a_browser_login_is_needed() {
-    let env = TestEnv::new();
-    env.certifier.set_step_up(true, None);
-    let p = fails(env.certsh(["load"]), 1);
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: certifier {}/ssh requires a fresh multi-factor login: 401 Unauthorized: \
-             insufficient_user_authentication: A multi-factor login is required; \
-             an API token (MAGENTO_CLOUD_CLI_TOKEN) cannot give one \
-             (log in in the browser instead: unset MAGENTO_CLOUD_CLI_TOKEN, then certsh login --mfa)\n",
-            env.certifier.url()
-        )
-    );
-}

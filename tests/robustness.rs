@@ -160,13 +160,7 @@ fn waiting_for_the_lock_is_bounded_with_a_clear_message() {
     let started = Instant::now();
     let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
     assert!(started.elapsed() >= Duration::from_secs(7), "gave up early");
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: another certsh process has held {}/lock for 7 s (try again; if it persists, look for a hung certsh process)\n",
-            dir.display()
-        )
-    );
+    assert_output(&env, &p.stderr, snapbox::file!["cases/lock_held.stderr"]);
     drop(lock);
 }
 
@@ -254,12 +248,10 @@ fn a_state_folder_open_to_others_is_made_private_with_a_message() {
     let dir = env.state_dir();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     let p = ok(env.certsh(["load", "--refresh"]));
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: warning: {} was open to other users (mode 755); made it private (700)\n",
-            dir.display()
-        )
+    assert_output(
+        &env,
+        &p.stderr,
+        snapbox::file!["cases/state_folder_made_private.stderr"],
     );
     assert_eq!(
         fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
@@ -478,12 +470,10 @@ fn a_redirect_is_not_followed_and_the_other_host_sees_nothing() {
     let port = other.local_addr().unwrap().port();
     env.certifier.set_fault(Fault::RedirectToPort(port));
     let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: certifier {}/ssh answered 302 with a redirect to http://127.0.0.2:{port}/ssh, which certsh does not follow (check the URL in config.yaml or the environment)\n",
-            env.certifier.url()
-        )
+    assert_output(
+        &env,
+        &p.stderr,
+        snapbox::file!["cases/certifier_redirect.stderr"],
     );
     assert!(other.accept().is_err(), "the other host was contacted");
 }

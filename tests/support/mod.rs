@@ -484,20 +484,28 @@ impl<'e> Test<'e> {
             p.stdout,
             p.stderr
         );
-        // Paths are left as printed: normalising them would turn an escaped
-        // `\t` in a quoted value into `/t`.
-        let assert = snapbox::Assert::new()
-            .action_env("SNAPSHOTS")
-            .normalize_paths(false)
-            .redact_with(self.env.redactions());
         if let Some(expected) = self.stdout.take() {
-            assert.eq(p.stdout.clone(), expected);
+            assert_output(self.env, &p.stdout, expected);
         }
         if let Some(expected) = self.stderr.take() {
-            assert.eq(p.stderr.clone(), expected);
+            assert_output(self.env, &p.stderr, expected);
         }
         p
     }
+}
+
+/// `actual` is `expected` in full, after `env`'s [`TestEnv::redactions`]:
+/// for output a test already has, checked against a case file
+/// (`snapbox::file!["cases/NAME.stderr"]`) as [`Test::run`] does.
+#[track_caller]
+pub fn assert_output(env: &TestEnv, actual: &str, expected: impl IntoData) {
+    // Paths are left as printed: normalising them would turn an escaped
+    // `\t` in a quoted value into `/t`.
+    snapbox::Assert::new()
+        .action_env("SNAPSHOTS")
+        .normalize_paths(false)
+        .redact_with(env.redactions())
+        .eq(actual.to_owned(), expected);
 }
 
 /// What a finished command printed.
