@@ -718,3 +718,26 @@ fn doctor_online_with_the_auth_server_unreachable() {
         .stdout(file!["cases/doctor_auth_server_unreachable.stdout"])
         .run();
 }
+
+/// Every case file is checked by some test: a case whose test was renamed
+/// or deleted would otherwise go on promising a message nobody checks.
+#[test]
+fn every_case_file_is_checked() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(&tests).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources += &std::fs::read_to_string(&path).unwrap();
+        }
+    }
+    let mut orphans = vec![];
+    for entry in std::fs::read_dir(tests.join("cases")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !sources.contains(&format!("\"cases/{name}\"")) {
+            orphans.push(name);
+        }
+    }
+    orphans.sort();
+    assert!(orphans.is_empty(), "case files no test checks: {orphans:?}");
+}
