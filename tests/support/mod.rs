@@ -440,15 +440,17 @@ impl<'e> Test<'e> {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the program starts");
+        // Written from a thread, so that a program which never reads cannot
+        // block the run before the hang guard below; the program may exit
+        // before reading, and a broken pipe is fine. Unless held open, stdin
+        // closes once written.
         let mut stdin = child.stdin.take().unwrap();
-        // The program may exit before reading: a broken pipe is fine.
-        let _ = stdin.write_all(self.stdin.as_deref().unwrap_or_default());
-        let held = if self.hold_stdin {
-            Some(stdin)
-        } else {
-            drop(stdin);
-            None
-        };
+        let bytes = self.stdin.take().unwrap_or_default();
+        let hold = self.hold_stdin;
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+            hold.then_some(stdin)
+        });
         let read = |mut from: Box<dyn Read + Send>| {
             std::thread::spawn(move || {
                 let mut buf = vec![];
@@ -470,7 +472,7 @@ impl<'e> Test<'e> {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        drop(held);
+        drop(writer.join().unwrap());
         let p = Printed {
             code: status.code(),
             stdout: out.join().unwrap(),
