@@ -524,6 +524,17 @@ fn login_denied_in_the_browser() {
 }
 
 #[test]
+fn login_with_a_code_the_auth_server_refuses() {
+    let env = login_world(&format!(
+        "{FIND_STATE}\ncurl -sS -o /dev/null \"$base/?code=not-a-code&state=$state\""
+    ));
+    Test::certsh(&env, ["login"])
+        .status(1)
+        .stderr(file!["cases/login_refused.stderr"])
+        .run();
+}
+
+#[test]
 fn login_needs_mfa_for_a_certificate() {
     // The browser of a user who approves.
     let env = login_world("exec curl -sS -o /dev/null -L --max-time 20 \"$1\"");
