@@ -1,14 +1,15 @@
 //! Every error a user can meet, written out in full as the user sees it:
-//! one case file under `tests/cases/` per error, with the temporary root as
-//! `[ROOT]`, loopback ports as `[PORT]` and `[..]` for what differs from run
-//! to run (a key's fingerprint, a random state). Each test here sets up the
-//! world that produces one error and checks the whole of stderr (and the exit
-//! status, and stdout where there is one) against its case.
-//! `SNAPSHOTS=overwrite cargo test --test cases` rewrites the files.
-//! Two cases are checked elsewhere, by the test SECURITY.md cites
-//! (robustness.rs, `certifier_not_yet_valid`) and by one that also holds
-//! stdin open (commands.rs, `no_credentials`).
-//! Issues #2, #9 and #10.
+//! one case file under `tests/cases/` per message, with the temporary root
+//! as `[ROOT]`, loopback ports as `[PORT]` and `[..]` for what differs from
+//! run to run (a key's fingerprint, a random state, time left). Each test
+//! here sets up the world that produces one error and checks the whole of
+//! stderr (and the exit status, and stdout where there is one) against its
+//! case. Messages whose world is already built by another test (a full disk,
+//! another user, a TLS server, a held lock) are checked there, against a case
+//! file all the same (`support::assert_output`); the last test here makes
+//! sure no case file is left unchecked.
+//! `SNAPSHOTS=overwrite cargo test --test NAME` rewrites the files a test
+//! checks. Issues #2, #9 and #10.
 
 mod support;
 
