@@ -134,9 +134,10 @@ fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
 fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
     let mut env = TestEnv::new();
     let p = ok(env.certsh(["load", "--agent"]));
-    assert_eq!(
-        p.stderr,
-        "certsh: note: no ssh-agent (SSH_AUTH_SOCK is not set); the certificate was not added to an agent\n"
+    assert_output(
+        &env,
+        &p.stderr,
+        snapbox::file!["cases/no_agent_note.stderr"],
     );
 
     let _agent = Agent::start(&mut env);

@@ -3,39 +3,19 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use support::*;
 
 #[test]
 fn no_credentials_and_no_terminal_fails_at_once_without_reading_stdin() {
     let mut env = TestEnv::new();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
-    let mut child = env
-        .std_command(certsh_bin())
-        .args(["ssh", "git.us-3.magento.cloud", "true"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Keep stdin open: a process that read it would hang here.
-    let mut stdin = child.stdin.take().unwrap();
-    // certsh may well have exited already: a broken pipe is fine.
-    let _ = stdin.write_all(b"0000");
-    let out = finish(child);
-    drop(stdin);
-    assert_eq!(out.status.code(), Some(255));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        format!(
-            "certsh: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and {}/.magento-cloud/config.yaml has no api.token \
-             (set MAGENTO_CLOUD_CLI_TOKEN to an API token, or run `certsh login` at a terminal)\n",
-            env.home().display()
-        )
-    );
-    assert!(out.stdout.is_empty());
+    // stdin held open: a process that read it would hang here.
+    Test::certsh(&env, ["ssh", "git.us-3.magento.cloud", "true"])
+        .stdin_held_open("0000")
+        .status(255)
+        .stdout("")
+        .stderr(snapbox::file!["cases/no_credentials.stderr"])
+        .run();
     assert!(env.certifier.requests().is_empty());
 }
 
@@ -60,28 +40,6 @@ fn api_token_from_config_file_and_token_file() {
         "api:\n  token_file: token\n",
         "certsh never writes config.yaml"
     );
-}
-
-#[test]
-fn a_malformed_config_file_is_one_line_with_file_and_line() {
-    let env = TestEnv::new();
-    let dir = env.home().join(".magento-cloud");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.yaml"),
-        "api:\n  token: abc\nssh:\n  auto_load_cert: [\n",
-    )
-    .unwrap();
-    let p = fails(env.certsh(["ssh", "git.us-3.magento.cloud", "true"]), 255);
-    let prefix = format!("certsh: {}/config.yaml:", dir.display());
-    assert!(p.stderr.starts_with(&prefix), "{}", p.stderr);
-    assert!(
-        p.stderr
-            .ends_with("(fix the YAML; certsh only reads this file)\n"),
-        "{}",
-        p.stderr
-    );
-    assert_eq!(p.stderr.lines().count(), 1);
 }
 
 #[test]

@@ -39,79 +39,43 @@ fn good_certificate_survives(env: &TestEnv, fault: Fault) -> String {
     p.stderr
 }
 
-fn url(env: &TestEnv) -> String {
-    format!("{}/ssh", env.certifier.url())
-}
-
 #[test]
 fn server_error_with_an_html_body() {
     let env = TestEnv::with_sshd();
-    let err = connect_fails_with(&env, Fault::ServerErrorHtml);
-    assert_eq!(
-        err,
-        format!(
-            "certsh: certifier {} answered 502 Bad Gateway: 502 Bad Gateway (the service has a problem; try again in a minute)\n",
-            url(&env)
-        )
-    );
+    // The message: tests/cases/certifier_502.stderr.
+    connect_fails_with(&env, Fault::ServerErrorHtml);
     good_certificate_survives(&env, Fault::ServerErrorHtml);
 }
 
 #[test]
 fn garbage_certificate() {
     let env = TestEnv::with_sshd();
-    let err = connect_fails_with(&env, Fault::GarbageCertificate);
-    assert!(
-        err.starts_with(&format!(
-            "certsh: certifier {} returned a certificate that is not an SSH certificate (",
-            url(&env)
-        )),
-        "{err}"
-    );
-    assert!(
-        err.ends_with("(the certificate in use was kept; report this if it persists)\n"),
-        "{err}"
-    );
+    // The message: tests/cases/certifier_garbage_certificate.stderr.
+    connect_fails_with(&env, Fault::GarbageCertificate);
     good_certificate_survives(&env, Fault::GarbageCertificate);
 }
 
 #[test]
 fn certificate_for_another_key() {
     let env = TestEnv::with_sshd();
-    let err = connect_fails_with(&env, Fault::OtherKey);
-    assert!(
-        err.contains("returned a certificate that certifies key SHA256:"),
-        "{err}"
-    );
-    assert!(err.contains("not certsh's key SHA256:"), "{err}");
+    // The message: tests/cases/certifier_other_key.stderr.
+    connect_fails_with(&env, Fault::OtherKey);
     good_certificate_survives(&env, Fault::OtherKey);
 }
 
 #[test]
 fn expired_certificate() {
     let env = TestEnv::with_sshd();
-    let err = connect_fails_with(&env, Fault::Expired);
-    assert!(
-        err.contains(
-            "returned a certificate that expired 1h 00m ago (check this computer's clock)"
-        ),
-        "{err}"
-    );
+    // The message: tests/cases/certifier_expired_certificate.stderr.
+    connect_fails_with(&env, Fault::Expired);
     good_certificate_survives(&env, Fault::Expired);
 }
 
 #[test]
 fn certifier_answers_401() {
     let env = TestEnv::with_sshd();
-    let err = connect_fails_with(&env, Fault::Unauthorized);
-    assert_eq!(
-        err,
-        format!(
-            "certsh: certifier {} answered 401 Unauthorized: invalid_token: The access token is invalid \
-             (check the API token in MAGENTO_CLOUD_CLI_TOKEN, or log in again: certsh login)\n",
-            url(&env)
-        )
-    );
+    // The message: tests/cases/certifier_401.stderr.
+    connect_fails_with(&env, Fault::Unauthorized);
     good_certificate_survives(&env, Fault::Unauthorized);
 }
 
@@ -129,16 +93,8 @@ fn a_cached_access_token_refused_by_the_certifier_is_replaced_once() {
 fn wrong_api_token() {
     let mut env = TestEnv::with_sshd();
     env.set("MAGENTO_CLOUD_CLI_TOKEN", "not-the-right-token-4242");
+    // The message: tests/cases/wrong_api_token.stderr.
     let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
-    assert_eq!(
-        p.stderr,
-        format!(
-            "certsh: auth server {}/oauth2/token refused the API token from MAGENTO_CLOUD_CLI_TOKEN: \
-             400 Bad Request: invalid_grant: Invalid API token \
-             (create a new API token in the console and put it in MAGENTO_CLOUD_CLI_TOKEN)\n",
-            env.certifier.url()
-        )
-    );
     assert!(!p.stderr.contains("not-the-right-token-4242"));
     assert_eq!(env.certifier.sign_requests(), 0);
 }
@@ -149,43 +105,9 @@ fn a_certifier_that_never_answers_is_given_up_on() {
     env.set("CERTSH_HTTP_TIMEOUT", "2");
     // Without its timeout certsh would wait for good: the command's own
     // 120 s limit (support) then fails the test; no claim about speed.
-    let err = connect_fails_with(&env, Fault::Hang);
-    assert_eq!(
-        err,
-        format!(
-            "certsh: certifier {} did not answer within 2 s (check the network, or try again later)\n",
-            url(&env)
-        )
-    );
+    // The message: tests/cases/certifier_timeout.stderr.
+    connect_fails_with(&env, Fault::Hang);
     good_certificate_survives(&env, Fault::Hang);
-}
-
-#[test]
-fn nothing_listening() {
-    let mut env = TestEnv::with_sshd();
-    // A port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    env.set(
-        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
-        format!("http://127.0.0.1:{port}"),
-    );
-    let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
-    assert!(
-        p.stderr.starts_with(&format!(
-            "certsh: cannot reach the auth server http://127.0.0.1:{port}/oauth2/token: "
-        )),
-        "{}",
-        p.stderr
-    );
-    assert!(
-        p.stderr.ends_with("(check the network and the URL)\n"),
-        "{}",
-        p.stderr
-    );
 }
 
 #[test]
@@ -193,15 +115,8 @@ fn hostile_error_text_reaches_the_terminal_harmlessly() {
     let env = TestEnv::with_sshd();
     let err = connect_fails_with(&env, Fault::TerminalEscapes);
     assert!(!err.trim_end().chars().any(char::is_control), "{err:?}");
-    // The server's text arrives, with every control character replaced.
-    assert_eq!(
-        err,
-        format!(
-            "certsh: certifier {} answered 500 Internal Server Error: server_error: \
-             ?]0;pwned??[31mcertifier exploded?[0m?[2J ? (the service has a problem; try again in a minute)\n",
-            url(&env)
-        )
-    );
+    // The server's text arrives, with every control character replaced:
+    // tests/cases/certifier_terminal_escapes.stderr.
 }
 
 #[test]
@@ -212,17 +127,7 @@ fn a_failed_renewal_keeps_using_a_certificate_that_is_still_valid() {
     env.certifier.set_fault(Fault::ServerErrorHtml);
     let p = ok(env.command_ssh(["ssh.us-3.magento.cloud", "echo", "connected"]));
     assert_eq!(p.stdout, "connected\n");
-    assert!(
-        p.stderr.starts_with("certsh: warning: certifier "),
-        "{}",
-        p.stderr
-    );
-    assert!(
-        p.stderr
-            .contains("using the current certificate, valid for another"),
-        "{}",
-        p.stderr
-    );
+    // The warning: tests/cases/renewal_failed_warning.stderr.
 }
 
 #[test]
@@ -240,28 +145,18 @@ fn plain_http_to_a_remote_host_is_refused_before_any_token_is_sent() {
         l.set_nonblocking(true).unwrap();
     }
     let remote = format!("http://localhost:{port}");
-    for (var, what, path) in [
-        (
-            "MAGENTO_CLOUD_CLI_API_AUTH_URL",
-            "token URL",
-            "oauth2/token",
-        ),
-        ("MAGENTO_CLOUD_CLI_API_CERTIFIER_URL", "certifier URL", ""),
+    // The messages: tests/cases/plain_http_*.stderr.
+    for var in [
+        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
+        "MAGENTO_CLOUD_CLI_API_CERTIFIER_URL",
     ] {
         let mut env = TestEnv::with_sshd();
         env.set(var, &remote).set("CERTSH_HTTP_TIMEOUT", "2");
-        let p = fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
+        fails(env.command_ssh(["ssh.us-3.magento.cloud", "true"]), 255);
         assert!(listener.accept().is_err(), "{remote} was contacted");
         if let Some(l) = &listener6 {
             assert!(l.accept().is_err(), "{remote} was contacted on ::1");
         }
-        assert_eq!(
-            p.stderr,
-            format!(
-                "certsh: refusing plain http:// for the {what} {remote}/{path}: tokens would \
-                 travel unencrypted (use https://, or a loopback address such as 127.0.0.1 for local testing)\n"
-            )
-        );
         assert!(env.certifier.requests().is_empty());
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use snapbox::IntoData;
 use tempfile::TempDir;
 
 pub use certifier::{Certifier, Fault};
@@ -297,11 +298,219 @@ impl TestEnv {
         self
     }
 
+    /// What varies from run to run in what certsh prints, as placeholders
+    /// for expected output: `[ROOT]` for the temporary root (HOME is
+    /// `[ROOT]/home`) and `[PORT]` for any port on a loopback address (the
+    /// certifier's, sshd's, a closed one).
+    pub fn redactions(&self) -> snapbox::Redactions {
+        let mut r = snapbox::Redactions::new();
+        r.insert("[ROOT]", self.root.path().to_path_buf()).unwrap();
+        let port = regex::Regex::new(r"(?:127\.0\.0\.[0-9]+|\[::1\]):(?<redacted>[0-9]+)").unwrap();
+        r.insert("[PORT]", port).unwrap();
+        r
+    }
+
     /// The current certificate file's bytes, if any.
     pub fn certificate_bytes(&self) -> Option<Vec<u8>> {
         let link = std::fs::read_link(self.state_dir().join("current")).ok()?;
         std::fs::read(self.state_dir().join(link).join("id_ed25519-cert.pub")).ok()
     }
+}
+
+/// One run of a program in a [`TestEnv`], stated as a case: what goes in on
+/// stdin, and the exit status, stdout and stderr it must give. Expected
+/// output is text or a case file (`snapbox::file!["cases/NAME.stderr"]`),
+/// compared in full after [`TestEnv::redactions`]: the temporary root reads
+/// `[ROOT]`, the certifier's port `[PORT]`, and `[..]` matches anything
+/// within a line. `SNAPSHOTS=overwrite cargo test` rewrites case files.
+///
+/// ```ignore
+/// Test::certsh(&env, ["login", "--api-token"])
+///     .stdin("")
+///     .status(1)
+///     .stderr("certsh: no API token was given (...)\n")
+///     .run();
+/// ```
+pub struct Test<'e> {
+    env: &'e TestEnv,
+    cmd: std::process::Command,
+    stdin: Option<Vec<u8>>,
+    hold_stdin: bool,
+    status: i32,
+    stdout: Option<snapbox::Data>,
+    stderr: Option<snapbox::Data>,
+}
+
+impl<'e> Test<'e> {
+    /// Any program, in `env`'s world.
+    pub fn program<I, S>(env: &'e TestEnv, program: impl AsRef<OsStr>, args: I) -> Test<'e>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = env.std_command(program);
+        cmd.args(args);
+        Test {
+            env,
+            cmd,
+            stdin: None,
+            hold_stdin: false,
+            status: 0,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// `certsh <args>`.
+    pub fn certsh<I, S>(env: &'e TestEnv, args: I) -> Test<'e>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Test::program(env, certsh_bin(), args)
+    }
+
+    /// The shim as ssh runs it, with no `-F`: `ssh <args>`.
+    pub fn shim<I, S>(env: &'e TestEnv, args: I) -> Test<'e>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Test::program(env, env.shim(), args)
+    }
+
+    /// The shim with the test client config: `ssh -F <config> <args>`.
+    pub fn ssh<I, S>(env: &'e TestEnv, args: I) -> Test<'e>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut t = Test::program(env, env.shim(), ["-F"]);
+        t.cmd.arg(env.ssh_config()).args(args);
+        t
+    }
+
+    /// An environment variable for this run only.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Bytes on stdin, which is then closed. Without this, stdin is empty.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self.hold_stdin = false;
+        self
+    }
+
+    /// Bytes on stdin, which then stays open until the program exits: a
+    /// program that waits to read more hangs, and the run fails as a hang.
+    pub fn stdin_held_open(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self.hold_stdin = true;
+        self
+    }
+
+    /// The exit status the program must give (0 unless said).
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = code;
+        self
+    }
+
+    /// What stdout must be, in full.
+    pub fn stdout(mut self, expected: impl IntoData) -> Self {
+        self.stdout = Some(expected.into_data());
+        self
+    }
+
+    /// What stderr must be, in full.
+    pub fn stderr(mut self, expected: impl IntoData) -> Self {
+        self.stderr = Some(expected.into_data());
+        self
+    }
+
+    /// Runs the program to its end and asserts the status and any expected
+    /// output. The 120 s limit only guards against a hang: it says nothing
+    /// about speed.
+    #[track_caller]
+    pub fn run(mut self) -> Printed {
+        use std::io::{Read, Write};
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the program starts");
+        // Written from a thread, so that a program which never reads cannot
+        // block the run before the hang guard below; the program may exit
+        // before reading, and a broken pipe is fine. Unless held open, stdin
+        // closes once written.
+        let mut stdin = child.stdin.take().unwrap();
+        let bytes = self.stdin.take().unwrap_or_default();
+        let hold = self.hold_stdin;
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+            hold.then_some(stdin)
+        });
+        let read = |mut from: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = vec![];
+                let _ = from.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = read(Box::new(child.stdout.take().unwrap()));
+        let err = read(Box::new(child.stderr.take().unwrap()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the process did not exit: it hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(writer.join().unwrap());
+        let p = Printed {
+            code: status.code(),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        };
+        assert_eq!(
+            p.code,
+            Some(self.status),
+            "expected exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status,
+            p.stdout,
+            p.stderr
+        );
+        if let Some(expected) = self.stdout.take() {
+            assert_output(self.env, &p.stdout, expected);
+        }
+        if let Some(expected) = self.stderr.take() {
+            assert_output(self.env, &p.stderr, expected);
+        }
+        p
+    }
+}
+
+/// `actual` is `expected` in full, after `env`'s [`TestEnv::redactions`]:
+/// for output a test already has, checked against a case file
+/// (`snapbox::file!["cases/NAME.stderr"]`) as [`Test::run`] does.
+#[track_caller]
+pub fn assert_output(env: &TestEnv, actual: &str, expected: impl IntoData) {
+    // Paths are left as printed: normalising them would turn an escaped
+    // `\t` in a quoted value into `/t`.
+    snapbox::Assert::new()
+        .action_env("SNAPSHOTS")
+        .normalize_paths(false)
+        .redact_with(env.redactions())
+        .eq(actual.to_owned(), expected);
 }
 
 /// What a finished command printed.
@@ -353,23 +562,6 @@ pub fn fails(cmd: impl BorrowMut<Command>, code: i32) -> Printed {
         p.stderr
     );
     p
-}
-
-/// Waits for `child` to exit and collects its output. The limit only
-/// guards against a hang (a process that reads a stdin kept open, say): it
-/// says nothing about speed.
-#[track_caller]
-pub fn finish(mut child: std::process::Child) -> Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while child.try_wait().expect("wait").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the process did not exit: it hangs");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
 }
 
 /// No secret of the test world appears in `text`.
