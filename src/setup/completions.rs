@@ -1,5 +1,5 @@
 //! Shell completions and the man page, generated from the clap definitions
-//! in `cli.rs` so that they can never describe another version of certsh.
+//! in `config/cli.rs` so that they can never describe another version of certsh.
 //! install.sh runs these and installs the output under `<prefix>/share`.
 
 use std::io::Write;
@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use crate::cli::Cli;
-use crate::error;
+use crate::config::cli::Cli;
+use crate::util::error;
 
 /// `certsh completions <shell>`: the completion script on stdout.
 pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {

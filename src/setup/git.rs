@@ -19,10 +19,10 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::error::{self, Fixable};
-use crate::secret;
-use crate::shim::Installed;
-use crate::store::{self, Store};
+use crate::connect::shim::Installed;
+use crate::state::store::{self, Store};
+use crate::util::error::{self, Fixable};
+use crate::util::secret;
 
 const KEY: &str = "core.sshCommand";
 const RECORD: &str = "setup-git.json";
@@ -266,7 +266,7 @@ fn git_failed(verb: &str, scope: &Scope, out: &std::process::Output) -> anyhow::
         format!(
             "git could not {verb} {}: {}",
             scope.describe(),
-            crate::sanitize::short(stderr.trim(), 300)
+            crate::util::sanitize::short(stderr.trim(), 300)
         ),
         format!("check the file with: git config {} --list", scope.flag()),
     )

@@ -4,12 +4,17 @@
 //! Order of precedence: environment, then `config.yaml`, then the profile. The
 //! YAML file belongs to the official CLI: certsh reads the keys it knows,
 //! ignores the rest, and never writes it. It is read only when nobody but
-//! the user (or root) can have written it (`trust.rs`).
+//! the user (or root) can have written it (`config/trust.rs`).
 //!
 //! Each setting is read on its own: one that is invalid or cannot be read
 //! keeps its default and is reported in [`Problems`], so that the ssh path can
-//! still tell a cloud host from any other (`ssh.rs`). Commands take the first
+//! still tell a cloud host from any other (`connect/ssh.rs`). Commands take the first
 //! problem as their error ([`Config::load`]).
+
+pub mod cli;
+pub mod host_pattern;
+pub mod profile;
+pub mod trust;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -19,9 +24,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
-use crate::error::Fixable;
-use crate::profile::{self, Profile};
-use crate::secret::Secret;
+use crate::config::profile::Profile;
+use crate::util::error::Fixable;
+use crate::util::secret::Secret;
 
 /// How long before a certificate's end certsh renews it, unless
 /// `CERTSH_REFRESH_MARGIN` says otherwise. Five minutes covers a slow
@@ -104,7 +109,7 @@ pub struct Config {
     /// Certifier base URL; `/ssh` replaces its path.
     pub certifier_url: String,
     /// Hosts that need a certificate (OpenSSH patterns, `!` negates), one
-    /// pattern each, checked by [`crate::scope::host_patterns`].
+    /// pattern each, checked by [`crate::config::host_pattern::host_patterns`].
     pub wildcards: Vec<String>,
     /// Whether certsh obtains certificates at all when called as ssh.
     pub auto_load_cert: bool,
@@ -129,7 +134,7 @@ pub struct Config {
 /// The keys of `config.yaml` that certsh reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct FileConfig {
+pub struct FileConfig {
     api: Option<ApiSection>,
     ssh: Option<SshSection>,
 }
@@ -207,7 +212,7 @@ impl Env for HashMap<String, String> {
 /// What could not be used while reading the configuration, item by item.
 /// Each such item is left at its default, so that what could be read still
 /// decides which hosts are the cloud's: a host outside the cloud never
-/// depends on certsh's configuration (`ssh.rs`).
+/// depends on certsh's configuration (`connect/ssh.rs`).
 #[derive(Debug, Default)]
 pub struct Problems {
     /// Settings whose value is invalid, or whose file cannot be read. Nothing
@@ -215,7 +220,7 @@ pub struct Problems {
     /// else than the defaults that stand in for it.
     pub invalid: Vec<anyhow::Error>,
     /// Files ignored because another user wrote them or can write them
-    /// (`trust.rs`): one line each, the problem and its fix.
+    /// (`config/trust.rs`): one line each, the problem and its fix.
     pub ignored: Vec<String>,
 }
 
@@ -231,7 +236,7 @@ impl Problems {
     /// A warning for each ignored file.
     pub fn warn_ignored(&self) {
         for line in &self.ignored {
-            crate::log::warn(line);
+            crate::util::log::warn(line);
         }
     }
 
@@ -455,7 +460,7 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 /// only the patterns.
 /// The host patterns the user configured (the first of the variable, its
 /// singular spelling, `ssh.domain_wildcards`, `api.ssh_domain_wildcards`),
-/// each checked by [`crate::scope::host_patterns`]: a refused pattern names
+/// each checked by [`crate::config::host_pattern::host_patterns`]: a refused pattern names
 /// where it came from.
 fn configured_wildcards(
     env: Option<(String, String)>,
@@ -473,11 +478,13 @@ fn configured_wildcards(
     } else {
         return Ok(None);
     };
-    Ok(Some(crate::scope::host_patterns(entries, &origin)?))
+    Ok(Some(crate::config::host_pattern::host_patterns(
+        entries, &origin,
+    )?))
 }
 
 /// `config.yaml`, when it is there, is readable, is the user's alone
-/// (`trust.rs`) and parses; otherwise the defaults, with the problem kept.
+/// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
 fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
     let unreadable = |e: std::io::Error| -> anyhow::Error {
         Fixable::new(
@@ -501,7 +508,7 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
             return FileConfig::default();
         }
     };
-    if let Err(why) = crate::trust::check_file(path, &meta, home) {
+    if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
         problems.ignored.push(format!(
             "ignoring {}: {}",
             path.display(),
@@ -523,7 +530,7 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
 
 /// The keys certsh reads from `config.yaml`'s text; `path` is for messages.
 /// Separate from the reading so that the fuzz target can call it.
-pub(crate) fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
+pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
@@ -538,7 +545,7 @@ pub(crate) fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
             let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             Fixable::new(
-                format!("{place}: {}", crate::sanitize::short(&msg, 200)),
+                format!("{place}: {}", crate::util::sanitize::short(&msg, 200)),
                 "fix the YAML; certsh only reads this file",
             )
             .into()

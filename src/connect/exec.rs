@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::error::Fixable;
-use crate::secret;
+use crate::util::error::Fixable;
+use crate::util::secret;
 
 /// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
 /// is not certsh.
@@ -83,7 +83,7 @@ pub fn openssh_version(banner: &str) -> Option<(u32, u32)> {
 /// catches a temp-dir fallback that has one).
 pub fn certificate_options(key: &Path, cert: &Path) -> Result<Vec<OsString>, Fixable> {
     for path in [key, cert] {
-        if crate::store::has_dollar_brace(path) {
+        if crate::state::store::has_dollar_brace(path) {
             return Err(Fixable::new(
                 format!(
                     "the path {} contains \"${{\", which ssh would replace by an environment variable",

@@ -18,8 +18,8 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 
 use crate::config::ProcessEnv;
-use crate::error::{self, Fixable};
-use crate::shim::{Installed, sh_quote};
+use crate::connect::shim::{Installed, sh_quote};
+use crate::util::error::{self, Fixable};
 
 /// The shells `certsh env` writes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The command line, as clap structures and nothing else. `main.rs` turns
+//! The command line, as clap structures and nothing else. `lib.rs` turns
 //! them into a [`crate::config::Config`] and an action; no clap type goes
 //! further than that.
 

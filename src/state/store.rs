@@ -9,7 +9,7 @@
 //! gen-1764316800-3f2a9c1d/id_ed25519-cert.pub
 //! lock                                    refresh lock
 //! token.json                              access-token cache, 0600
-//! session.json                            browser session (session.rs), 0600
+//! session.json                            browser session (credentials/stored.rs), 0600
 //! api-token                               `certsh login --api-token`, 0600
 //! login.lock                              one browser login at a time
 //! ```
@@ -36,8 +36,8 @@ use ssh_key::rand_core::{OsRng, RngCore};
 use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
 
 use crate::config::Config;
-use crate::error::Fixable;
-use crate::lock::{self, Lock};
+use crate::state::lock::{self, Lock};
+use crate::util::error::Fixable;
 
 const CURRENT: &str = "current";
 const KEY: &str = "id_ed25519";
@@ -103,7 +103,7 @@ impl Store {
         match prepare_primary(cfg, &primary) {
             Ok(()) => return Ok(Store { dir: primary }),
             Err(e) if cfg.debug => {
-                crate::log::debug(true, || {
+                crate::util::log::debug(true, || {
                     format!(
                         "cannot use {}: {e}; using the temp folder",
                         primary.display()
@@ -413,7 +413,7 @@ fn make_private_dir(dir: &Path) -> Result<()> {
     if meta.mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
-        crate::log::warn(&format!(
+        crate::util::log::warn(&format!(
             "{} was open to other users (mode {:o}); made it private (700)",
             dir.display(),
             meta.mode() & 0o777

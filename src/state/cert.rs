@@ -12,7 +12,7 @@ use ssh_key::certificate::CertType;
 use ssh_key::public::KeyData;
 use ssh_key::{Certificate, HashAlg};
 
-use crate::sanitize;
+use crate::util::sanitize;
 
 /// A new certificate may start this far in the future: the server's clock
 /// may run a little ahead of ours, and sshd judges by its own clock.

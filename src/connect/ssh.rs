@@ -18,31 +18,32 @@ use std::process::{ExitCode, Stdio};
 
 use anyhow::Result;
 
-use crate::cert::{self, now};
+use crate::config::host_pattern;
 use crate::config::{Config, ProcessEnv};
-use crate::credentials;
-use crate::exec;
-use crate::log::debug;
-use crate::login;
-use crate::refresh::{self, Want};
-use crate::scope;
-use crate::secret;
-use crate::sshargs;
-use crate::store::{Cached, Store};
+use crate::connect::command_line;
+use crate::connect::exec;
+use crate::connect::scope;
+use crate::credentials::login;
+use crate::credentials::refresh::{self, Want};
+use crate::credentials::source;
+use crate::state::cert::{self, now};
+use crate::state::store::{Cached, Store};
+use crate::util::log::debug;
+use crate::util::secret;
 
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
 /// failure: on success this process becomes ssh.
 pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     let env = ProcessEnv;
     let real = exec::real_ssh()?;
-    let mut line = sshargs::parse(args);
-    if line.passthrough == Some(sshargs::Passthrough::DependsOnVersion) {
+    let mut line = command_line::parse(args);
+    if line.passthrough == Some(command_line::Passthrough::DependsOnVersion) {
         // Only `-P` needs the version, and it is rare enough to afford
         // asking the real ssh.
         let version = exec::banner(&real)
             .ok()
             .and_then(|b| exec::openssh_version(&b));
-        line = sshargs::parse_for(args, version);
+        line = command_line::parse_for(args, version);
     }
     if line.passthrough.is_some() {
         return Err(exec::exec(&real, &[], args));
@@ -57,7 +58,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
             .as_ref()
             .map_or("the host", |d| d.host.as_str());
         if let Some(warning) = problems.summary(host) {
-            crate::log::warn(&warning);
+            crate::util::log::warn(&warning);
         }
         Err(exec::exec(&real, &[], args))
     };
@@ -74,7 +75,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     if let Some(e) = problems.invalid.into_iter().next() {
         return Err(e);
     }
-    crate::store::check_nameable_by_ssh(&crate::store::primary_dir(&cfg), &cfg)?;
+    crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(&cfg), &cfg)?;
     let cached = certificate(&cfg)?;
     debug(cfg.debug, || {
         format!("certificate {}", cached.cert_path.display())
@@ -86,14 +87,14 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
 /// A usable certificate, renewed when needed. When renewal fails and the
 /// current certificate has not expired, that one, with a one-line warning:
 /// failing the connection would help nobody. Also the ssh_config hook's work.
-/// At a terminal, a missing or ended login is done first (`login.rs`).
+/// At a terminal, a missing or ended login is done first (`credentials/login.rs`).
 pub fn certificate(cfg: &Config) -> Result<Cached> {
-    let before = crate::agent::before_renewal(cfg);
+    let before = crate::state::agent::before_renewal(cfg);
     let result = match login::ensure_at_terminal(cfg, Want::IfNeeded) {
         Ok(c) => Ok(c),
         Err(e) => match still_valid(cfg) {
             Some(c) => {
-                crate::log::warn(&format!(
+                crate::util::log::warn(&format!(
                     "{e:#}; using the current certificate, valid for another {}",
                     cert::human_duration(cert::seconds_left(&c.cert, now()))
                 ));
@@ -103,7 +104,7 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
         },
     };
     if let Ok(c) = &result {
-        crate::agent::after_renewal(cfg, before, c);
+        crate::state::agent::after_renewal(cfg, before, c);
     }
     result
 }
@@ -112,7 +113,7 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
 /// worth using.
 fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
-    let same_source = credentials::direct_fingerprint(cfg)
+    let same_source = source::direct_fingerprint(cfg)
         .is_none_or(|fp| c.cert.comment() == refresh::source_comment(&fp));
     (same_source && cert::usable(&c.cert, now(), 10)).then_some(c)
 }
@@ -121,7 +122,7 @@ fn still_valid(cfg: &Config) -> Option<Cached> {
 /// `-o HostName`, or by the `HostName` the user's ssh_config gives it.
 fn in_scope(
     cfg: &Config,
-    line: &sshargs::SshCommand,
+    line: &command_line::SshCommand,
     host: &str,
     real: &Path,
     args: &[OsString],
@@ -130,9 +131,9 @@ fn in_scope(
         // ssh connects where -o HostName says, whatever the name given.
         return line
             .connect_host()
-            .is_some_and(|h| scope::host_matches(&h, &cfg.wildcards));
+            .is_some_and(|h| host_pattern::host_matches(&h, &cfg.wildcards));
     }
-    if scope::host_matches(host, &cfg.wildcards) {
+    if host_pattern::host_matches(host, &cfg.wildcards) {
         return true;
     }
     // An alias can only become a cloud host through the user's ssh_config;
@@ -170,7 +171,7 @@ fn in_scope(
             resolved.as_ref().map(|r| &r.hostname)
         )
     });
-    resolved.is_some_and(|r| scope::host_matches(&r.hostname, &cfg.wildcards))
+    resolved.is_some_and(|r| host_pattern::host_matches(&r.hostname, &cfg.wildcards))
 }
 
 /// The home directory in the password database, which is where OpenSSH

@@ -12,15 +12,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ssh_key::PrivateKey;
 
-use crate::api::{Api, Signed};
-use crate::cert::{self, now};
 use crate::config::{ApiToken, Config};
-use crate::credentials::{self, Credential, Kind};
-use crate::error::Fixable;
-use crate::log::debug;
-use crate::login::NeedLogin;
-use crate::session;
-use crate::store::{self, Cached, Store};
+use crate::credentials::api::{Api, Signed};
+use crate::credentials::login::NeedLogin;
+use crate::credentials::source::{self, Credential, Kind};
+use crate::credentials::stored;
+use crate::state::cert::{self, now};
+use crate::state::store::{self, Cached, Store};
+use crate::util::error::Fixable;
+use crate::util::log::debug;
 
 /// Whether to renew a certificate that is still good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> boo
 /// A usable certificate, obtaining one if needed.
 pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     let deadline = Instant::now() + cfg.refresh_deadline();
-    let direct = credentials::direct_fingerprint(cfg);
+    let direct = source::direct_fingerprint(cfg);
     if want == Want::IfNeeded
         && let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
         && reusable(cfg, &cached, direct.as_deref())
@@ -57,12 +57,12 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
         return Ok(cached);
     }
     // Without any credential, fail before creating the state folder.
-    credentials::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
+    source::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let store = Store::prepare(cfg)?;
     let _lock = store.lock(deadline)?;
     // Read again under the lock: a session's refresh token may just have
     // been rotated by the process that held it.
-    let cred = credentials::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
+    let cred = source::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let existing = store.current();
     if want == Want::IfNeeded
         && let Some(c) = &existing
@@ -152,7 +152,7 @@ fn obtain(
     public: &str,
 ) -> Result<String> {
     let cache = store.token_cache();
-    let cached = credentials::cached_access_token(&cache, &cred.fingerprint, now());
+    let cached = source::cached_access_token(&cache, &cred.fingerprint, now());
     let from_cache = cached.is_some();
     let t = Instant::now();
     let access = match cached {
@@ -160,7 +160,7 @@ fn obtain(
         None => {
             let t = exchange(cfg, api, store, cred)?;
             // A cache we cannot write only costs a token exchange next time.
-            let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &t);
+            let _ = source::cache_access_token(&cache, &cred.fingerprint, &t);
             t
         }
     };
@@ -182,16 +182,16 @@ fn obtain(
     match signed {
         Signed::Certificate(c) => Ok(c),
         Signed::Unauthorized(_) if from_cache => {
-            credentials::forget_access_token(&cache);
+            source::forget_access_token(&cache);
             let fresh = exchange(cfg, api, store, cred)?;
-            let _ = credentials::cache_access_token(&cache, &cred.fingerprint, &fresh);
+            let _ = source::cache_access_token(&cache, &cred.fingerprint, &fresh);
             match api.sign(&fresh, public, &cred.origin)? {
                 Signed::Certificate(c) => Ok(c),
                 Signed::Unauthorized(e) => Err(e),
             }
         }
         Signed::Unauthorized(e) => {
-            credentials::forget_access_token(&cache);
+            source::forget_access_token(&cache);
             Err(e)
         }
     }
@@ -203,9 +203,9 @@ fn exchange(
     api: &Api,
     store: &Store,
     cred: &Credential,
-) -> Result<credentials::AccessToken> {
+) -> Result<source::AccessToken> {
     match &cred.kind {
-        Kind::Session(file) => session::refresh(cfg, api, cred, file, &store.token_cache()),
+        Kind::Session(file) => stored::refresh(cfg, api, cred, file, &store.token_cache()),
         Kind::ApiToken | Kind::StoredApiToken(_) => api.exchange(cred),
     }
 }
@@ -224,7 +224,7 @@ fn step_up(cfg: &Config, cred: &Credential, mut e: anyhow::Error) -> anyhow::Err
         .step_up
         .as_ref()
         .map(|s| s.command(cfg))
-        .unwrap_or_else(|| session::login_command(cfg, " --mfa"));
+        .unwrap_or_else(|| stored::login_command(cfg, " --mfa"));
     let unset = match (&cred.kind, &cfg.api_token) {
         (Kind::StoredApiToken(_), _) => "certsh logout".to_string(),
         (_, Some(ApiToken::Env { var, .. })) => format!("unset {var}"),

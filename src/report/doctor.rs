@@ -16,16 +16,16 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::api::Api;
-use crate::cert::{self, now};
 use crate::config::{Config, Env, ProcessEnv};
-use crate::error;
-use crate::exec;
-use crate::refresh;
-use crate::sanitize;
-use crate::secret;
-use crate::session;
-use crate::store::Store;
+use crate::connect::exec;
+use crate::credentials::api::Api;
+use crate::credentials::refresh;
+use crate::credentials::stored;
+use crate::state::cert::{self, now};
+use crate::state::store::Store;
+use crate::util::error;
+use crate::util::sanitize;
+use crate::util::secret;
 
 /// `CertificateFile` arrived in OpenSSH 7.2.
 const MIN_OPENSSH: (u32, u32) = (7, 2);
@@ -184,7 +184,7 @@ fn real_ssh() -> Check {
 }
 
 fn credentials(cfg: &Config) -> Check {
-    let id = session::identity(cfg);
+    let id = stored::identity(cfg);
     if let Some(problem) = id.problem {
         return Check::bad(
             Verdict::Fail,
@@ -203,7 +203,7 @@ fn credentials(cfg: &Config) -> Check {
             ),
             format!(
                 "{}, or set {} to an API token",
-                session::login_command(cfg, ""),
+                stored::login_command(cfg, ""),
                 cfg.token_var()
             ),
         );
@@ -264,7 +264,7 @@ fn certificate(cfg: &Config) -> Check {
             detail,
             format!(
                 "if ssh says that access requires MFA: {}",
-                session::login_command(cfg, " --mfa")
+                stored::login_command(cfg, " --mfa")
             ),
         )
     }

@@ -19,11 +19,11 @@ use std::process::{Output, Stdio};
 use anyhow::{Context, Result};
 use ssh_key::{Certificate, PublicKey};
 
-use crate::cert::{self, now};
 use crate::config::{Config, Env, ProcessEnv};
-use crate::error::Fixable;
-use crate::secret;
-use crate::store::{Cached, Store};
+use crate::state::cert::{self, now};
+use crate::state::store::{Cached, Store};
+use crate::util::error::Fixable;
+use crate::util::secret;
 
 /// After `certsh load`: adds the current key and certificate to the agent
 /// when `--agent` or `ssh.add_to_agent` asks for it.
@@ -57,7 +57,7 @@ pub fn after_renewal(cfg: &Config, before: Option<Vec<u8>>, now: &Cached) {
         return;
     }
     if let Err(e) = add(cfg, now, Report::Quiet) {
-        crate::log::warn(&format!("{e:#}"));
+        crate::util::log::warn(&format!("{e:#}"));
     }
 }
 
@@ -73,7 +73,7 @@ pub enum Report {
 /// Adds `cached` to the agent for the certificate's time left.
 pub fn add(cfg: &Config, cached: &Cached, report: Report) -> Result<()> {
     if ProcessEnv.var_os("SSH_AUTH_SOCK").is_none() {
-        crate::log::line(
+        crate::util::log::line(
             "note: no ssh-agent (SSH_AUTH_SOCK is not set); the certificate was not added to an agent",
         );
         return Ok(());
@@ -91,9 +91,9 @@ pub fn add(cfg: &Config, cached: &Cached, report: Report) -> Result<()> {
         // 1: the agent has no identities.
         Some(0) | Some(1) => {}
         _ => {
-            crate::log::line(&format!(
+            crate::util::log::line(&format!(
                 "note: cannot reach the ssh-agent at SSH_AUTH_SOCK ({}); the certificate was not added",
-                crate::sanitize::short(String::from_utf8_lossy(&listed.stderr).trim(), 120)
+                crate::util::sanitize::short(String::from_utf8_lossy(&listed.stderr).trim(), 120)
             ));
             return Ok(());
         }
@@ -120,7 +120,7 @@ pub fn add(cfg: &Config, cached: &Cached, report: Report) -> Result<()> {
             format!(
                 "ssh-add could not add {}: {}",
                 cached.key_path.display(),
-                crate::sanitize::short(String::from_utf8_lossy(&out.stderr).trim(), 200)
+                crate::util::sanitize::short(String::from_utf8_lossy(&out.stderr).trim(), 200)
             ),
             "check the agent with: ssh-add -l",
         )

@@ -7,19 +7,19 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cert::{self, now};
 use crate::config::Config;
-use crate::credentials;
-use crate::error::{self, Fixable};
-use crate::refresh::{self, Want};
-use crate::sanitize;
-use crate::session::{self, Identity};
-use crate::store::{Cached, Store};
+use crate::credentials::refresh::{self, Want};
+use crate::credentials::source;
+use crate::credentials::stored::{self, Identity};
+use crate::state::cert::{self, now};
+use crate::state::store::{Cached, Store};
+use crate::util::error::{self, Fixable};
+use crate::util::sanitize;
 
 /// `certsh load [--refresh]`: a valid certificate now, shown.
 pub fn load(cfg: &Config, refresh: bool) -> Result<ExitCode> {
     let want = if refresh { Want::Fresh } else { Want::IfNeeded };
-    let cached = crate::login::ensure_at_terminal(cfg, want)?;
+    let cached = crate::credentials::login::ensure_at_terminal(cfg, want)?;
     print!("{}", human(cfg, &report(cfg, Some(&cached))));
     Ok(error::success())
 }
@@ -87,11 +87,11 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
             mode: None,
             certificate: None,
             key: None,
-            login: session::identity(cfg),
+            login: stored::identity(cfg),
         };
     };
     let left = cert::seconds_left(&c.cert, now);
-    let fp = credentials::direct_fingerprint(cfg);
+    let fp = source::direct_fingerprint(cfg);
     let state = if left == 0 {
         State::Expired
     } else if fp.is_some_and(|fp| c.cert.comment() != refresh::source_comment(&fp)) {
@@ -122,7 +122,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
         }),
         certificate: Some(c.cert_path.display().to_string()),
         key: Some(c.key_path.display().to_string()),
-        login: session::identity(cfg),
+        login: stored::identity(cfg),
     }
 }
 

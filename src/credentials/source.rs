@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ApiToken, Config};
-use crate::error::Fixable;
-use crate::secret::Secret;
-use crate::session;
-use crate::store;
+use crate::credentials::stored;
+use crate::state::store;
+use crate::util::error::Fixable;
+use crate::util::secret::Secret;
 
 /// An access token is not reused in its last minute: a request that starts
 /// then could arrive after it expired.
@@ -59,10 +59,10 @@ pub struct AccessToken {
 /// The credential to use, in the order above.
 pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
-        if let Some((path, token, bound)) = session::stored_api_token(cfg) {
+        if let Some((path, token, bound)) = stored::stored_api_token(cfg) {
             let origin = format!("the API token stored in {}", path.display());
-            let login = session::login_command(cfg, " --api-token");
-            session::check_bound(
+            let login = stored::login_command(cfg, " --api-token");
+            stored::check_bound(
                 cfg,
                 &origin,
                 &bound,
@@ -76,12 +76,12 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
             }));
         }
         if cfg.api_token.is_none() {
-            let Some((path, s)) = session::Session::find(cfg) else {
+            let Some((path, s)) = stored::Session::find(cfg) else {
                 return Ok(None);
             };
             let origin = format!("the browser session in {}", path.display());
-            let login = session::login_command(cfg, "");
-            session::check_bound(
+            let login = stored::login_command(cfg, "");
+            stored::check_bound(
                 cfg,
                 &origin,
                 &s.token_url(cfg),
@@ -125,7 +125,7 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
 }
 
 /// `api.token_file`'s text, or `None` with a warning when the file is not
-/// the user's alone (`trust.rs`): another user's token would make the user
+/// the user's alone (`config/trust.rs`): another user's token would make the user
 /// work as her.
 fn read_token_file(path: &Path, home: &Path) -> Result<Option<String>> {
     let cannot = |e: std::io::Error| {
@@ -136,8 +136,8 @@ fn read_token_file(path: &Path, home: &Path) -> Result<Option<String>> {
     };
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
-    if let Err(why) = crate::trust::check_file(path, &meta, home) {
-        crate::log::warn(&format!(
+    if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
+        crate::util::log::warn(&format!(
             "ignoring api.token_file {}: {}",
             path.display(),
             why.describe(why.path == path)
@@ -156,13 +156,13 @@ pub fn direct_fingerprint(cfg: &Config) -> Option<String> {
     if let Some(ApiToken::Env { token, .. }) = &cfg.api_token {
         return Some(fingerprint(cfg, token));
     }
-    if let Some((_, token, _)) = session::stored_api_token(cfg) {
+    if let Some((_, token, _)) = stored::stored_api_token(cfg) {
         return Some(fingerprint(cfg, &token));
     }
     match &cfg.api_token {
         Some(ApiToken::ConfigFile { token, .. }) => Some(fingerprint(cfg, token)),
         Some(_) => None,
-        None => session::Session::find(cfg).map(|(_, s)| fingerprint(cfg, &Secret::new(s.id))),
+        None => stored::Session::find(cfg).map(|(_, s)| fingerprint(cfg, &Secret::new(s.id))),
     }
 }
 
@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn order_is_environment_stored_config_session() {
-        use crate::session::Session;
-        use crate::store::Store;
+        use crate::credentials::stored::Session;
+        use crate::state::store::Store;
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join(".magento-cloud");
         std::fs::create_dir_all(dir.join("certsh")).unwrap();
@@ -288,7 +288,7 @@ mod tests {
         std::fs::write(dir.join("config.yaml"), "api:\n  token: from-config\n").unwrap();
         assert_eq!(kind(&env).0, Some((Kind::ApiToken, "from-config".into())));
 
-        crate::session::store_api_token(
+        crate::credentials::stored::store_api_token(
             &store,
             &Secret::new("stored".into()),
             "https://auth.magento.cloud/oauth2/token",

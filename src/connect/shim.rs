@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::Fixable;
+use crate::util::error::Fixable;
 
 /// The running certsh and, when installed, its shim.
 #[derive(Debug)]

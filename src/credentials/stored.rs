@@ -21,15 +21,15 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use ssh_key::rand_core::{OsRng, RngCore};
 
-use crate::api::{Api, Granted};
-use crate::cert::now;
 use crate::config::{ApiToken, Config};
-use crate::credentials::{self, AccessToken, Credential, Kind};
-use crate::error::Fixable;
-use crate::jwt::{self, Claims};
-use crate::login::NeedLogin;
-use crate::secret::Secret;
-use crate::store::{self, Store};
+use crate::credentials::api::{Api, Granted};
+use crate::credentials::jwt::{self, Claims};
+use crate::credentials::login::NeedLogin;
+use crate::credentials::source::{self, AccessToken, Credential, Kind};
+use crate::state::cert::now;
+use crate::state::store::{self, Store};
+use crate::util::error::Fixable;
+use crate::util::secret::Secret;
 
 /// The session file in the state folder.
 pub const SESSION_FILE: &str = "session.json";
@@ -205,7 +205,7 @@ pub fn refresh(
         }
         Granted::Refused(detail) => {
             let _ = std::fs::remove_file(file);
-            credentials::forget_access_token(token_cache);
+            source::forget_access_token(token_cache);
             Err(NeedLogin::new(
                 Fixable::new(
                     format!(
@@ -244,7 +244,7 @@ pub struct Identity {
 
 /// The credential in use and what is known about its login.
 pub fn identity(cfg: &Config) -> Identity {
-    let cred = match credentials::current(cfg) {
+    let cred = match source::current(cfg) {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Identity {
@@ -287,7 +287,7 @@ pub fn identity(cfg: &Config) -> Identity {
     };
     let cached = Store::existing(cfg)
         .into_iter()
-        .find_map(|s| credentials::cached_access_token(&s.token_cache(), &cred.fingerprint, now()));
+        .find_map(|s| source::cached_access_token(&s.token_cache(), &cred.fingerprint, now()));
     let mut claims = cached
         .as_ref()
         .and_then(|t| jwt::claims(t.token.expose()))
@@ -311,7 +311,7 @@ pub fn identity(cfg: &Config) -> Identity {
 /// `certsh [--profile NAME] login<rest>`, the command a message tells the user
 /// to run.
 pub fn login_command(cfg: &Config, rest: &str) -> String {
-    if cfg.profile.name == crate::profile::PROFILES[0].name {
+    if cfg.profile.name == crate::config::profile::PROFILES[0].name {
         format!("certsh login{rest}")
     } else {
         format!("certsh --profile {} login{rest}", cfg.profile.name)

@@ -10,8 +10,6 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::process::Command;
 
-use crate::profile;
-
 /// A token or other credential.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -45,23 +43,29 @@ impl fmt::Display for Secret {
 /// its environment: the browser, ssh-add, git asked for its config and the
 /// real ssh need none, and a browser may outlive the login by hours. Every
 /// program certsh starts is made here, except the ones whose own child is
-/// certsh again (`certsh git|scp|rsync`, see `wrap.rs`).
+/// certsh again (`certsh git|scp|rsync`, see `setup/wrap.rs`).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);
     for var in token_vars() {
         // Only when set: an environment left alone is passed on as it is,
         // without the copy a changed one costs (the shim's exec).
-        if std::env::var_os(&var).is_some() {
+        if std::env::var_os(var).is_some() {
             cmd.env_remove(var);
         }
     }
     cmd
 }
 
-fn token_vars() -> impl Iterator<Item = String> {
-    profile::PROFILES
-        .iter()
-        .map(|p| format!("{}TOKEN", p.env_prefix))
+/// Every profile's API token variable. The profiles are the configuration's
+/// to name; `config/profile.rs` checks that each of theirs is listed here.
+pub const TOKEN_VARIABLES: &[&str] = &[
+    "MAGENTO_CLOUD_CLI_TOKEN",
+    "PLATFORMSH_CLI_TOKEN",
+    "UPSUN_CLI_TOKEN",
+];
+
+fn token_vars() -> impl Iterator<Item = &'static str> {
+    TOKEN_VARIABLES.iter().copied()
 }
 
 /// Makes this process non-dumpable, for its whole life: no core file of a
@@ -96,22 +100,11 @@ mod tests {
 
     #[test]
     fn every_profiles_token_variable_is_known() {
-        assert_eq!(
-            token_vars().collect::<Vec<_>>(),
-            [
-                "MAGENTO_CLOUD_CLI_TOKEN",
-                "PLATFORMSH_CLI_TOKEN",
-                "UPSUN_CLI_TOKEN"
-            ]
-        );
         // Those set in this environment are removed; `tests/attacks_login.rs`
         // sets them all and reads the children's environments.
         let cmd = command("true");
         for var in token_vars().filter(|v| std::env::var_os(v).is_some()) {
-            assert!(
-                cmd.get_envs()
-                    .any(|(k, v)| k == var.as_str() && v.is_none())
-            );
+            assert!(cmd.get_envs().any(|(k, v)| k == var && v.is_none()));
         }
     }
 }

@@ -48,12 +48,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::config::host_pattern;
 use crate::config::{Config, ProcessEnv};
-use crate::error::{self, Fixable};
-use crate::exec;
-use crate::scope;
-use crate::shim::{Installed, sh_quote_path};
-use crate::store::Store;
+use crate::connect::exec;
+use crate::connect::shim::{Installed, sh_quote_path};
+use crate::state::store::Store;
+use crate::util::error::{self, Fixable};
 
 /// The oldest OpenSSH this block is written for.
 const MIN_OPENSSH: (u32, u32) = (7, 3);
@@ -68,7 +68,7 @@ const CREATED: &str = "# certsh created this file; --undo removes it again\n";
 pub fn hook(profile: Option<&str>) -> Result<ExitCode> {
     let cfg = Config::load(profile, &ProcessEnv)?;
     if cfg.auto_load_cert {
-        crate::ssh::certificate(&cfg)?;
+        crate::connect::ssh::certificate(&cfg)?;
     }
     Ok(error::success())
 }
@@ -77,7 +77,7 @@ pub fn hook(profile: Option<&str>) -> Result<ExitCode> {
 pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {
     let file = match file {
         Some(f) => f,
-        None => crate::ssh::passwd_home()
+        None => crate::connect::ssh::passwd_home()
             .ok_or_else(|| {
                 Fixable::new(
                     "cannot find your home folder in /etc/passwd, which is where ssh looks for .ssh/config",
@@ -119,15 +119,15 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
     }
 
     check_openssh_version()?;
-    crate::store::check_nameable_by_ssh(&crate::store::primary_dir(cfg), cfg)?;
+    crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(cfg), cfg)?;
     let store = Store::prepare_in_home(cfg).map_err(|e| {
         Fixable::new(
             format!(
                 "setup ssh-config needs the state folder in {}, and {}; a temporary folder in its \
                  place would be written into ssh_config for good, and another user could recreate \
                  it once it is cleaned",
-                crate::store::primary_dir(cfg).display(),
-                crate::sanitize::short(&format!("{e:#}"), 300)
+                crate::state::store::primary_dir(cfg).display(),
+                crate::util::sanitize::short(&format!("{e:#}"), 300)
             ),
             "run this with HOME set to your home folder, or use the ssh shim: certsh env",
         )
@@ -192,17 +192,18 @@ fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String
     if let Some(bad) = cfg
         .wildcards
         .iter()
-        .find(|p| !scope::is_safe_host_pattern(p))
+        .find(|p| !host_pattern::is_safe_host_pattern(p))
     {
-        return Err(scope::BadHostPattern {
-            pattern: scope::quoted(bad),
+        return Err(host_pattern::BadHostPattern {
+            pattern: host_pattern::quoted(bad),
             origin: "the configuration".into(),
         }
         .into());
     }
     let patterns = cfg.wildcards.join(",");
     // The profile's name is written into comments and the hook's command.
-    if !scope::is_safe_host_pattern(cfg.profile.name) || cfg.profile.name.contains(['*', '?', '!'])
+    if !host_pattern::is_safe_host_pattern(cfg.profile.name)
+        || cfg.profile.name.contains(['*', '?', '!'])
     {
         return Err(Fixable::new(
             format!(
@@ -252,11 +253,14 @@ fn config_safe(path: &Path) -> Result<PathBuf> {
     let unsafe_char = |c: char| {
         matches!(c, '"' | '\'' | '\\') || (c.is_control() || c.is_whitespace()) && c != ' '
     };
-    if text.contains(unsafe_char) || crate::store::has_dollar_brace(path) || !path.is_absolute() {
+    if text.contains(unsafe_char)
+        || crate::state::store::has_dollar_brace(path)
+        || !path.is_absolute()
+    {
         return Err(Fixable::new(
             format!(
                 "the path {} cannot be written into ssh_config",
-                crate::sanitize::short(&format!("{text:?}"), 300)
+                crate::util::sanitize::short(&format!("{text:?}"), 300)
             ),
             "use a home folder and an install prefix without quotes, backslashes, tabs, line breaks or \"${\"",
         )
@@ -335,7 +339,7 @@ fn create(file: &Path, bytes: &[u8]) -> Result<()> {
 
 fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::store::replace_file(dir, path, bytes, mode)
+    crate::state::store::replace_file(dir, path, bytes, mode)
 }
 
 /// Refuses an OpenSSH too old for the block; a non-OpenSSH ssh is let
@@ -359,10 +363,10 @@ fn check_openssh_version() -> Result<()> {
         .into()),
         Some(_) => Ok(()),
         None => {
-            crate::log::line(&format!(
+            crate::util::log::line(&format!(
                 "note: {} does not say it is OpenSSH ({}); the block is written for OpenSSH {}.{} or later",
                 real.display(),
-                crate::sanitize::short(banner.trim(), 80),
+                crate::util::sanitize::short(banner.trim(), 80),
                 MIN_OPENSSH.0,
                 MIN_OPENSSH.1
             ));

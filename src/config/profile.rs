@@ -2,7 +2,7 @@
 //!
 //! They run the same API; a profile holds only the names and addresses that
 //! differ. Every value here can be overridden from the environment or the
-//! config file (see `config.rs`). The Magento Cloud URLs are not confirmed by
+//! config file (see `config/mod.rs`). The Magento Cloud URLs are not confirmed by
 //! public documentation, which is why they are easy to override.
 
 /// One cloud's defaults.
@@ -95,5 +95,14 @@ mod tests {
         assert_eq!(by_name("Platform.sh").unwrap().client_id, "platform-cli");
         assert_eq!(by_name("UPSUN").unwrap().config_dir, ".upsun");
         assert!(by_name("github").is_none());
+    }
+
+    #[test]
+    fn every_profiles_token_variable_is_kept_from_children() {
+        let vars: Vec<String> = PROFILES
+            .iter()
+            .map(|p| format!("{}TOKEN", p.env_prefix))
+            .collect();
+        assert_eq!(vars, crate::util::secret::TOKEN_VARIABLES);
     }
 }

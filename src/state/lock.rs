@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::error::Fixable;
+use crate::util::error::Fixable;
 
 /// How often a waiting process tries again. Short enough that sixteen
 /// waiters are released within a few milliseconds of the refresh ending.

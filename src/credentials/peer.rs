@@ -13,7 +13,7 @@
 //! socket its process has closed shows inode 0, and once in time-wait uid 0
 //! too, which must not pass for root's. Where the tables cannot tell (not
 //! Linux, or tables that do not even show the listener, as on WSL 1), the
-//! caller does without: see `login.rs`.
+//! caller does without: see `credentials/login.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

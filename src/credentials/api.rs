@@ -15,13 +15,13 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::cert::now;
 use crate::config::Config;
-use crate::credentials::{AccessToken, Credential};
-use crate::error::Fixable;
-use crate::login::{NeedLogin, StepUp};
-use crate::sanitize;
-use crate::secret::Secret;
+use crate::credentials::login::{NeedLogin, StepUp};
+use crate::credentials::source::{AccessToken, Credential};
+use crate::state::cert::now;
+use crate::util::error::Fixable;
+use crate::util::sanitize;
+use crate::util::secret::Secret;
 
 /// Answers larger than this are refused: a certificate is a few kilobytes.
 const MAX_BODY: u64 = 1 << 20;
@@ -113,7 +113,7 @@ impl<'a> Api<'a> {
             Granted::Refused(detail) => detail,
         };
         let fix = match &cred.kind {
-            crate::credentials::Kind::StoredApiToken(_) => {
+            crate::credentials::source::Kind::StoredApiToken(_) => {
                 "create a new API token in the console and store it: certsh login --api-token"
                     .to_string()
             }

@@ -6,12 +6,12 @@
 //! 127.0.0.1:5000-5010 (the official CLI's ports, which the auth server
 //! accepts as redirect targets), sends the browser to the authorize page and
 //! waits for it to come back with a code, which it exchanges for a refresh
-//! token: the session (see `session.rs`).
+//! token: the session (see `credentials/stored.rs`).
 //!
 //! Every local user can read a program's argv and connect to 127.0.0.1, so
 //! the login's `state` and PKCE challenge are never in the browser's argv
 //! (it gets a start page or a private file that sends it on), and on Linux
-//! the listener answers only connections of its own user (`peer.rs`).
+//! the listener answers only connections of its own user (`credentials/peer.rs`).
 //! Otherwise another user could send a code for her own account with the
 //! victim's challenge, and the victim's pushes would go out as her.
 //!
@@ -36,20 +36,20 @@ use sha2::{Digest, Sha256};
 use ssh_key::rand_core::{OsRng, RngCore};
 use tempfile::TempDir;
 
-use crate::api::{self, Api, Granted};
-use crate::cert::{self, now};
+use crate::config::profile;
 use crate::config::{ApiToken, Config, ProcessEnv};
-use crate::credentials::{self, Credential, Kind};
-use crate::error::{self, Fixable};
-use crate::jwt;
-use crate::lock::Lock;
-use crate::peer::{self, Peer};
-use crate::profile;
-use crate::refresh::{self, Want};
-use crate::sanitize;
-use crate::secret::{self, Secret};
-use crate::session::{self, Session};
-use crate::store::{Cached, Store};
+use crate::credentials::api::{self, Api, Granted};
+use crate::credentials::jwt;
+use crate::credentials::peer::{self, Peer};
+use crate::credentials::refresh::{self, Want};
+use crate::credentials::source::{self, Credential, Kind};
+use crate::credentials::stored::{self, Session};
+use crate::state::cert::{self, now};
+use crate::state::lock::Lock;
+use crate::state::store::{Cached, Store};
+use crate::util::error::{self, Fixable};
+use crate::util::sanitize;
+use crate::util::secret::{self, Secret};
 
 /// The ports the official CLI listens on, and that the auth servers accept in
 /// `redirect_uri`.
@@ -92,7 +92,7 @@ impl StepUp {
         if let Some(age) = self.max_age {
             rest.push_str(&format!(" --max-age {age}"));
         }
-        session::login_command(cfg, &rest)
+        stored::login_command(cfg, &rest)
     }
 }
 
@@ -216,7 +216,7 @@ pub fn ensure_at_terminal(cfg: &Config, want: Want) -> Result<Cached> {
     };
     let store = Store::prepare(cfg)?;
     let (lock, waited) = login_lock(cfg, &store)?;
-    let now_in_use = credentials::current(cfg)?.map(|c| c.fingerprint);
+    let now_in_use = source::current(cfg)?.map(|c| c.fingerprint);
     if now_in_use.is_none() || now_in_use == need.failed {
         if waited {
             // That login was abandoned or failed: one browser tab per
@@ -229,23 +229,23 @@ pub fn ensure_at_terminal(cfg: &Config, want: Want) -> Result<Cached> {
     refresh::ensure(cfg, Want::IfNeeded)
 }
 
-/// One line on stderr, written at once (see `log.rs`): parallel shims
+/// One line on stderr, written at once (see `util/log.rs`): parallel shims
 /// share a terminal.
 fn say(msg: fmt::Arguments) {
-    crate::log::line(&msg.to_string());
+    crate::util::log::line(&msg.to_string());
 }
 
 /// The lock one browser login at a time is done under, and whether another
 /// process held it (its login may have done our work).
 fn login_lock(cfg: &Config, store: &Store) -> Result<(Lock, bool)> {
     let path = store.dir.join(LOGIN_LOCK);
-    if let Ok(l) = crate::lock::acquire(&path, Instant::now()) {
+    if let Ok(l) = crate::state::lock::acquire(&path, Instant::now()) {
         return Ok((l, false));
     }
     say(format_args!(
         "waiting for the login in another certsh process"
     ));
-    let l = crate::lock::acquire(
+    let l = crate::state::lock::acquire(
         &path,
         Instant::now() + cfg.login_timeout + Duration::from_secs(30),
     )?;
@@ -334,7 +334,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
             code.answer(FAILED_PAGE);
             return Err(Fixable::new(
                 format!("{} refused the login: {detail}", api.token_url()),
-                format!("try again: {}", session::login_command(cfg, "")),
+                format!("try again: {}", stored::login_command(cfg, "")),
             )
             .into());
         }
@@ -355,22 +355,19 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     let new = Session::new(refresh_token, claims.clone(), &cfg.token_url);
     let old = {
         let _lock = store.lock(Instant::now() + cfg.refresh_deadline())?;
-        let old = Session::read(&store.dir.join(session::SESSION_FILE));
+        let old = Session::read(&store.dir.join(stored::SESSION_FILE));
         new.save(store)?;
-        if let Some(cred) = credentials::current(cfg)?
-            && cred.kind == Kind::Session(store.dir.join(session::SESSION_FILE))
+        if let Some(cred) = source::current(cfg)?
+            && cred.kind == Kind::Session(store.dir.join(stored::SESSION_FILE))
         {
             // The certificate that follows needs no second token request.
-            let _ = credentials::cache_access_token(
-                &store.token_cache(),
-                &cred.fingerprint,
-                &set.access,
-            );
+            let _ =
+                source::cache_access_token(&store.token_cache(), &cred.fingerprint, &set.access);
         }
         old
     };
     if let Some(old) = &old
-        && session::may_revoke(cfg, &old.token_url(cfg))
+        && stored::may_revoke(cfg, &old.token_url(cfg))
     {
         // Best effort: the old session is gone here whatever the server says.
         let _ = api.revoke(&old.refresh_token());
@@ -381,9 +378,9 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         describe(&claims)
     ));
     if let Some(change) = new_subject(old.as_ref().and_then(|o| o.claims.sub.as_deref()), &claims) {
-        crate::log::warn(&format!(
+        crate::util::log::warn(&format!(
             "{change} (if you did not log in as that user, run: {})",
-            session::login_command(cfg, "").replacen(" login", " logout", 1)
+            stored::login_command(cfg, "").replacen(" login", " logout", 1)
         ));
     }
     Ok(())
@@ -621,7 +618,7 @@ fn wait_for_code(
                 ),
                 format!(
                     "run `{}` again and finish the login in the browser",
-                    session::login_command(cfg, "")
+                    stored::login_command(cfg, "")
                 ),
             )
             .into());
@@ -728,7 +725,7 @@ fn answer(
                 "the login was not completed in the browser: {}",
                 sanitize::short(&text, 160)
             ),
-            format!("try again: {}", session::login_command(cfg, "")),
+            format!("try again: {}", stored::login_command(cfg, "")),
         )
         .into());
     }
@@ -809,11 +806,11 @@ pub fn api_token_login(cfg: &Config) -> Result<ExitCode> {
     let store = Store::prepare(cfg)?;
     let path = {
         let _lock = store.lock(Instant::now() + cfg.refresh_deadline())?;
-        let path = session::store_api_token(&store, &cred.token, &cfg.token_url)?;
-        if let Some(c) = credentials::current(cfg)?
+        let path = stored::store_api_token(&store, &cred.token, &cfg.token_url)?;
+        if let Some(c) = source::current(cfg)?
             && c.kind == Kind::StoredApiToken(path.clone())
         {
-            let _ = credentials::cache_access_token(&store.token_cache(), &c.fingerprint, &access);
+            let _ = source::cache_access_token(&store.token_cache(), &c.fingerprint, &access);
         }
         path
     };
@@ -902,10 +899,10 @@ fn logout_one(cfg: &Config) {
     let mut sessions = 0;
     let mut revocable = vec![];
     for s in &stores {
-        if let Some(session) = Session::read(&s.dir.join(session::SESSION_FILE)) {
+        if let Some(session) = Session::read(&s.dir.join(stored::SESSION_FILE)) {
             sessions += 1;
             let bound = session.token_url(cfg);
-            if session::may_revoke(cfg, &bound) {
+            if stored::may_revoke(cfg, &bound) {
                 revocable.push(session.refresh_token());
             } else {
                 say(format_args!(
@@ -932,14 +929,14 @@ fn logout_one(cfg: &Config) {
             )),
         }
     }
-    session::forget_all(cfg);
+    stored::forget_all(cfg);
     let mut removed = 0;
     for s in &stores {
         // A refresh in progress finishes first; a stuck one does not stop
         // the logout.
         let _lock = s.lock(Instant::now() + Duration::from_secs(5)).ok();
         removed += s.remove_keys();
-        credentials::forget_access_token(&s.token_cache());
+        source::forget_access_token(&s.token_cache());
     }
     let what = match (sessions, revoked) {
         (0, _) => "no session".to_string(),

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::sanitize;
+use crate::util::sanitize;
 
 /// The claims certsh shows. Every field is optional: a token without them is
 /// still a token.

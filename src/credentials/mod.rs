@@ -1,0 +1,11 @@
+//! Credentials: where the API token or browser session comes from, the cloud's
+//! HTTP API that turns it into an access token and a certificate, and logging
+//! in and out.
+
+pub mod api;
+pub mod jwt;
+pub mod login;
+pub mod peer;
+pub mod refresh;
+pub mod source;
+pub mod stored;
