@@ -60,6 +60,18 @@ pub const PROFILES: &[Profile] = &[
     },
 ];
 
+impl Profile {
+    /// `certsh [--profile NAME] login<rest>`, the command a message tells the
+    /// user to run.
+    pub fn login_command(&self, rest: &str) -> String {
+        if self.name == PROFILES[0].name {
+            format!("certsh login{rest}")
+        } else {
+            format!("certsh --profile {} login{rest}", self.name)
+        }
+    }
+}
+
 /// The profile called `name` (a few common spellings are accepted).
 pub fn by_name(name: &str) -> Option<&'static Profile> {
     let wanted = match name.to_ascii_lowercase().as_str() {

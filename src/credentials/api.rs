@@ -16,12 +16,20 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::credentials::login::{NeedLogin, StepUp};
-use crate::credentials::source::{AccessToken, Credential};
+use crate::credentials::need_login::{NeedLogin, StepUp};
 use crate::state::cert::now;
 use crate::util::error::Fixable;
 use crate::util::sanitize;
 use crate::util::secret::Secret;
+
+/// An OAuth access token and when it expires (Unix seconds).
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub token: Secret,
+    /// Expiry.
+    pub expires_at: u64,
+}
 
 /// Answers larger than this are refused: a certificate is a few kilobytes.
 const MAX_BODY: u64 = 1 << 20;
@@ -61,6 +69,12 @@ pub enum Signed {
 }
 
 impl<'a> Api<'a> {
+    /// The client for one command: its requests end within the renewal's
+    /// deadline from now ([`Config::refresh_deadline`]).
+    pub fn for_command(cfg: &'a Config) -> Result<Api<'a>> {
+        Api::new(cfg, Instant::now() + cfg.refresh_deadline())
+    }
+
     /// Checks the URLs and builds the client. No request is made.
     pub fn new(cfg: &'a Config, deadline: Instant) -> Result<Api<'a>> {
         let token_url = checked_url(&cfg.token_url, "token URL")?;
@@ -102,34 +116,13 @@ impl<'a> Api<'a> {
         &self.token_url
     }
 
-    /// Exchanges an API token for an access token.
-    pub fn exchange(&self, cred: &Credential) -> Result<AccessToken> {
-        let granted = self.grant(&[
+    /// Exchanges an API token for an access token; a refusal is the
+    /// server's detail, for the caller to explain.
+    pub fn exchange(&self, api_token: &Secret) -> Result<Granted> {
+        self.grant(&[
             ("grant_type", "api_token"),
-            ("api_token", cred.token.expose()),
-        ])?;
-        let detail = match granted {
-            Granted::Tokens(set) => return Ok(set.access),
-            Granted::Refused(detail) => detail,
-        };
-        let fix = match &cred.kind {
-            crate::credentials::source::Kind::StoredApiToken(_) => {
-                "create a new API token in the console and store it: certsh login --api-token"
-                    .to_string()
-            }
-            _ => format!(
-                "create a new API token in the console and put it in {}",
-                cred.origin
-            ),
-        };
-        Err(Fixable::new(
-            format!(
-                "auth server {} refused the API token from {}: {detail}",
-                self.token_url, cred.origin
-            ),
-            fix,
-        )
-        .into())
+            ("api_token", api_token.expose()),
+        ])
     }
 
     /// The refresh grant of a browser session.

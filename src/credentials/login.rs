@@ -40,6 +40,7 @@ use crate::config::profile;
 use crate::config::{ApiToken, Config, ProcessEnv};
 use crate::credentials::api::{self, Api, Granted};
 use crate::credentials::jwt;
+use crate::credentials::need_login::NeedLogin;
 use crate::credentials::peer::{self, Peer};
 use crate::credentials::refresh::{self, Want};
 use crate::credentials::source::{self, Credential, Kind};
@@ -72,68 +73,6 @@ const START_PATH: &str = "/login";
 const POLL: Duration = Duration::from_millis(25);
 /// The file the shim's logins are serialised on, in the state folder.
 const LOGIN_LOCK: &str = "login.lock";
-
-/// What the certifier asked for in a step-up (RFC 9470) challenge.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StepUp {
-    /// The authentication method to ask for (`mfa`).
-    pub amr: Option<String>,
-    /// The login may be at most this old (seconds).
-    pub max_age: Option<u64>,
-}
-
-impl StepUp {
-    /// The command that fixes it: `certsh login --mfa [--max-age N]`.
-    pub fn command(&self, cfg: &Config) -> String {
-        let mut rest = String::new();
-        if self.amr.is_some() {
-            rest.push_str(" --mfa");
-        }
-        if let Some(age) = self.max_age {
-            rest.push_str(&format!(" --max-age {age}"));
-        }
-        stored::login_command(cfg, &rest)
-    }
-}
-
-/// "Log in and this works": no credential, an ended session, or a step-up.
-/// Its text is the [`Fixable`]'s; the shim reads the rest to log in by itself.
-#[derive(Debug)]
-pub struct NeedLogin {
-    why: Fixable,
-    /// The fingerprint of the credential that failed (`None`: there was
-    /// none). A process that finds another credential in use after waiting
-    /// for the login lock knows that someone else has logged in meanwhile.
-    pub failed: Option<String>,
-    /// What the certifier asked for, for a step-up.
-    pub step_up: Option<StepUp>,
-}
-
-impl NeedLogin {
-    /// A login would fix `why`.
-    pub fn new(why: Fixable, failed: Option<String>, step_up: Option<StepUp>) -> NeedLogin {
-        NeedLogin {
-            why,
-            failed,
-            step_up,
-        }
-    }
-}
-
-impl NeedLogin {
-    /// What is wrong, without the fix.
-    pub fn problem(&self) -> &str {
-        self.why.problem()
-    }
-}
-
-impl fmt::Display for NeedLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.why.fmt(f)
-    }
-}
-
-impl std::error::Error for NeedLogin {}
 
 /// How to log in through the browser.
 #[derive(Debug, Clone, Default)]
@@ -327,14 +266,14 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         authorize: url.as_str(),
     };
     let code = wait_for_code(cfg, &listener, &expected, deadline)?;
-    let api = Api::new(cfg, Instant::now() + cfg.refresh_deadline())?;
+    let api = Api::for_command(cfg)?;
     let set = match api.authorization_code(&code.code, &redirect_uri, &verifier)? {
         Granted::Tokens(set) => set,
         Granted::Refused(detail) => {
             code.answer(FAILED_PAGE);
             return Err(Fixable::new(
                 format!("{} refused the login: {detail}", api.token_url()),
-                format!("try again: {}", stored::login_command(cfg, "")),
+                format!("try again: {}", cfg.profile.login_command("")),
             )
             .into());
         }
@@ -362,7 +301,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         {
             // The certificate that follows needs no second token request.
             let _ =
-                source::cache_access_token(&store.token_cache(), &cred.fingerprint, &set.access);
+                stored::cache_access_token(&store.token_cache(), &cred.fingerprint, &set.access);
         }
         old
     };
@@ -380,7 +319,9 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     if let Some(change) = new_subject(old.as_ref().and_then(|o| o.claims.sub.as_deref()), &claims) {
         crate::util::log::warn(&format!(
             "{change} (if you did not log in as that user, run: {})",
-            stored::login_command(cfg, "").replacen(" login", " logout", 1)
+            cfg.profile
+                .login_command("")
+                .replacen(" login", " logout", 1)
         ));
     }
     Ok(())
@@ -618,7 +559,7 @@ fn wait_for_code(
                 ),
                 format!(
                     "run `{}` again and finish the login in the browser",
-                    stored::login_command(cfg, "")
+                    cfg.profile.login_command("")
                 ),
             )
             .into());
@@ -725,7 +666,7 @@ fn answer(
                 "the login was not completed in the browser: {}",
                 sanitize::short(&text, 160)
             ),
-            format!("try again: {}", stored::login_command(cfg, "")),
+            format!("try again: {}", cfg.profile.login_command("")),
         )
         .into());
     }
@@ -801,8 +742,8 @@ pub fn api_token_login(cfg: &Config) -> Result<ExitCode> {
         origin: origin.to_string(),
         fingerprint: String::new(),
     };
-    let api = Api::new(cfg, Instant::now() + cfg.refresh_deadline())?;
-    let access = api.exchange(&cred)?;
+    let api = Api::for_command(cfg)?;
+    let access = refresh::exchange_api_token(&api, &cred)?;
     let store = Store::prepare(cfg)?;
     let path = {
         let _lock = store.lock(Instant::now() + cfg.refresh_deadline())?;
@@ -810,7 +751,7 @@ pub fn api_token_login(cfg: &Config) -> Result<ExitCode> {
         if let Some(c) = source::current(cfg)?
             && c.kind == Kind::StoredApiToken(path.clone())
         {
-            let _ = source::cache_access_token(&store.token_cache(), &c.fingerprint, &access);
+            let _ = stored::cache_access_token(&store.token_cache(), &c.fingerprint, &access);
         }
         path
     };
@@ -913,7 +854,7 @@ fn logout_one(cfg: &Config) {
     }
     let mut revoked = 0;
     if !revocable.is_empty() {
-        match Api::new(cfg, Instant::now() + cfg.refresh_deadline()) {
+        match Api::for_command(cfg) {
             Ok(api) => {
                 for t in &revocable {
                     match api.revoke(t) {
@@ -936,7 +877,7 @@ fn logout_one(cfg: &Config) {
         // the logout.
         let _lock = s.lock(Instant::now() + Duration::from_secs(5)).ok();
         removed += s.remove_keys();
-        source::forget_access_token(&s.token_cache());
+        stored::forget_access_token(&s.token_cache());
     }
     let what = match (sessions, revoked) {
         (0, _) => "no session".to_string(),
@@ -1056,29 +997,5 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(v, random_b64(32));
-    }
-
-    #[test]
-    fn step_up_names_one_command() {
-        let home = tempfile::tempdir().unwrap();
-        let env = std::collections::HashMap::from([(
-            "HOME".to_string(),
-            home.path().display().to_string(),
-        )]);
-        let cfg = Config::load(None, &env).unwrap();
-        let s = StepUp {
-            amr: Some("mfa".into()),
-            max_age: None,
-        };
-        assert_eq!(s.command(&cfg), "certsh login --mfa");
-        let cfg = Config::load(Some("upsun"), &env).unwrap();
-        let s = StepUp {
-            amr: Some("mfa".into()),
-            max_age: Some(300),
-        };
-        assert_eq!(
-            s.command(&cfg),
-            "certsh --profile upsun login --mfa --max-age 300"
-        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod jwt;
 pub mod login;
+pub mod need_login;
 pub mod peer;
 pub mod refresh;
 pub mod source;

@@ -7,16 +7,18 @@
 //! key, check the answer, and publish it. Nothing is replaced until the new
 //! certificate has passed every check.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ssh_key::PrivateKey;
 
 use crate::config::{ApiToken, Config};
-use crate::credentials::api::{Api, Signed};
-use crate::credentials::login::NeedLogin;
+use crate::credentials::api::{AccessToken, Api, Granted, Signed};
+use crate::credentials::jwt;
+use crate::credentials::need_login::NeedLogin;
 use crate::credentials::source::{self, Credential, Kind};
-use crate::credentials::stored;
+use crate::credentials::stored::{self, Session};
 use crate::state::cert::{self, now};
 use crate::state::store::{self, Cached, Store};
 use crate::util::error::Fixable;
@@ -152,7 +154,7 @@ fn obtain(
     public: &str,
 ) -> Result<String> {
     let cache = store.token_cache();
-    let cached = source::cached_access_token(&cache, &cred.fingerprint, now());
+    let cached = stored::cached_access_token(&cache, &cred.fingerprint, now());
     let from_cache = cached.is_some();
     let t = Instant::now();
     let access = match cached {
@@ -160,7 +162,7 @@ fn obtain(
         None => {
             let t = exchange(cfg, api, store, cred)?;
             // A cache we cannot write only costs a token exchange next time.
-            let _ = source::cache_access_token(&cache, &cred.fingerprint, &t);
+            let _ = stored::cache_access_token(&cache, &cred.fingerprint, &t);
             t
         }
     };
@@ -182,31 +184,26 @@ fn obtain(
     match signed {
         Signed::Certificate(c) => Ok(c),
         Signed::Unauthorized(_) if from_cache => {
-            source::forget_access_token(&cache);
+            stored::forget_access_token(&cache);
             let fresh = exchange(cfg, api, store, cred)?;
-            let _ = source::cache_access_token(&cache, &cred.fingerprint, &fresh);
+            let _ = stored::cache_access_token(&cache, &cred.fingerprint, &fresh);
             match api.sign(&fresh, public, &cred.origin)? {
                 Signed::Certificate(c) => Ok(c),
                 Signed::Unauthorized(e) => Err(e),
             }
         }
         Signed::Unauthorized(e) => {
-            source::forget_access_token(&cache);
+            stored::forget_access_token(&cache);
             Err(e)
         }
     }
 }
 
 /// An access token for `cred`: the API-token grant, or a session's refresh.
-fn exchange(
-    cfg: &Config,
-    api: &Api,
-    store: &Store,
-    cred: &Credential,
-) -> Result<source::AccessToken> {
+fn exchange(cfg: &Config, api: &Api, store: &Store, cred: &Credential) -> Result<AccessToken> {
     match &cred.kind {
-        Kind::Session(file) => stored::refresh(cfg, api, cred, file, &store.token_cache()),
-        Kind::ApiToken | Kind::StoredApiToken(_) => api.exchange(cred),
+        Kind::Session(file) => refresh_session(cfg, api, cred, file, &store.token_cache()),
+        Kind::ApiToken | Kind::StoredApiToken(_) => exchange_api_token(api, cred),
     }
 }
 
@@ -224,7 +221,7 @@ fn step_up(cfg: &Config, cred: &Credential, mut e: anyhow::Error) -> anyhow::Err
         .step_up
         .as_ref()
         .map(|s| s.command(cfg))
-        .unwrap_or_else(|| stored::login_command(cfg, " --mfa"));
+        .unwrap_or_else(|| cfg.profile.login_command(" --mfa"));
     let unset = match (&cred.kind, &cfg.api_token) {
         (Kind::StoredApiToken(_), _) => "certsh logout".to_string(),
         (_, Some(ApiToken::Env { var, .. })) => format!("unset {var}"),
@@ -261,6 +258,76 @@ pub fn no_credentials(cfg: &Config) -> anyhow::Error {
         format!("set {var} to an API token, or run `certsh login` at a terminal"),
     );
     NeedLogin::new(why, None, None).into()
+}
+
+/// An access token for the session credential `cred` (whose session file is
+/// `file`), through the refresh grant. Called under the store's lock, so a
+/// rotated refresh token is written before anyone else reads the file. A
+/// refusal ends the session.
+fn refresh_session(
+    cfg: &Config,
+    api: &Api,
+    cred: &Credential,
+    file: &Path,
+    token_cache: &Path,
+) -> Result<AccessToken> {
+    match api.refresh_grant(&cred.token)? {
+        Granted::Tokens(set) => {
+            let claims = jwt::claims(set.access.token.expose()).unwrap_or_default();
+            if let Some(mut session) = Session::read(file) {
+                session.renewed(set.refresh.as_ref(), claims);
+                // A rotated refresh token that is not kept ends the session at
+                // the next refresh: this write must not fail quietly.
+                session.write(file)?;
+            }
+            Ok(set.access)
+        }
+        Granted::Refused(detail) => {
+            let _ = std::fs::remove_file(file);
+            stored::forget_access_token(token_cache);
+            Err(NeedLogin::new(
+                Fixable::new(
+                    format!(
+                        "the {} session has ended: {} refused its refresh token: {detail}",
+                        cfg.profile.title,
+                        api.token_url()
+                    ),
+                    format!("log in again: {}", cfg.profile.login_command("")),
+                ),
+                Some(cred.fingerprint.clone()),
+                None,
+            )
+            .into())
+        }
+    }
+}
+
+/// An access token for an API token credential, through the token exchange.
+/// A refusal says where the token came from and how to replace it.
+pub fn exchange_api_token(api: &Api, cred: &Credential) -> Result<AccessToken> {
+    let detail = match api.exchange(&cred.token)? {
+        Granted::Tokens(set) => return Ok(set.access),
+        Granted::Refused(detail) => detail,
+    };
+    let fix = match &cred.kind {
+        Kind::StoredApiToken(_) => {
+            "create a new API token in the console and store it: certsh login --api-token"
+                .to_string()
+        }
+        _ => format!(
+            "create a new API token in the console and put it in {}",
+            cred.origin
+        ),
+    };
+    Err(Fixable::new(
+        format!(
+            "auth server {} refused the API token from {}: {detail}",
+            api.token_url(),
+            cred.origin
+        ),
+        fix,
+    )
+    .into())
 }
 
 #[cfg(test)]

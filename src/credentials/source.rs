@@ -1,28 +1,26 @@
-//! Where the credential comes from, and the access-token cache.
+//! Which credential is in use, and who it says is logged in.
 //!
 //! Order: `{prefix}TOKEN` in the environment, then an API token stored with
 //! `certsh login --api-token`, then `api.token` and `api.token_file` in
 //! `config.yaml` (the official CLI's order), then the browser session of
 //! `certsh login`. The first one present is used, and only that one: a broken
 //! token is reported rather than silently skipped. An API token is only ever
-//! sent to the token endpoint; the cache keeps only a hash of it, to know
-//! which token an access token came from.
+//! sent to the token endpoint; the access-token cache (`stored.rs`) keeps only
+//! a hash of it, to know which token an access token came from.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ApiToken, Config};
-use crate::credentials::stored;
-use crate::state::store;
+use crate::credentials::jwt;
+use crate::credentials::stored::{self, SESSION_FILE, Session, stored_api_token};
+use crate::state::cert::now;
+use crate::state::store::Store;
 use crate::util::error::Fixable;
 use crate::util::secret::Secret;
-
-/// An access token is not reused in its last minute: a request that starts
-/// then could arrive after it expired.
-const ACCESS_TOKEN_SLACK: u64 = 60;
 
 /// What kind of credential, and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,21 +45,12 @@ pub struct Credential {
     pub fingerprint: String,
 }
 
-/// An OAuth access token and when it expires (Unix seconds).
-#[derive(Clone, Debug)]
-pub struct AccessToken {
-    /// The bearer token.
-    pub token: Secret,
-    /// Expiry.
-    pub expires_at: u64,
-}
-
 /// The credential to use, in the order above.
 pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
         if let Some((path, token, bound)) = stored::stored_api_token(cfg) {
             let origin = format!("the API token stored in {}", path.display());
-            let login = stored::login_command(cfg, " --api-token");
+            let login = cfg.profile.login_command(" --api-token");
             stored::check_bound(
                 cfg,
                 &origin,
@@ -80,7 +69,7 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
                 return Ok(None);
             };
             let origin = format!("the browser session in {}", path.display());
-            let login = stored::login_command(cfg, "");
+            let login = cfg.profile.login_command("");
             stored::check_bound(
                 cfg,
                 &origin,
@@ -180,70 +169,94 @@ fn fingerprint(cfg: &Config, token: &Secret) -> String {
         .collect()
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    fingerprint: String,
-    access_token: String,
-    expires_at: u64,
+/// Who is logged in and with what, for `certsh status` and `certsh doctor`.
+/// Read from files only: no network.
+#[derive(Debug, Default, Serialize)]
+pub struct Identity {
+    /// `environment`, `stored-api-token`, `config`, `session` or `none`:
+    /// the credential the next certificate would come from.
+    pub credential: &'static str,
+    /// Where it is (a variable, a file), never the token.
+    pub origin: Option<String>,
+    /// The user id (`sub`), when an access token or the session says.
+    pub user: Option<String>,
+    /// How the user authenticated (`amr`).
+    pub amr: Vec<String>,
+    /// When the access token known here expires (Unix seconds).
+    pub access_token_expires: Option<u64>,
+    /// Why the credential cannot be read, if it cannot.
+    pub problem: Option<String>,
 }
 
-/// The cached access token for the credential with `fingerprint`, if it is
-/// still good at `now`. A missing or damaged cache is simply no cache.
-pub fn cached_access_token(path: &Path, fingerprint: &str, now: u64) -> Option<AccessToken> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let file: CacheFile = serde_json::from_str(&text).ok()?;
-    (file.fingerprint == fingerprint && file.expires_at > now + ACCESS_TOKEN_SLACK).then(|| {
-        AccessToken {
-            token: Secret::new(file.access_token),
-            expires_at: file.expires_at,
+/// The credential in use and what is known about its login.
+pub fn identity(cfg: &Config) -> Identity {
+    let cred = match current(cfg) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Identity {
+                credential: "none",
+                ..Identity::default()
+            };
         }
-    })
-}
-
-/// Stores an access token (0600, atomically).
-pub fn cache_access_token(path: &Path, fingerprint: &str, token: &AccessToken) -> Result<()> {
-    let file = CacheFile {
-        fingerprint: fingerprint.to_string(),
-        access_token: token.token.expose().to_string(),
-        expires_at: token.expires_at,
+        Err(e) => {
+            // The credential that failed: a stored one bound to another
+            // server, or the configured token file.
+            let stored = match cfg.api_token {
+                Some(ApiToken::Env { .. }) => None,
+                _ => stored_api_token(cfg),
+            };
+            let (credential, origin) = match (stored, &cfg.api_token) {
+                (Some((path, _, _)), _) => (
+                    "stored-api-token",
+                    Some(format!("the API token stored in {}", path.display())),
+                ),
+                (None, Some(t)) => ("config", Some(t.origin())),
+                (None, None) => (
+                    "session",
+                    Store::find_file(cfg, SESSION_FILE)
+                        .map(|p| format!("the browser session in {}", p.display())),
+                ),
+            };
+            return Identity {
+                credential,
+                origin,
+                problem: Some(format!("{e:#}")),
+                ..Identity::default()
+            };
+        }
     };
-    let text = serde_json::to_string(&file).context("cannot encode the token cache")?;
-    store::write_private(path, text.as_bytes())
-}
-
-/// Forgets the cached access token (the server refused it).
-pub fn forget_access_token(path: &Path) {
-    let _ = std::fs::remove_file(path);
+    let credential = match (&cred.kind, &cfg.api_token) {
+        (Kind::Session(_), _) => "session",
+        (Kind::StoredApiToken(_), _) => "stored-api-token",
+        (Kind::ApiToken, Some(ApiToken::Env { .. })) => "environment",
+        (Kind::ApiToken, _) => "config",
+    };
+    let cached = Store::existing(cfg)
+        .into_iter()
+        .find_map(|s| stored::cached_access_token(&s.token_cache(), &cred.fingerprint, now()));
+    let mut claims = cached
+        .as_ref()
+        .and_then(|t| jwt::claims(t.token.expose()))
+        .unwrap_or_default();
+    if claims.sub.is_none()
+        && let Kind::Session(path) = &cred.kind
+        && let Some(s) = Session::read(path.as_path())
+    {
+        claims = s.claims;
+    }
+    Identity {
+        credential,
+        origin: Some(cred.origin),
+        user: claims.sub,
+        amr: claims.amr,
+        access_token_expires: cached.map(|t| t.expires_at).or(claims.exp),
+        problem: None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_round_trip_and_expiry() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("token.json");
-        let t = AccessToken {
-            token: Secret::new("abc".into()),
-            expires_at: 1000,
-        };
-        cache_access_token(&path, "fp", &t).unwrap();
-        assert_eq!(
-            cached_access_token(&path, "fp", 500)
-                .unwrap()
-                .token
-                .expose(),
-            "abc"
-        );
-        assert!(cached_access_token(&path, "other", 500).is_none());
-        assert!(
-            cached_access_token(&path, "fp", 950).is_none(),
-            "inside the slack"
-        );
-        std::fs::write(&path, "{garbage").unwrap();
-        assert!(cached_access_token(&path, "fp", 500).is_none());
-    }
 
     #[test]
     fn order_is_environment_stored_config_session() {

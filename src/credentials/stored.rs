@@ -1,5 +1,6 @@
-//! Credentials certsh keeps itself: the browser session (a refresh token from
-//! `certsh login`) and an API token stored with `certsh login --api-token`.
+//! Secrets certsh keeps itself: the browser session (a refresh token from
+//! `certsh login`), an API token stored with `certsh login --api-token`, and
+//! the cache of the latest access token.
 //!
 //! They live in the profile's state folder, 0600, beside the keys: never in
 //! `config.yaml`, which belongs to the official CLI. A session carries a
@@ -21,11 +22,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use ssh_key::rand_core::{OsRng, RngCore};
 
-use crate::config::{ApiToken, Config};
-use crate::credentials::api::{Api, Granted};
-use crate::credentials::jwt::{self, Claims};
-use crate::credentials::login::NeedLogin;
-use crate::credentials::source::{self, AccessToken, Credential, Kind};
+use crate::config::Config;
+use crate::credentials::api::AccessToken;
+use crate::credentials::jwt::Claims;
 use crate::state::cert::now;
 use crate::state::store::{self, Store};
 use crate::util::error::Fixable;
@@ -94,9 +93,23 @@ impl Session {
     /// Writes the session (0600, atomically) into `store`.
     pub fn save(&self, store: &Store) -> Result<PathBuf> {
         let path = store.dir.join(SESSION_FILE);
-        let text = serde_json::to_string(self).context("cannot encode the session")?;
-        store::write_private(&path, text.as_bytes())?;
+        self.write(&path)?;
         Ok(path)
+    }
+
+    /// What a refresh grant changes: the refresh token, when the server
+    /// rotated it, and the latest claims.
+    pub fn renewed(&mut self, rotated: Option<&Secret>, claims: Claims) {
+        if let Some(rotated) = rotated {
+            self.refresh_token = rotated.expose().to_string();
+        }
+        self.claims = claims;
+    }
+
+    /// Writes the session (0600, atomically) to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string(self).context("cannot encode the session")?;
+        store::write_private(path, text.as_bytes())
     }
 }
 
@@ -177,147 +190,6 @@ pub fn may_revoke(cfg: &Config, bound: &str) -> bool {
     bound == cfg.token_url && origin(bound).is_some_and(|o| Some(o) == origin(&cfg.revoke_url))
 }
 
-/// An access token for the session credential `cred` (whose session file is
-/// `file`), through the refresh grant. Called under the store's lock, so a
-/// rotated refresh token is written before anyone else reads the file. A
-/// refusal ends the session.
-pub fn refresh(
-    cfg: &Config,
-    api: &Api,
-    cred: &Credential,
-    file: &Path,
-    token_cache: &Path,
-) -> Result<AccessToken> {
-    match api.refresh_grant(&cred.token)? {
-        Granted::Tokens(set) => {
-            let claims = jwt::claims(set.access.token.expose()).unwrap_or_default();
-            if let Some(mut session) = Session::read(file) {
-                if let Some(rotated) = &set.refresh {
-                    session.refresh_token = rotated.expose().to_string();
-                }
-                session.claims = claims;
-                let text = serde_json::to_string(&session).context("cannot encode the session")?;
-                // A rotated refresh token that is not kept ends the session at
-                // the next refresh: this write must not fail quietly.
-                store::write_private(file, text.as_bytes())?;
-            }
-            Ok(set.access)
-        }
-        Granted::Refused(detail) => {
-            let _ = std::fs::remove_file(file);
-            source::forget_access_token(token_cache);
-            Err(NeedLogin::new(
-                Fixable::new(
-                    format!(
-                        "the {} session has ended: {} refused its refresh token: {detail}",
-                        cfg.profile.title,
-                        api.token_url()
-                    ),
-                    format!("log in again: {}", login_command(cfg, "")),
-                ),
-                Some(cred.fingerprint.clone()),
-                None,
-            )
-            .into())
-        }
-    }
-}
-
-/// Who is logged in and with what, for `certsh status` and `certsh doctor`.
-/// Read from files only: no network.
-#[derive(Debug, Default, Serialize)]
-pub struct Identity {
-    /// `environment`, `stored-api-token`, `config`, `session` or `none`:
-    /// the credential the next certificate would come from.
-    pub credential: &'static str,
-    /// Where it is (a variable, a file), never the token.
-    pub origin: Option<String>,
-    /// The user id (`sub`), when an access token or the session says.
-    pub user: Option<String>,
-    /// How the user authenticated (`amr`).
-    pub amr: Vec<String>,
-    /// When the access token known here expires (Unix seconds).
-    pub access_token_expires: Option<u64>,
-    /// Why the credential cannot be read, if it cannot.
-    pub problem: Option<String>,
-}
-
-/// The credential in use and what is known about its login.
-pub fn identity(cfg: &Config) -> Identity {
-    let cred = match source::current(cfg) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Identity {
-                credential: "none",
-                ..Identity::default()
-            };
-        }
-        Err(e) => {
-            // The credential that failed: a stored one bound to another
-            // server, or the configured token file.
-            let stored = match cfg.api_token {
-                Some(ApiToken::Env { .. }) => None,
-                _ => stored_api_token(cfg),
-            };
-            let (credential, origin) = match (stored, &cfg.api_token) {
-                (Some((path, _, _)), _) => (
-                    "stored-api-token",
-                    Some(format!("the API token stored in {}", path.display())),
-                ),
-                (None, Some(t)) => ("config", Some(t.origin())),
-                (None, None) => (
-                    "session",
-                    Store::find_file(cfg, SESSION_FILE)
-                        .map(|p| format!("the browser session in {}", p.display())),
-                ),
-            };
-            return Identity {
-                credential,
-                origin,
-                problem: Some(format!("{e:#}")),
-                ..Identity::default()
-            };
-        }
-    };
-    let credential = match (&cred.kind, &cfg.api_token) {
-        (Kind::Session(_), _) => "session",
-        (Kind::StoredApiToken(_), _) => "stored-api-token",
-        (Kind::ApiToken, Some(ApiToken::Env { .. })) => "environment",
-        (Kind::ApiToken, _) => "config",
-    };
-    let cached = Store::existing(cfg)
-        .into_iter()
-        .find_map(|s| source::cached_access_token(&s.token_cache(), &cred.fingerprint, now()));
-    let mut claims = cached
-        .as_ref()
-        .and_then(|t| jwt::claims(t.token.expose()))
-        .unwrap_or_default();
-    if claims.sub.is_none()
-        && let Kind::Session(path) = &cred.kind
-        && let Some(s) = Session::read(path)
-    {
-        claims = s.claims;
-    }
-    Identity {
-        credential,
-        origin: Some(cred.origin),
-        user: claims.sub,
-        amr: claims.amr,
-        access_token_expires: cached.map(|t| t.expires_at).or(claims.exp),
-        problem: None,
-    }
-}
-
-/// `certsh [--profile NAME] login<rest>`, the command a message tells the user
-/// to run.
-pub fn login_command(cfg: &Config, rest: &str) -> String {
-    if cfg.profile.name == crate::config::profile::PROFILES[0].name {
-        format!("certsh login{rest}")
-    } else {
-        format!("certsh --profile {} login{rest}", cfg.profile.name)
-    }
-}
-
 /// Removes the session and the stored API token from every state folder of
 /// the profile; returns the refresh tokens that were there and may be
 /// revoked with this configuration ([`may_revoke`]).
@@ -336,9 +208,74 @@ pub fn forget_all(cfg: &Config) -> Vec<Secret> {
     tokens
 }
 
+/// An access token is not reused in its last minute: a request that starts
+/// then could arrive after it expired.
+const ACCESS_TOKEN_SLACK: u64 = 60;
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    fingerprint: String,
+    access_token: String,
+    expires_at: u64,
+}
+
+/// The cached access token for the credential with `fingerprint`, if it is
+/// still good at `now`. A missing or damaged cache is simply no cache.
+pub fn cached_access_token(path: &Path, fingerprint: &str, now: u64) -> Option<AccessToken> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let file: CacheFile = serde_json::from_str(&text).ok()?;
+    (file.fingerprint == fingerprint && file.expires_at > now + ACCESS_TOKEN_SLACK).then(|| {
+        AccessToken {
+            token: Secret::new(file.access_token),
+            expires_at: file.expires_at,
+        }
+    })
+}
+
+/// Stores an access token (0600, atomically).
+pub fn cache_access_token(path: &Path, fingerprint: &str, token: &AccessToken) -> Result<()> {
+    let file = CacheFile {
+        fingerprint: fingerprint.to_string(),
+        access_token: token.token.expose().to_string(),
+        expires_at: token.expires_at,
+    };
+    let text = serde_json::to_string(&file).context("cannot encode the token cache")?;
+    store::write_private(path, text.as_bytes())
+}
+
+/// Forgets the cached access token (the server refused it).
+pub fn forget_access_token(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_round_trip_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.json");
+        let t = AccessToken {
+            token: Secret::new("abc".into()),
+            expires_at: 1000,
+        };
+        cache_access_token(&path, "fp", &t).unwrap();
+        assert_eq!(
+            cached_access_token(&path, "fp", 500)
+                .unwrap()
+                .token
+                .expose(),
+            "abc"
+        );
+        assert!(cached_access_token(&path, "other", 500).is_none());
+        assert!(
+            cached_access_token(&path, "fp", 950).is_none(),
+            "inside the slack"
+        );
+        std::fs::write(&path, "{garbage").unwrap();
+        assert!(cached_access_token(&path, "fp", 500).is_none());
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

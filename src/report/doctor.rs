@@ -12,7 +12,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::Instant;
 
 use anyhow::Result;
 
@@ -20,7 +19,7 @@ use crate::config::{Config, Env, ProcessEnv};
 use crate::connect::exec;
 use crate::credentials::api::Api;
 use crate::credentials::refresh;
-use crate::credentials::stored;
+use crate::credentials::source;
 use crate::state::cert::{self, now};
 use crate::state::store::Store;
 use crate::util::error;
@@ -184,7 +183,7 @@ fn real_ssh() -> Check {
 }
 
 fn credentials(cfg: &Config) -> Check {
-    let id = stored::identity(cfg);
+    let id = source::identity(cfg);
     if let Some(problem) = id.problem {
         return Check::bad(
             Verdict::Fail,
@@ -203,7 +202,7 @@ fn credentials(cfg: &Config) -> Check {
             ),
             format!(
                 "{}, or set {} to an API token",
-                stored::login_command(cfg, ""),
+                cfg.profile.login_command(""),
                 cfg.token_var()
             ),
         );
@@ -264,7 +263,7 @@ fn certificate(cfg: &Config) -> Check {
             detail,
             format!(
                 "if ssh says that access requires MFA: {}",
-                stored::login_command(cfg, " --mfa")
+                cfg.profile.login_command(" --mfa")
             ),
         )
     }
@@ -418,7 +417,7 @@ fn sample_host(cfg: &Config) -> Option<String> {
 /// `--online`: the auth server and the certifier answer, and the clock
 /// agrees with theirs.
 fn reachable(cfg: &Config) -> Vec<Check> {
-    let api = match Api::new(cfg, Instant::now() + cfg.refresh_deadline()) {
+    let api = match Api::for_command(cfg) {
         Ok(a) => a,
         Err(e) => {
             return vec![Check::bad(

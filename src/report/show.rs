@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::credentials::refresh::{self, Want};
-use crate::credentials::source;
-use crate::credentials::stored::{self, Identity};
+use crate::credentials::source::{self, Identity};
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
@@ -87,7 +86,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
             mode: None,
             certificate: None,
             key: None,
-            login: stored::identity(cfg),
+            login: source::identity(cfg),
         };
     };
     let left = cert::seconds_left(&c.cert, now);
@@ -122,7 +121,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
         }),
         certificate: Some(c.cert_path.display().to_string()),
         key: Some(c.key_path.display().to_string()),
-        login: stored::identity(cfg),
+        login: source::identity(cfg),
     }
 }
 
