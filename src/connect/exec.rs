@@ -7,14 +7,22 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::util::error::Fixable;
+use crate::util::file_id;
 use crate::util::secret;
+
+/// The oldest OpenSSH certsh works with: `CertificateFile`, which certsh
+/// passes to every connection it serves, arrived in OpenSSH 7.2.
+pub const MIN_OPENSSH_CERTIFICATE_FILE: (u32, u32) = (7, 2);
+
+/// The oldest OpenSSH the ssh_config block (`certsh setup ssh-config`) is
+/// written for: it is reached through `Include`, which arrived in 7.3.
+pub const MIN_OPENSSH_INCLUDE: (u32, u32) = (7, 3);
 
 /// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
 /// is not certsh.
@@ -22,15 +30,8 @@ pub fn real_ssh() -> Result<PathBuf> {
     let configured = std::env::var_os("CERTSH_REAL_SSH")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let me = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| (m.dev(), m.ino()));
-    let is_me = |p: &Path| {
-        std::fs::metadata(p)
-            .ok()
-            .is_some_and(|m| Some((m.dev(), m.ino())) == me)
-    };
+    let me = file_id::this_program();
+    let is_me = |p: &Path| me.is_some() && file_id::file_id(p) == me;
     if let Some(path) = configured.as_deref() {
         let path = if path.components().count() == 1 {
             which::which(path).unwrap_or_else(|_| path.to_path_buf())

@@ -5,6 +5,7 @@
 
 pub mod command_line;
 pub mod exec;
+pub mod readconf;
 pub mod scope;
 pub mod shim;
 pub mod ssh;

@@ -15,15 +15,25 @@
 //! may say yes too often (it ignores which `Host` block a line is in), never
 //! no when ssh could end up at a cloud host.
 //!
-//! Nothing here runs ssh or reads the environment: callers pass the home
-//! directory and the files, which keeps every function testable.
+//! [`in_scope`] makes the decision for a connection, in that order: the name
+//! given, `-o HostName`, then the user's ssh_config (`$HOME`'s and the
+//! password database's home, which is where OpenSSH looks), and `ssh -G`
+//! last. Apart from [`in_scope`], [`ssh_g`] and [`passwd_home`], nothing here
+//! runs ssh or reads the system: callers pass the home directory and the
+//! files, which keeps the rest testable.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
 
-use crate::config::host_pattern::{matches_any, wildcard_match};
-use crate::connect::command_line::{self, Arguments};
+use crate::config::Config;
+use crate::config::host_pattern::{self, matches_any, wildcard_match};
+use crate::connect::command_line;
+use crate::connect::readconf::{self, Arguments};
+use crate::util::log::debug;
+use crate::util::secret;
 
 /// The rules ssh reads a configuration file with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,22 +159,22 @@ impl<P: AsRef<str>> Scan<'_, P> {
     }
 
     fn line(&self, line: &[u8], depth: usize) -> bool {
-        let directive = match command_line::directive(line) {
+        let directive = match readconf::directive(line) {
             Ok(Some(directive)) => directive,
             Ok(None) => return false,
-            Err(command_line::Malformed) => return true,
+            Err(readconf::Malformed) => return true,
         };
         let keyword = directive.keyword.as_ref();
         if keyword.eq_ignore_ascii_case(b"hostname") {
-            command_line::single_argument(directive.args)
+            readconf::single_argument(directive.args)
                 .is_none_or(|value| value.contains(&b'%') || matches_any(&value, self.patterns))
         } else if keyword.eq_ignore_ascii_case(b"include") {
             Arguments::new(directive.args).any(|path| match path {
                 Ok(path) => self.include(&path, depth),
-                Err(command_line::Malformed) => true,
+                Err(readconf::Malformed) => true,
             })
         } else if keyword.eq_ignore_ascii_case(b"canonicalizehostname") {
-            command_line::single_argument(directive.args)
+            readconf::single_argument(directive.args)
                 .is_none_or(|value| !value.eq_ignore_ascii_case(b"no"))
         } else {
             false
@@ -300,6 +310,92 @@ pub fn parse_ssh_g(output: &str) -> Option<Resolved> {
         port: port
             .and_then(|port| port.parse::<u16>().ok())
             .filter(|&port| port != 0),
+    })
+}
+
+/// Whether the connection goes to the cloud: by the name given, by
+/// `-o HostName`, or by the `HostName` the user's ssh_config gives it.
+pub fn in_scope(
+    cfg: &Config,
+    line: &command_line::SshCommand,
+    host: &str,
+    real: &Path,
+    args: &[OsString],
+) -> bool {
+    if line.hostname_option.is_some() {
+        // ssh connects where -o HostName says, whatever the name given.
+        return line
+            .connect_host()
+            .is_some_and(|h| host_pattern::host_matches(&h, &cfg.wildcards));
+    }
+    if host_pattern::host_matches(host, &cfg.wildcards) {
+        return true;
+    }
+    // An alias can only become a cloud host through the user's ssh_config;
+    // reading the files is cheap, running `ssh -G` is not, so look first.
+    let home = Some(cfg.home.as_path()).filter(|h| h.is_absolute());
+    let mut files = ssh_config_files(home, line.config_file.as_deref());
+    if line.config_file.is_none()
+        && let Some(pw) = passwd_home()
+        && pw != cfg.home
+    {
+        files.insert(
+            1,
+            ConfigFile {
+                path: pw.join(".ssh/config"),
+                origin: ConfigOrigin::User,
+            },
+        );
+    }
+    if !config_names_hostname_in_scope(&files, home, &cfg.wildcards) {
+        return false;
+    }
+    let resolved = ssh_g(real, args).and_then(|out| parse_ssh_g(&out));
+    debug(cfg.debug, || {
+        format!(
+            "ssh -G resolves {host} to {:?}",
+            resolved.as_ref().map(|r| &r.hostname)
+        )
+    });
+    resolved.is_some_and(|r| host_pattern::host_matches(&r.hostname, &cfg.wildcards))
+}
+
+/// Runs `ssh -G` for `args` and returns what it prints, if it succeeds:
+/// what ssh will use for a connection, after every configuration file.
+/// Costs milliseconds (ssh reads all its configuration), so the connection
+/// path asks only when [`config_names_hostname_in_scope`] says it may
+/// matter; `certsh doctor` asks it about a sample cloud host.
+pub fn ssh_g<S: AsRef<OsStr>>(real: &Path, args: &[S]) -> Option<String> {
+    let out = secret::command(real)
+        .arg("-G")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every value `ssh -G` printed for `keyword` (lowercase), in order: the
+/// options ssh takes more than one of (`identityfile`, `certificatefile`).
+pub fn ssh_g_values<'a>(output: &'a str, keyword: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(k, _)| *k == keyword)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+pub fn passwd_home() -> Option<PathBuf> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
     })
 }
 

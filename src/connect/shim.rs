@@ -8,12 +8,12 @@
 //! git is given the shim rather than `certsh ssh` because git recognises
 //! OpenSSH by the name `ssh` and then skips its `-G` probe.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::util::error::Fixable;
+use crate::util::file_id::same_file;
 
 /// The running certsh and, when installed, its shim.
 #[derive(Debug)]
@@ -71,13 +71,6 @@ impl Installed {
             )
             .into()
         })
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
     }
 }
 

@@ -13,23 +13,20 @@
 //! connection to the cloud stops on it, with the error.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::config::host_pattern;
 use crate::config::{Config, ProcessEnv};
 use crate::connect::command_line;
 use crate::connect::exec;
 use crate::connect::scope;
 use crate::credentials::login;
-use crate::credentials::refresh::{self, Want};
+use crate::credentials::refresh::Want;
 use crate::credentials::source;
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
 use crate::util::log::debug;
-use crate::util::secret;
 
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
 /// failure: on success this process becomes ssh.
@@ -68,7 +65,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     if !cfg.auto_load_cert {
         return passthrough(&|| "ssh.auto_load_cert is off".into());
     }
-    if !in_scope(&cfg, &line, &dest.host, &real, args) {
+    if !scope::in_scope(&cfg, &line, &dest.host, &real, args) {
         return passthrough(&|| format!("{} is not a {} host", dest.host, cfg.profile.title));
     }
     problems.warn_ignored();
@@ -113,74 +110,6 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
 /// worth using.
 fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
-    let same_source = source::direct_fingerprint(cfg)
-        .is_none_or(|fp| c.cert.comment() == refresh::source_comment(&fp));
-    (same_source && cert::usable(&c.cert, now(), 10)).then_some(c)
-}
-
-/// Whether the connection goes to the cloud: by the name given, by
-/// `-o HostName`, or by the `HostName` the user's ssh_config gives it.
-fn in_scope(
-    cfg: &Config,
-    line: &command_line::SshCommand,
-    host: &str,
-    real: &Path,
-    args: &[OsString],
-) -> bool {
-    if line.hostname_option.is_some() {
-        // ssh connects where -o HostName says, whatever the name given.
-        return line
-            .connect_host()
-            .is_some_and(|h| host_pattern::host_matches(&h, &cfg.wildcards));
-    }
-    if host_pattern::host_matches(host, &cfg.wildcards) {
-        return true;
-    }
-    // An alias can only become a cloud host through the user's ssh_config;
-    // reading the files is cheap, running `ssh -G` is not, so look first.
-    let home = Some(cfg.home.as_path()).filter(|h| h.is_absolute());
-    let mut files = scope::ssh_config_files(home, line.config_file.as_deref());
-    if line.config_file.is_none()
-        && let Some(pw) = passwd_home()
-        && pw != cfg.home
-    {
-        files.insert(
-            1,
-            scope::ConfigFile {
-                path: pw.join(".ssh/config"),
-                origin: scope::ConfigOrigin::User,
-            },
-        );
-    }
-    if !scope::config_names_hostname_in_scope(&files, home, &cfg.wildcards) {
-        return false;
-    }
-    let out = secret::command(real)
-        .arg("-G")
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
-    let resolved = out
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| scope::parse_ssh_g(&String::from_utf8_lossy(&o.stdout)));
-    debug(cfg.debug, || {
-        format!(
-            "ssh -G resolves {host} to {:?}",
-            resolved.as_ref().map(|r| &r.hostname)
-        )
-    });
-    resolved.is_some_and(|r| host_pattern::host_matches(&r.hostname, &cfg.wildcards))
-}
-
-/// The home directory in the password database, which is where OpenSSH
-/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-pub fn passwd_home() -> Option<PathBuf> {
-    let uid = rustix::process::getuid().as_raw().to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
-    })
+    let fingerprint = source::direct_fingerprint(cfg);
+    cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)
 }

@@ -49,6 +49,7 @@ use crate::state::cert::{self, now};
 use crate::state::lock::Lock;
 use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
+use crate::util::log;
 use crate::util::sanitize;
 use crate::util::secret::{self, Secret};
 
@@ -859,15 +860,13 @@ fn logout_one(cfg: &Config) {
                 for t in &revocable {
                     match api.revoke(t) {
                         Ok(()) => revoked += 1,
-                        Err(e) => say(format_args!(
-                            "warning: the session could not be revoked ({e:#}); it is deleted here anyway"
+                        Err(e) => log::warn(&format!(
+                            "the session could not be revoked ({e:#}); it is deleted here anyway"
                         )),
                     }
                 }
             }
-            Err(e) => say(format_args!(
-                "warning: {e:#}; the session is deleted here anyway"
-            )),
+            Err(e) => log::warn(&format!("{e:#}; the session is deleted here anyway")),
         }
     }
     stored::forget_all(cfg);

@@ -33,19 +33,11 @@ pub enum Want {
     Fresh,
 }
 
-/// The comment certsh writes into a certificate file, naming the credential
-/// it came from, so that a changed API token is not served the previous
-/// token's certificate.
-pub fn source_comment(fingerprint: &str) -> String {
-    format!("certsh-source:{fingerprint}")
-}
-
 /// Whether `cached` can be used as it is with the configured credential.
 /// `fingerprint` is the credential's, when known without reading files.
-pub fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
+fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
     let margin = cfg.refresh_margin.as_secs();
-    cert::usable(&cached.cert, now(), margin)
-        && fingerprint.is_none_or(|fp| cached.cert.comment() == source_comment(fp))
+    cert::usable_from(&cached.cert, now(), margin, fingerprint)
 }
 
 /// A usable certificate, obtaining one if needed.
@@ -117,7 +109,7 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
             cert::seconds_left(&checked, now())
         )
     });
-    let text = with_comment(&cert_text, &source_comment(&cred.fingerprint));
+    let text = with_comment(&cert_text, &cert::source_comment(&cred.fingerprint));
     match (&reuse_key, &new_key) {
         (Some(c), _) => store.renew(c, &text)?,
         (None, Some(k)) => publish(&store, k, &text)?,

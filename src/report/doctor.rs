@@ -9,7 +9,6 @@
 //! server and the certifier are asked once each, without a credential, and
 //! their `Date` header measures the clock.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 
@@ -17,17 +16,16 @@ use anyhow::Result;
 
 use crate::config::{Config, Env, ProcessEnv};
 use crate::connect::exec;
+use crate::connect::scope;
 use crate::credentials::api::Api;
-use crate::credentials::refresh;
 use crate::credentials::source;
 use crate::state::cert::{self, now};
 use crate::state::store::Store;
 use crate::util::error;
+use crate::util::file_id;
 use crate::util::sanitize;
 use crate::util::secret;
 
-/// `CertificateFile` arrived in OpenSSH 7.2.
-const MIN_OPENSSH: (u32, u32) = (7, 2);
 /// A clock this far from the server's is worth a warning: new certificates
 /// are backdated about this much.
 const SKEW_WARN: u64 = 60;
@@ -163,7 +161,9 @@ fn real_ssh() -> Check {
     };
     let first = sanitize::short(text.lines().next().unwrap_or(""), 80);
     match exec::openssh_version(&text) {
-        Some(v) if v >= MIN_OPENSSH => Check::ok("ssh", format!("{} ({first})", path.display())),
+        Some(v) if v >= exec::MIN_OPENSSH_CERTIFICATE_FILE => {
+            Check::ok("ssh", format!("{} ({first})", path.display()))
+        }
         Some((major, minor)) => Check::bad(
             Verdict::Fail,
             "ssh",
@@ -244,7 +244,7 @@ fn certificate(cfg: &Config) -> Check {
             "certsh load (or just connect: the shim renews it)",
         );
     }
-    if !refresh::reusable(cfg, &c, None) {
+    if !cert::usable_from(&c.cert, now(), cfg.refresh_margin.as_secs(), None) {
         return Check::ok(
             "certificate",
             format!(
@@ -331,9 +331,8 @@ fn git_command(source: &str, cmd: &str) -> Check {
 
 /// Whether `path` is this program (the shim is a link to it).
 fn is_certsh(path: &Path) -> bool {
-    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let me = std::env::current_exe().ok().and_then(|p| id(&p));
-    me.is_some() && id(path) == me
+    let me = file_id::this_program();
+    me.is_some() && file_id::file_id(path) == me
 }
 
 /// What the user's ssh_config does for a cloud host: `ssh -G` knows best.
@@ -344,16 +343,7 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
     let Ok(real) = exec::real_ssh() else {
         return vec![];
     };
-    let out = secret::command(real)
-        .args(["-G", &host])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
-    let Some(text) = out
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    else {
+    let Some(text) = scope::ssh_g(&real, &[host.as_str()]) else {
         return vec![Check::bad(
             Verdict::Warn,
             "ssh_config",
@@ -362,10 +352,9 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
         )];
     };
     let values = |key: &str| -> Vec<String> {
-        text.lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
+        scope::ssh_g_values(&text, key)
+            .into_iter()
+            .map(str::to_string)
             .collect()
     };
     let ours = |p: &str| p.contains("/certsh/") && p.contains("id_ed25519");
@@ -510,6 +499,9 @@ mod tests {
         );
         assert_eq!(exec::openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
         assert_eq!(exec::openssh_version("Sun_SSH_1.1"), None);
-        assert!(Some((7, 1)) < Some(MIN_OPENSSH) && Some((10, 0)) > Some(MIN_OPENSSH));
+        assert!(
+            Some((7, 1)) < Some(exec::MIN_OPENSSH_CERTIFICATE_FILE)
+                && Some((10, 0)) > Some(exec::MIN_OPENSSH_CERTIFICATE_FILE)
+        );
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::credentials::refresh::{self, Want};
+use crate::credentials::refresh::Want;
 use crate::credentials::source::{self, Identity};
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
@@ -93,9 +93,9 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
     let fp = source::direct_fingerprint(cfg);
     let state = if left == 0 {
         State::Expired
-    } else if fp.is_some_and(|fp| c.cert.comment() != refresh::source_comment(&fp)) {
+    } else if !cert::from_credential(&c.cert, fp.as_deref()) {
         State::OtherCredential
-    } else if refresh::reusable(cfg, c, None) {
+    } else if cert::usable_from(&c.cert, now, cfg.refresh_margin.as_secs(), None) {
         State::Valid
     } else {
         State::RenewSoon

@@ -55,8 +55,6 @@ use crate::connect::shim::{Installed, sh_quote_path};
 use crate::state::store::Store;
 use crate::util::error::{self, Fixable};
 
-/// The oldest OpenSSH this block is written for.
-const MIN_OPENSSH: (u32, u32) = (7, 3);
 /// The line certsh adds when it created the file, so that `--undo` removes
 /// the file again instead of leaving an empty one.
 const CREATED: &str = "# certsh created this file; --undo removes it again\n";
@@ -77,7 +75,7 @@ pub fn hook(profile: Option<&str>) -> Result<ExitCode> {
 pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {
     let file = match file {
         Some(f) => f,
-        None => crate::connect::ssh::passwd_home()
+        None => crate::connect::scope::passwd_home()
             .ok_or_else(|| {
                 Fixable::new(
                     "cannot find your home folder in /etc/passwd, which is where ssh looks for .ssh/config",
@@ -349,14 +347,14 @@ fn check_openssh_version() -> Result<()> {
     let banner =
         exec::banner(&real).with_context(|| format!("cannot run {} -V", real.display()))?;
     match exec::openssh_version(&banner) {
-        Some(v) if v < MIN_OPENSSH => Err(Fixable::new(
+        Some(v) if v < exec::MIN_OPENSSH_INCLUDE => Err(Fixable::new(
             format!(
                 "{} is OpenSSH {}.{}, older than {}.{}, which the ssh_config block needs",
                 real.display(),
                 v.0,
                 v.1,
-                MIN_OPENSSH.0,
-                MIN_OPENSSH.1
+                exec::MIN_OPENSSH_INCLUDE.0,
+                exec::MIN_OPENSSH_INCLUDE.1
             ),
             "upgrade OpenSSH, or use `eval \"$(certsh env --alias)\"` instead",
         )
@@ -367,8 +365,8 @@ fn check_openssh_version() -> Result<()> {
                 "note: {} does not say it is OpenSSH ({}); the block is written for OpenSSH {}.{} or later",
                 real.display(),
                 crate::util::sanitize::short(banner.trim(), 80),
-                MIN_OPENSSH.0,
-                MIN_OPENSSH.1
+                exec::MIN_OPENSSH_INCLUDE.0,
+                exec::MIN_OPENSSH_INCLUDE.1
             ));
             Ok(())
         }
@@ -386,7 +384,7 @@ mod tests {
             Some((9, 2))
         );
         assert_eq!(exec::openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
-        assert!(exec::openssh_version("OpenSSH_7.2p2").unwrap() < MIN_OPENSSH);
+        assert!(exec::openssh_version("OpenSSH_7.2p2").unwrap() < exec::MIN_OPENSSH_INCLUDE);
         assert_eq!(exec::openssh_version("dropbear"), None);
     }
 

@@ -120,6 +120,28 @@ pub fn usable(cert: &Certificate, now: u64, margin: u64) -> bool {
         && seconds_left(cert, now) > margin
 }
 
+/// The comment certsh writes into a certificate file, naming the credential
+/// it came from, so that a changed API token is not served the previous
+/// token's certificate.
+pub fn source_comment(fingerprint: &str) -> String {
+    format!("certsh-source:{fingerprint}")
+}
+
+/// Whether `cert` came from the credential with `fingerprint`; `None` (the
+/// credential is not known without reading files) accepts any.
+pub fn from_credential(cert: &Certificate, fingerprint: Option<&str>) -> bool {
+    fingerprint.is_none_or(|fp| cert.comment() == source_comment(fp))
+}
+
+/// The one answer to "can this certificate serve a connection now, as it
+/// is": [`usable`] for longer than `margin` seconds, and
+/// [`from_credential`] the one in use. Renewal, the shim's fallback to a
+/// certificate that failed to renew, `certsh status` and `certsh doctor` all
+/// ask here.
+pub fn usable_from(cert: &Certificate, now: u64, margin: u64, fingerprint: Option<&str>) -> bool {
+    usable(cert, now, margin) && from_credential(cert, fingerprint)
+}
+
 /// SHA-256 fingerprint as ssh-keygen prints it.
 pub fn fingerprint(key: &KeyData) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()

@@ -2,6 +2,7 @@
 //! stderr, text made safe for a terminal, and secrets kept secret.
 
 pub mod error;
+pub mod file_id;
 pub mod log;
 pub mod sanitize;
 pub mod secret;
