@@ -17,7 +17,7 @@
 //! # END certsh (profile magento)
 //! ```
 //!
-//! Why this shape (CONTRACT.md section 6):
+//! Why this shape (docs/cloud.md section 6):
 //! - The hook renews the certificate before ssh reads any key (ssh runs
 //!   `Match exec` while it reads its configuration). Its `Match` lines have
 //!   no options under them, so whatever its exit status, nothing is lost: the

@@ -6,7 +6,7 @@
 //! They are added with a lifetime equal to the certificate's time left, so
 //! the agent forgets them when the certificate expires: expired certificates
 //! left in an agent are offered first and use up the server's `MaxAuthTries`
-//! (CONTRACT.md section 6). certsh's entries from before that have expired,
+//! (docs/cloud.md section 6). certsh's entries from before that have expired,
 //! and keys of certsh whose certificates are gone, are removed first.
 //!
 //! This runs OpenSSH's `ssh-add` (`ssh-add -t <secs> <key>`, which also adds
