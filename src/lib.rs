@@ -97,19 +97,24 @@ impl Invocation {
     }
 }
 
+/// The one place a command's configuration is built, from the arguments,
+/// the environment and the files, before the action that receives it. The
+/// connection path (`certsh ssh`, the shim) builds its own, later and more
+/// leniently: a host out of scope must not depend on it (`connect/ssh.rs`).
 fn run(cli: cli::Cli) -> Result<ExitCode> {
     let profile = cli.profile.as_deref();
+    let load = |profile: Option<&str>| Config::load(profile, &ProcessEnv);
     match cli.command {
         cli::Command::Ssh { args } => ssh::run(&args, profile),
         cli::Command::Load { refresh, agent } => {
-            let cfg = Config::load(profile, &ProcessEnv)?;
+            let cfg = load(profile)?;
             let code = show::load(&cfg, refresh)?;
             agent::after_load(&cfg, agent)?;
             Ok(code)
         }
-        cli::Command::Status { json } => show::status(&Config::load(profile, &ProcessEnv)?, json),
+        cli::Command::Status { json } => show::status(&load(profile)?, json),
         cli::Command::Setup { what } => {
-            let cfg = Config::load(profile, &ProcessEnv)?;
+            let cfg = load(profile)?;
             match what {
                 cli::Setup::Git { local, force, undo } => git::git(&cfg, local, force, undo),
                 cli::Setup::SshConfig { file, undo } => ssh_config::setup(&cfg, file, undo),
@@ -129,14 +134,14 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Rsync { args } => wrap::rsync(&args, profile),
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
-        cli::Command::SshConfigHook => ssh_config::hook(profile),
+        cli::Command::SshConfigHook => ssh::hook(&load(profile)?),
         cli::Command::Login {
             mfa,
             max_age,
             no_browser,
             api_token,
         } => {
-            let cfg = Config::load(profile, &ProcessEnv)?;
+            let cfg = load(profile)?;
             if api_token {
                 return login::api_token_login(&cfg);
             }
@@ -147,7 +152,21 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             };
             login::login(&cfg, &opts)
         }
-        cli::Command::Logout { all } => login::logout(profile, all),
-        cli::Command::Doctor { online } => doctor::run(profile, online),
+        cli::Command::Logout { all } => {
+            let configs = if all {
+                config::profile::PROFILES
+                    .iter()
+                    .map(|p| load(Some(p.name)))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                vec![load(profile)?]
+            };
+            login::logout(&configs)
+        }
+        cli::Command::Doctor { online } => {
+            // doctor reports a configuration that fails to load.
+            let (cfg, problems) = Config::read(profile, &ProcessEnv);
+            doctor::run(&cfg, &problems, online)
+        }
     }
 }

@@ -129,6 +129,15 @@ pub struct Config {
     /// `$BROWSER`: the program `certsh login` opens the login page with
     /// (else xdg-open, or open on macOS).
     pub browser: Option<OsString>,
+    /// `HTTPS_PROXY` (else `https_proxy`, `ALL_PROXY`, `all_proxy`): the
+    /// proxy the cloud's API is reached through. It may hold a password.
+    pub https_proxy: Option<Secret>,
+    /// `NO_PROXY` (else `no_proxy`): hosts reached without the proxy.
+    pub no_proxy: String,
+    /// `SSH_AUTH_SOCK`: the running ssh-agent, if there is one.
+    pub agent_socket: Option<OsString>,
+    /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
+    pub git_ssh_command: Option<String>,
 }
 
 /// The keys of `config.yaml` that certsh reads.
@@ -417,6 +426,14 @@ impl Config {
                 .var("CERTSH_LOG")
                 .is_some_and(|v| v.eq_ignore_ascii_case("debug")),
             browser: env.var_os("BROWSER"),
+            https_proxy: first_var(
+                env,
+                &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"],
+            )
+            .map(Secret::new),
+            no_proxy: first_var(env, &["NO_PROXY", "no_proxy"]).unwrap_or_default(),
+            agent_socket: env.var_os("SSH_AUTH_SOCK"),
+            git_ssh_command: env.var("GIT_SSH_COMMAND"),
         };
         (cfg, problems)
     }
@@ -550,6 +567,13 @@ pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
             )
             .into()
         })
+}
+
+/// The first of `names` that is set to more than white space.
+fn first_var(env: &dyn Env, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| env.var(n).filter(|v| !v.trim().is_empty()))
 }
 
 fn split_list(v: &str) -> Vec<String> {

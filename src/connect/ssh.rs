@@ -113,3 +113,14 @@ fn still_valid(cfg: &Config) -> Option<Cached> {
     let fingerprint = source::direct_fingerprint(cfg);
     cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)
 }
+
+/// `certsh ssh-config-hook`: make sure the certificate is valid, renewing it
+/// if needed. Run by ssh through `Match exec` with ssh's stderr, so its one
+/// line of error or warning reaches the user; its exit status only decides
+/// a `Match` with nothing under it.
+pub fn hook(cfg: &Config) -> Result<ExitCode> {
+    if cfg.auto_load_cert {
+        certificate(cfg)?;
+    }
+    Ok(crate::util::error::success())
+}

@@ -89,7 +89,7 @@ impl<'a> Api<'a> {
             .timeout(cfg.http_timeout)
             .user_agent(concat!("certsh/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
-        if let Some(proxy) = env_proxy()? {
+        if let Some(proxy) = proxy(cfg)? {
             builder = builder.proxy(proxy);
         }
         if token_url.scheme() == "http" && sign_url.scheme() == "http" {
@@ -406,21 +406,13 @@ pub fn checked_url(raw: &str, what: &str) -> Result<Url> {
 /// `all_proxy`), for every host but those in `NO_PROXY` and loopback
 /// addresses: a proxy has no business relaying loopback traffic, and only
 /// loopback is ever spoken to in plain HTTP.
-fn env_proxy() -> Result<Option<reqwest::Proxy>> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-    let Some(url) = var("HTTPS_PROXY")
-        .or_else(|| var("https_proxy"))
-        .or_else(|| var("ALL_PROXY"))
-        .or_else(|| var("all_proxy"))
-    else {
+fn proxy(cfg: &Config) -> Result<Option<reqwest::Proxy>> {
+    let Some(url) = &cfg.https_proxy else {
         return Ok(None);
     };
-    let no_proxy = var("NO_PROXY")
-        .or_else(|| var("no_proxy"))
-        .unwrap_or_default();
-    let bypass = format!("{no_proxy},127.0.0.0/8,::1");
+    let bypass = format!("{},127.0.0.0/8,::1", cfg.no_proxy);
     // The proxy URL may carry a password: it is not quoted back.
-    let proxy = reqwest::Proxy::https(url.trim()).map_err(|_| {
+    let proxy = reqwest::Proxy::https(url.expose().trim()).map_err(|_| {
         Fixable::new(
             "HTTPS_PROXY is not a proxy URL",
             "set it to http://host:port, or unset it",

@@ -36,8 +36,7 @@ use sha2::{Digest, Sha256};
 use ssh_key::rand_core::{OsRng, RngCore};
 use tempfile::TempDir;
 
-use crate::config::profile;
-use crate::config::{ApiToken, Config, ProcessEnv};
+use crate::config::{ApiToken, Config};
 use crate::credentials::api::{self, Api, Granted};
 use crate::credentials::jwt;
 use crate::credentials::need_login::NeedLogin;
@@ -821,16 +820,9 @@ fn read_line_without_echo(stdin: &std::io::Stdin, prompt: &str) -> Result<String
 
 /// `certsh logout [--all]`: revoke the session (best effort), then delete
 /// the session, the stored API token, the key and the certificate.
-pub fn logout(profile: Option<&str>, all: bool) -> Result<ExitCode> {
-    let configs = if all {
-        profile::PROFILES
-            .iter()
-            .map(|p| Config::load(Some(p.name), &ProcessEnv))
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        vec![Config::load(profile, &ProcessEnv)?]
-    };
-    for cfg in &configs {
+/// `configs`: the profile's, or every profile's for `--all`.
+pub fn logout(configs: &[Config]) -> Result<ExitCode> {
+    for cfg in configs {
         logout_one(cfg);
     }
     Ok(error::success())

@@ -14,7 +14,7 @@ use std::process::{ExitCode, Stdio};
 
 use anyhow::Result;
 
-use crate::config::{Config, Env, ProcessEnv};
+use crate::config::{Config, Problems};
 use crate::connect::exec;
 use crate::connect::scope;
 use crate::credentials::api::Api;
@@ -74,9 +74,9 @@ impl Check {
 }
 
 /// `certsh doctor [--online]`. Exits 1 when a check failed.
-pub fn run(profile: Option<&str>, online: bool) -> Result<ExitCode> {
+/// Takes the configuration with its problems, which it reports.
+pub fn run(cfg: &Config, problems: &Problems, online: bool) -> Result<ExitCode> {
     let mut checks = vec![real_ssh()];
-    let (cfg, problems) = Config::read(profile, &ProcessEnv);
     if let Some(e) = problems.invalid.first() {
         checks.push(Check::bad(
             Verdict::Fail,
@@ -102,14 +102,14 @@ pub fn run(profile: Option<&str>, online: bool) -> Result<ExitCode> {
             format!("{} absent: defaults", cfg.config_file.display()),
         ),
     });
-    checks.push(credentials(&cfg));
-    checks.push(certificate(&cfg));
-    checks.push(git());
-    checks.extend(ssh_config(&cfg));
+    checks.push(credentials(cfg));
+    checks.push(certificate(cfg));
+    checks.push(git(cfg));
+    checks.extend(ssh_config(cfg));
     if online {
-        checks.extend(reachable(&cfg));
+        checks.extend(reachable(cfg));
     }
-    Ok(print(Some(&cfg), &checks))
+    Ok(print(Some(cfg), &checks))
 }
 
 fn print(cfg: Option<&Config>, checks: &[Check]) -> ExitCode {
@@ -271,9 +271,9 @@ fn certificate(cfg: &Config) -> Check {
 
 /// Whether git's ssh is certsh: `GIT_SSH_COMMAND`, else `core.sshCommand`,
 /// else the `ssh` on `PATH`.
-fn git() -> Check {
-    if let Some(cmd) = ProcessEnv.var("GIT_SSH_COMMAND") {
-        return git_command("GIT_SSH_COMMAND", &cmd);
+fn git(cfg: &Config) -> Check {
+    if let Some(cmd) = &cfg.git_ssh_command {
+        return git_command("GIT_SSH_COMMAND", cmd);
     }
     let configured = secret::command("git")
         .args(["config", "--get", "core.sshCommand"])

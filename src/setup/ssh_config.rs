@@ -1,4 +1,5 @@
-//! `certsh setup ssh-config [--file PATH] [--undo]`, and the hook it installs:
+//! `certsh setup ssh-config [--file PATH] [--undo]`, and the hook it installs
+//! (the hook itself runs on the connection path: `connect/ssh.rs`):
 //! plain `ssh`, `scp`, `sftp`, `rsync` and editors' remote plugins get the
 //! certificate from `~/.ssh/config`, with no certsh on their command line.
 //!
@@ -48,8 +49,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::config::Config;
 use crate::config::host_pattern;
-use crate::config::{Config, ProcessEnv};
 use crate::connect::exec;
 use crate::connect::shim::{Installed, sh_quote_path};
 use crate::state::store::Store;
@@ -58,18 +59,6 @@ use crate::util::error::{self, Fixable};
 /// The line certsh adds when it created the file, so that `--undo` removes
 /// the file again instead of leaving an empty one.
 const CREATED: &str = "# certsh created this file; --undo removes it again\n";
-
-/// `certsh ssh-config-hook`: make sure the certificate is valid, renewing it
-/// if needed. Run by ssh through `Match exec` with ssh's stderr, so its one
-/// line of error or warning reaches the user; its exit status only decides
-/// a `Match` with nothing under it.
-pub fn hook(profile: Option<&str>) -> Result<ExitCode> {
-    let cfg = Config::load(profile, &ProcessEnv)?;
-    if cfg.auto_load_cert {
-        crate::connect::ssh::certificate(&cfg)?;
-    }
-    Ok(error::success())
-}
 
 /// `certsh setup ssh-config`.
 pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {

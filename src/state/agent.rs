@@ -19,7 +19,7 @@ use std::process::{Output, Stdio};
 use anyhow::{Context, Result};
 use ssh_key::{Certificate, PublicKey};
 
-use crate::config::{Config, Env, ProcessEnv};
+use crate::config::Config;
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
 use crate::util::error::Fixable;
@@ -72,7 +72,7 @@ pub enum Report {
 
 /// Adds `cached` to the agent for the certificate's time left.
 pub fn add(cfg: &Config, cached: &Cached, report: Report) -> Result<()> {
-    if ProcessEnv.var_os("SSH_AUTH_SOCK").is_none() {
+    if cfg.agent_socket.is_none() {
         crate::util::log::line(
             "note: no ssh-agent (SSH_AUTH_SOCK is not set); the certificate was not added to an agent",
         );
