@@ -3,6 +3,7 @@
 //! in and out.
 
 pub mod api;
+pub mod callback;
 pub mod jwt;
 pub mod login;
 pub mod need_login;
