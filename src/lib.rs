@@ -33,7 +33,7 @@ use clap::Parser;
 use crate::config::cli;
 use crate::config::{Config, ProcessEnv};
 use crate::connect::ssh;
-use crate::credentials::login;
+use crate::credentials::{login, stored};
 use crate::report::{doctor, show};
 use crate::setup::{completions, git, ssh_config, wrap};
 use crate::state::agent;
@@ -161,7 +161,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             } else {
                 vec![load(profile)?]
             };
-            login::logout(&configs)
+            stored::logout(&configs)
         }
         cli::Command::Doctor { online } => {
             // doctor reports a configuration that fails to load.

@@ -47,7 +47,6 @@ use crate::state::cert::{self, now};
 use crate::state::lock::Lock;
 use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
-use crate::util::log;
 use crate::util::sanitize;
 use crate::util::secret::{self, Secret};
 
@@ -80,7 +79,7 @@ pub fn login(cfg: &Config, opts: &Options) -> Result<ExitCode> {
 /// After a login: say which credential is in use, and get a certificate
 /// with it now, so that the next connection uses the new login.
 fn finish(cfg: &Config) -> Result<ExitCode> {
-    if let Some(other) = overriding(cfg) {
+    if let Some(other) = stored::overriding(cfg) {
         say(format_args!(
             "note: {other} is used before what you just stored; unset it to use the login"
         ));
@@ -89,11 +88,6 @@ fn finish(cfg: &Config) -> Result<ExitCode> {
     let c = ensure_at_terminal(cfg, Want::Fresh)?;
     say(format_args!("{}", summary(&c)));
     Ok(error::success())
-}
-
-/// A credential that wins over stored ones, for the note after a login.
-fn overriding(cfg: &Config) -> Option<String> {
-    cfg.api_token.as_ref().map(ApiToken::origin)
 }
 
 fn summary(c: &Cached) -> String {
@@ -448,78 +442,6 @@ fn read_line_without_echo(stdin: &std::io::Stdin, prompt: &str) -> Result<String
     let _ = tcsetattr(stdin, OptionalActions::Now, &old);
     read.context("cannot read the API token from the terminal")?;
     Ok(line)
-}
-
-/// `certsh logout [--all]`: revoke the session (best effort), then delete
-/// the session, the stored API token, the key and the certificate.
-/// `configs`: the profile's, or every profile's for `--all`.
-pub fn logout(configs: &[Config]) -> Result<ExitCode> {
-    for cfg in configs {
-        logout_one(cfg);
-    }
-    Ok(error::success())
-}
-
-fn logout_one(cfg: &Config) {
-    let stores = Store::existing(cfg);
-    let mut sessions = 0;
-    let mut revocable = vec![];
-    for s in &stores {
-        if let Some(session) = Session::read(&s.dir.join(stored::SESSION_FILE)) {
-            sessions += 1;
-            let bound = session.token_url(cfg);
-            if stored::may_revoke(cfg, &bound) {
-                revocable.push(session.refresh_token());
-            } else {
-                say(format_args!(
-                    "note: the session is for {bound}, not for the server the configuration names now; it is deleted here without being revoked"
-                ));
-            }
-        }
-    }
-    let mut revoked = 0;
-    if !revocable.is_empty() {
-        match Api::for_command(cfg) {
-            Ok(api) => {
-                for t in &revocable {
-                    match api.revoke(t) {
-                        Ok(()) => revoked += 1,
-                        Err(e) => log::warn(&format!(
-                            "the session could not be revoked ({e:#}); it is deleted here anyway"
-                        )),
-                    }
-                }
-            }
-            Err(e) => log::warn(&format!("{e:#}; the session is deleted here anyway")),
-        }
-    }
-    stored::forget_all(cfg);
-    let mut removed = 0;
-    for s in &stores {
-        // A refresh in progress finishes first; a stuck one does not stop
-        // the logout.
-        let _lock = s.lock(Instant::now() + Duration::from_secs(5)).ok();
-        removed += s.remove_keys();
-        stored::forget_access_token(&s.token_cache());
-    }
-    let what = match (sessions, revoked) {
-        (0, _) => "no session".to_string(),
-        (n, r) if r == n => "session revoked and deleted".to_string(),
-        _ => "session deleted (not revoked)".to_string(),
-    };
-    println!(
-        "Logged out of {} (profile {}): {what}; {}",
-        cfg.profile.title,
-        cfg.profile.name,
-        if removed > 0 {
-            "key and certificate deleted"
-        } else {
-            "no key or certificate"
-        }
-    );
-    if let Some(other) = overriding(cfg) {
-        println!("  Note: {other} still holds an API token, and certsh keeps using it");
-    }
 }
 
 #[cfg(test)]

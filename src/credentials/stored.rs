@@ -1,6 +1,7 @@
 //! Secrets certsh keeps itself: the browser session (a refresh token from
 //! `certsh login`), an API token stored with `certsh login --api-token`, and
-//! the cache of the latest access token.
+//! the cache of the latest access token; and `certsh logout`, which revokes
+//! and deletes them.
 //!
 //! They live in the profile's state folder, 0600, beside the keys: never in
 //! `config.yaml`, which belongs to the official CLI. A session carries a
@@ -17,17 +18,20 @@
 //! default, so they keep working there and go nowhere else.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use ssh_key::rand_core::{OsRng, RngCore};
 
-use crate::config::Config;
-use crate::credentials::api::AccessToken;
+use crate::config::{ApiToken, Config};
+use crate::credentials::api::{AccessToken, Api};
 use crate::credentials::jwt::Claims;
 use crate::state::cert::now;
 use crate::state::store::{self, Store};
 use crate::util::error::Fixable;
+use crate::util::log;
 use crate::util::secret::Secret;
 
 /// The session file in the state folder.
@@ -246,6 +250,83 @@ pub fn cache_access_token(path: &Path, fingerprint: &str, token: &AccessToken) -
 /// Forgets the cached access token (the server refused it).
 pub fn forget_access_token(path: &Path) {
     let _ = std::fs::remove_file(path);
+}
+
+/// A credential that wins over stored ones, for the note after a login.
+pub fn overriding(cfg: &Config) -> Option<String> {
+    cfg.api_token.as_ref().map(ApiToken::origin)
+}
+
+/// `certsh logout [--all]`: revoke the session (best effort), then delete
+/// the session, the stored API token, the key and the certificate.
+/// `configs`: the profile's, or every profile's for `--all`.
+pub fn logout(configs: &[Config]) -> Result<ExitCode> {
+    for cfg in configs {
+        logout_one(cfg);
+    }
+    Ok(crate::util::error::success())
+}
+
+fn logout_one(cfg: &Config) {
+    let stores = Store::existing(cfg);
+    let mut sessions = 0;
+    let mut revocable = vec![];
+    for s in &stores {
+        if let Some(session) = Session::read(&s.dir.join(SESSION_FILE)) {
+            sessions += 1;
+            let bound = session.token_url(cfg);
+            if may_revoke(cfg, &bound) {
+                revocable.push(session.refresh_token());
+            } else {
+                log::line(&format!(
+                    "note: the session is for {bound}, not for the server the configuration names now; it is deleted here without being revoked"
+                ));
+            }
+        }
+    }
+    let mut revoked = 0;
+    if !revocable.is_empty() {
+        match Api::for_command(cfg) {
+            Ok(api) => {
+                for t in &revocable {
+                    match api.revoke(t) {
+                        Ok(()) => revoked += 1,
+                        Err(e) => log::warn(&format!(
+                            "the session could not be revoked ({e:#}); it is deleted here anyway"
+                        )),
+                    }
+                }
+            }
+            Err(e) => log::warn(&format!("{e:#}; the session is deleted here anyway")),
+        }
+    }
+    forget_all(cfg);
+    let mut removed = 0;
+    for s in &stores {
+        // A refresh in progress finishes first; a stuck one does not stop
+        // the logout.
+        let _lock = s.lock(Instant::now() + Duration::from_secs(5)).ok();
+        removed += s.remove_keys();
+        forget_access_token(&s.token_cache());
+    }
+    let what = match (sessions, revoked) {
+        (0, _) => "no session".to_string(),
+        (n, r) if r == n => "session revoked and deleted".to_string(),
+        _ => "session deleted (not revoked)".to_string(),
+    };
+    println!(
+        "Logged out of {} (profile {}): {what}; {}",
+        cfg.profile.title,
+        cfg.profile.name,
+        if removed > 0 {
+            "key and certificate deleted"
+        } else {
+            "no key or certificate"
+        }
+    );
+    if let Some(other) = overriding(cfg) {
+        println!("  Note: {other} still holds an API token, and certsh keeps using it");
+    }
 }
 
 #[cfg(test)]
