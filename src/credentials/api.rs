@@ -16,7 +16,7 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::credentials::need_login::{NeedLogin, StepUp};
+use crate::credentials::need_login::StepUp;
 use crate::state::cert::now;
 use crate::util::error::Fixable;
 use crate::util::sanitize;
@@ -66,6 +66,9 @@ pub enum Signed {
     Certificate(String),
     /// 401: the access token was refused (an expired cached token, say).
     Unauthorized(anyhow::Error),
+    /// 401 with a step-up challenge (RFC 9470): the certifier wants a
+    /// stronger or fresher login. `problem` is what it said.
+    StepUp { ask: StepUp, problem: String },
 }
 
 impl<'a> Api<'a> {
@@ -275,7 +278,10 @@ impl<'a> Api<'a> {
         }
         let text = detail(&body).text(status);
         if status == StatusCode::UNAUTHORIZED && challenge {
-            return Err(step_up(self.cfg, &what, &text, &body).into());
+            return Ok(Signed::StepUp {
+                ask: step_up(&body),
+                problem: format!("{what} requires a fresh multi-factor login: {text}"),
+            });
         }
         if status == StatusCode::UNAUTHORIZED {
             return Ok(Signed::Unauthorized(
@@ -351,7 +357,7 @@ fn is_step_up_challenge(value: &str) -> bool {
 
 /// The certifier wants a stronger or fresher login: what it asked for (the
 /// JSON body may carry `amr`, a string or a list, and `max_age`).
-fn step_up(cfg: &Config, what: &str, text: &str, body: &[u8]) -> NeedLogin {
+fn step_up(body: &[u8]) -> StepUp {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let amr = match json.get("amr") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
@@ -363,18 +369,10 @@ fn step_up(cfg: &Config, what: &str, text: &str, body: &[u8]) -> NeedLogin {
             && a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
     });
-    let ask = StepUp {
+    StepUp {
         amr: amr.or_else(|| Some("mfa".to_string())),
         max_age: json.get("max_age").and_then(|v| v.as_u64()),
-    };
-    NeedLogin::new(
-        Fixable::new(
-            format!("{what} requires a fresh multi-factor login: {text}"),
-            format!("run: {}", ask.command(cfg)),
-        ),
-        None,
-        Some(ask),
-    )
+    }
 }
 
 /// Parses a configured URL and applies the transport rule: HTTPS, or plain

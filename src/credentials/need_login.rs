@@ -18,6 +18,13 @@ pub struct StepUp {
 }
 
 impl StepUp {
+    /// The demand to log in that answers it: `problem` (what the certifier
+    /// said), and the command that fixes it.
+    pub fn demand(self, cfg: &Config, problem: String) -> NeedLogin {
+        let fix = format!("run: {}", self.command(cfg));
+        NeedLogin::new(Fixable::new(problem, fix), None, Some(self))
+    }
+
     /// The command that fixes it: `certsh login --mfa [--max-age N]`.
     pub fn command(&self, cfg: &Config) -> String {
         let mut rest = String::new();

@@ -167,20 +167,23 @@ fn obtain(
         )
     });
     let t = Instant::now();
-    let signed = api
-        .sign(&access, public, &cred.origin)
-        .map_err(|e| step_up(cfg, cred, e))?;
-    debug(cfg.debug, || {
-        format!("phase sign: certifier answered in {}", ms(t))
-    });
+    let signed = api.sign(&access, public, &cred.origin)?;
+    // A step-up ends the renewal here, before any phase is reported.
+    if !matches!(signed, Signed::StepUp { .. }) {
+        debug(cfg.debug, || {
+            format!("phase sign: certifier answered in {}", ms(t))
+        });
+    }
     match signed {
         Signed::Certificate(c) => Ok(c),
+        Signed::StepUp { ask, problem } => Err(step_up(cfg, cred, ask.demand(cfg, problem).into())),
         Signed::Unauthorized(_) if from_cache => {
             stored::forget_access_token(&cache);
             let fresh = exchange(cfg, api, store, cred)?;
             let _ = stored::cache_access_token(&cache, &cred.fingerprint, &fresh);
             match api.sign(&fresh, public, &cred.origin)? {
                 Signed::Certificate(c) => Ok(c),
+                Signed::StepUp { ask, problem } => Err(ask.demand(cfg, problem).into()),
                 Signed::Unauthorized(e) => Err(e),
             }
         }
