@@ -410,7 +410,7 @@ fn setup_ssh_config_refuses_openssh_older_than_7_3() {
 
 #[test]
 fn without_credentials_plain_ssh_says_why() {
-    // CONTRACT.md section 6: a hook that failed silently left users with a
+    // docs/cloud.md section 6: a hook that failed silently left users with a
     // bare "Permission denied (publickey)". The hook's line reaches ssh's
     // stderr.
     let mut env = TestEnv::with_sshd();

@@ -2,13 +2,7 @@
 //! key or a reason, never a panic; and the reason prints as one safe line.
 #![no_main]
 
-#[path = "../../src/cert.rs"]
-#[allow(dead_code)]
-mod cert;
-#[path = "../../src/sanitize.rs"]
-#[allow(dead_code)]
-mod sanitize;
-
+use certsh::state::cert;
 use libfuzzer_sys::fuzz_target;
 use ssh_key::public::{Ed25519PublicKey, KeyData};
 

@@ -3,11 +3,8 @@
 //! always matches itself as a pattern.
 #![no_main]
 
-#[path = "../../src/sshargs.rs"]
-mod sshargs;
-#[path = "../../src/scope.rs"]
-mod scope;
-
+use certsh::config::host_pattern;
+use certsh::connect::{command_line, scope};
 use libfuzzer_sys::fuzz_target;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -17,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
         .split(|b| *b == 0)
         .map(|a| OsString::from_vec(a.to_vec()))
         .collect();
-    let line = sshargs::parse(&args);
+    let line = command_line::parse(&args);
     if let Some(d) = &line.destination {
         let _ = line.connect_host();
-        assert!(scope::host_matches(&d.host, &[d.host.as_str()]) || d.host.contains(['*', '?', '!']));
-        let _ = scope::host_matches(&d.host, &["*.magento.cloud", "!evil.*", "?"]);
+        assert!(host_pattern::host_matches(&d.host, &[d.host.as_str()]) || d.host.contains(['*', '?', '!']));
+        let _ = host_pattern::host_matches(&d.host, &["*.magento.cloud", "!evil.*", "?"]);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = scope::parse_ssh_g(text);

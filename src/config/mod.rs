@@ -1,0 +1,823 @@
+//! The configuration the rest of certsh sees, built once from the profile's
+//! defaults, the official CLI's `config.yaml` and the environment.
+//!
+//! Order of precedence: environment, then `config.yaml`, then the profile. The
+//! YAML file belongs to the official CLI: certsh reads the keys it knows,
+//! ignores the rest, and never writes it. It is read only when nobody but
+//! the user (or root) can have written it (`config/trust.rs`).
+//!
+//! Each setting is read on its own: one that is invalid or cannot be read
+//! keeps its default and is reported in [`Problems`], so that the ssh path can
+//! still tell a cloud host from any other (`connect/ssh.rs`). Commands take the first
+//! problem as their error ([`Config::load`]).
+
+pub mod cli;
+pub mod host_pattern;
+pub mod profile;
+pub mod trust;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use crate::config::profile::Profile;
+use crate::util::error::Fixable;
+use crate::util::secret::Secret;
+
+/// How long before a certificate's end certsh renews it, unless
+/// `CERTSH_REFRESH_MARGIN` says otherwise. Five minutes covers a slow
+/// connection set-up and a few minutes of clock skew against the server,
+/// and with hour-long certificates it costs no extra requests.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// The least margin accepted: below this a certificate could expire between
+/// the check and the server's authentication.
+pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(120);
+/// Time allowed for one HTTP request, unless `CERTSH_HTTP_TIMEOUT` says
+/// otherwise. A whole renewal (lock wait and two requests) is bounded by
+/// [`Config::refresh_deadline`].
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(25);
+/// The longest one HTTP request may take.
+pub const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long a key pair is reused, unless `ssh.cert_key_ttl` says otherwise.
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(86400);
+/// How long a browser login may take, unless `CERTSH_LOGIN_TIMEOUT` says
+/// otherwise: enough to find a phone for the second factor, short enough that
+/// a forgotten login does not hold a `git fetch` for long.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Where the API token comes from.
+#[derive(Debug)]
+pub enum ApiToken {
+    /// `{prefix}TOKEN` in the environment.
+    Env {
+        /// The variable's name, for messages.
+        var: String,
+        /// The token.
+        token: Secret,
+    },
+    /// `api.token` in `config.yaml`.
+    ConfigFile {
+        /// The file, for messages.
+        file: PathBuf,
+        /// The token.
+        token: Secret,
+    },
+    /// `api.token_file`: read only when a certificate is needed.
+    TokenFile {
+        /// The file holding the token.
+        path: PathBuf,
+    },
+}
+
+impl ApiToken {
+    /// Where the token comes from, for messages (never the token).
+    pub fn origin(&self) -> String {
+        match self {
+            ApiToken::Env { var, .. } => var.clone(),
+            ApiToken::ConfigFile { file, .. } => format!("api.token in {}", file.display()),
+            ApiToken::TokenFile { path } => format!("api.token_file {}", path.display()),
+        }
+    }
+}
+
+/// Everything certsh needs to know, resolved.
+#[derive(Debug)]
+pub struct Config {
+    /// The cloud.
+    pub profile: &'static Profile,
+    /// Home directory (`$HOME` when set).
+    pub home: PathBuf,
+    /// The profile's config folder, shared with the official CLI.
+    pub config_dir: PathBuf,
+    /// The official CLI's `config.yaml` (it may not exist).
+    pub config_file: PathBuf,
+    /// OAuth client id.
+    pub client_id: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Browser login page (`{auth_url}/oauth2/authorize` unless configured).
+    pub authorize_url: String,
+    /// Token revocation endpoint (`{auth_url}/oauth2/revoke` unless configured).
+    pub revoke_url: String,
+    /// How long `certsh login` waits for the browser to come back
+    /// (`CERTSH_LOGIN_TIMEOUT`, seconds).
+    pub login_timeout: Duration,
+    /// Certifier base URL; `/ssh` replaces its path.
+    pub certifier_url: String,
+    /// Hosts that need a certificate (OpenSSH patterns, `!` negates), one
+    /// pattern each, checked by [`crate::config::host_pattern::host_patterns`].
+    pub wildcards: Vec<String>,
+    /// Whether certsh obtains certificates at all when called as ssh.
+    pub auto_load_cert: bool,
+    /// How long a key pair is reused.
+    pub key_ttl: Duration,
+    /// `ssh.add_to_agent`: `certsh load` also adds key and certificate to
+    /// the running ssh-agent, for the certificate's lifetime.
+    pub add_to_agent: bool,
+    /// A certificate with less time left than this is renewed.
+    pub refresh_margin: Duration,
+    /// Time allowed for one HTTP request.
+    pub http_timeout: Duration,
+    /// The API token, if any is configured.
+    pub api_token: Option<ApiToken>,
+    /// `CERTSH_LOG=debug`: explain decisions on stderr.
+    pub debug: bool,
+    /// `$BROWSER`: the program `certsh login` opens the login page with
+    /// (else xdg-open, or open on macOS).
+    pub browser: Option<OsString>,
+    /// `HTTPS_PROXY` (else `https_proxy`, `ALL_PROXY`, `all_proxy`): the
+    /// proxy the cloud's API is reached through. It may hold a password.
+    pub https_proxy: Option<Secret>,
+    /// `NO_PROXY` (else `no_proxy`): hosts reached without the proxy.
+    pub no_proxy: String,
+    /// `SSH_AUTH_SOCK`: the running ssh-agent, if there is one.
+    pub agent_socket: Option<OsString>,
+    /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
+    pub git_ssh_command: Option<String>,
+}
+
+/// The keys of `config.yaml` that certsh reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FileConfig {
+    api: Option<ApiSection>,
+    ssh: Option<SshSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ApiSection {
+    token: Option<String>,
+    token_file: Option<String>,
+    auth_url: Option<String>,
+    oauth2_token_url: Option<String>,
+    oauth2_auth_url: Option<String>,
+    oauth2_revoke_url: Option<String>,
+    certifier_url: Option<String>,
+    oauth2_client_id: Option<String>,
+    auto_load_ssh_cert: Option<bool>,
+    ssh_domain_wildcards: Option<OneOrMany>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SshSection {
+    auto_load_cert: Option<bool>,
+    domain_wildcards: Option<OneOrMany>,
+    cert_key_ttl: Option<u64>,
+    add_to_agent: Option<bool>,
+}
+
+/// A list that may be written as a single string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A view of the environment, so that tests can pass their own.
+pub trait Env {
+    /// The variable's value, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+    /// The variable's raw value, if set and not empty.
+    fn var_os(&self, name: &str) -> Option<OsString>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name).filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        self.var(name).map(OsString::from)
+    }
+}
+
+/// What could not be used while reading the configuration, item by item.
+/// Each such item is left at its default, so that what could be read still
+/// decides which hosts are the cloud's: a host outside the cloud never
+/// depends on certsh's configuration (`connect/ssh.rs`).
+#[derive(Debug, Default)]
+pub struct Problems {
+    /// Settings whose value is invalid, or whose file cannot be read. Nothing
+    /// is asked of the cloud while there is one: the user meant something
+    /// else than the defaults that stand in for it.
+    pub invalid: Vec<anyhow::Error>,
+    /// Files ignored because another user wrote them or can write them
+    /// (`config/trust.rs`): one line each, the problem and its fix.
+    pub ignored: Vec<String>,
+}
+
+impl Problems {
+    /// The item's value, or `None` with its error kept.
+    fn take<T>(&mut self, item: Result<Option<T>>) -> Option<T> {
+        item.unwrap_or_else(|e| {
+            self.invalid.push(e);
+            None
+        })
+    }
+
+    /// A warning for each ignored file.
+    pub fn warn_ignored(&self) {
+        for line in &self.ignored {
+            crate::util::log::warn(line);
+        }
+    }
+
+    /// One line for a connection to `host` that goes ahead without the
+    /// configuration, or `None` when nothing went wrong.
+    pub fn summary(&self, host: &str) -> Option<String> {
+        let first = match self.invalid.first() {
+            Some(e) => format!("{e:#}; connecting to {host} without a certificate"),
+            None => self.ignored.first()?.clone(),
+        };
+        let more = self.invalid.len() + self.ignored.len() - 1;
+        Some(match more {
+            0 => first,
+            n => format!("{first} (and {n} more)"),
+        })
+    }
+}
+
+impl Config {
+    /// Builds the configuration. `profile_name` comes from `--profile`; when
+    /// absent, `CERTSH_PROFILE` and then the default apply. Ignored files are
+    /// warned about; the first invalid setting is the error.
+    pub fn load(profile_name: Option<&str>, env: &dyn Env) -> Result<Config> {
+        let (cfg, problems) = Config::read(profile_name, env);
+        problems.warn_ignored();
+        match problems.invalid.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(cfg),
+        }
+    }
+
+    /// Builds what can be built: every setting that is invalid or cannot be
+    /// read is left at its default and reported in [`Problems`], as is a
+    /// `config.yaml` that is not the user's alone (it is then not read).
+    /// An unknown profile leaves the first one's settings, with the host
+    /// patterns of every profile, so that no cloud host passes for a foreign
+    /// one.
+    pub fn read(profile_name: Option<&str>, env: &dyn Env) -> (Config, Problems) {
+        let mut problems = Problems::default();
+        let chosen = select_profile(profile_name, env).map(Some);
+        let known_profile = chosen.is_ok();
+        let profile = problems.take(chosen).unwrap_or(&profile::PROFILES[0]);
+        let home = match env
+            .var_os("HOME")
+            .map(PathBuf::from)
+            .or_else(std::env::home_dir)
+        {
+            Some(h) => h,
+            None => {
+                problems.invalid.push(
+                    Fixable::new(
+                        "no home directory: HOME is not set",
+                        "set HOME to a folder certsh may use",
+                    )
+                    .into(),
+                );
+                PathBuf::new()
+            }
+        };
+        let config_dir = home.join(profile.config_dir);
+        let config_file = config_dir.join("config.yaml");
+        let file = if known_profile && !home.as_os_str().is_empty() {
+            read_file_config(&config_file, &home, &mut problems)
+        } else {
+            FileConfig::default()
+        };
+        let api = file.api.unwrap_or_default();
+        let ssh = file.ssh.unwrap_or_default();
+        let prefix = profile.env_prefix;
+        let pvar = |key: &str| env.var(&format!("{prefix}{key}"));
+
+        let auth_url = pvar("API_AUTH_URL")
+            .or(api.auth_url)
+            .unwrap_or_else(|| profile.auth_url.to_string());
+        let auth_url = auth_url.trim_end_matches('/').to_string();
+        let token_url = pvar("API_OAUTH2_TOKEN_URL")
+            .or(api.oauth2_token_url)
+            .unwrap_or_else(|| format!("{auth_url}{TOKEN_PATH}"));
+        let authorize_url = pvar("API_OAUTH2_AUTH_URL")
+            .or(api.oauth2_auth_url)
+            .unwrap_or_else(|| format!("{auth_url}/oauth2/authorize"));
+        let revoke_url = pvar("API_OAUTH2_REVOKE_URL")
+            .or(api.oauth2_revoke_url)
+            .unwrap_or_else(|| format!("{auth_url}/oauth2/revoke"));
+        let login_timeout = problems
+            .take(env_secs(env, "CERTSH_LOGIN_TIMEOUT"))
+            .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
+            .max(Duration::from_secs(1));
+        let certifier_url = pvar("API_CERTIFIER_URL")
+            .or(api.certifier_url)
+            .unwrap_or_else(|| profile.certifier_url.to_string());
+        let client_id = pvar("API_OAUTH2_CLIENT_ID")
+            .or(api.oauth2_client_id)
+            .unwrap_or_else(|| profile.client_id.to_string());
+
+        let configured = configured_wildcards(
+            ["SSH_DOMAIN_WILDCARDS", "SSH_DOMAIN_WILDCARD"]
+                .iter()
+                .find_map(|key| pvar(key).map(|v| (format!("{prefix}{key}"), v))),
+            ssh.domain_wildcards,
+            api.ssh_domain_wildcards,
+            &config_file,
+        );
+        let mut wildcards = problems
+            .take(configured)
+            .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
+        if !known_profile {
+            wildcards = profile::PROFILES
+                .iter()
+                .flat_map(|p| p.wildcards.iter().map(|s| s.to_string()))
+                .collect();
+        }
+
+        let auto_load_cert = problems
+            .take(env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT")))
+            .or_else(|| problems.take(env_bool(env, &format!("{prefix}AUTO_LOAD_SSH_CERT"))))
+            .or(ssh.auto_load_cert)
+            .or(api.auto_load_ssh_cert)
+            .unwrap_or(true);
+
+        let key_ttl = problems
+            .take(env_secs(env, &format!("{prefix}SSH_CERT_KEY_TTL")))
+            .or(ssh.cert_key_ttl.map(Duration::from_secs))
+            .unwrap_or(DEFAULT_KEY_TTL);
+
+        let add_to_agent = problems
+            .take(env_bool(env, &format!("{prefix}SSH_ADD_TO_AGENT")))
+            .or(ssh.add_to_agent)
+            .unwrap_or(false);
+
+        let refresh_margin = problems
+            .take(env_secs(env, "CERTSH_REFRESH_MARGIN"))
+            .unwrap_or(DEFAULT_REFRESH_MARGIN)
+            .max(MIN_REFRESH_MARGIN);
+        let http_timeout = problems
+            .take(env_secs(env, "CERTSH_HTTP_TIMEOUT"))
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT)
+            .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
+
+        let token_var = format!("{prefix}TOKEN");
+        let api_token = if let Some(token) = env.var(&token_var) {
+            Some(ApiToken::Env {
+                var: token_var,
+                token: Secret::new(token.trim().to_string()),
+            })
+        } else if let Some(token) = api.token.filter(|t| !t.trim().is_empty()) {
+            Some(ApiToken::ConfigFile {
+                file: config_file.clone(),
+                token: Secret::new(token.trim().to_string()),
+            })
+        } else {
+            api.token_file
+                .filter(|p| !p.is_empty())
+                .map(|p| ApiToken::TokenFile {
+                    path: resolve_path(&p, &home, &config_dir),
+                })
+        };
+
+        let cfg = Config {
+            profile,
+            home,
+            config_dir,
+            config_file,
+            client_id,
+            token_url,
+            authorize_url,
+            revoke_url,
+            login_timeout,
+            certifier_url,
+            wildcards,
+            auto_load_cert,
+            key_ttl,
+            add_to_agent,
+            refresh_margin,
+            http_timeout,
+            api_token,
+            debug: env
+                .var("CERTSH_LOG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("debug")),
+            browser: env.var_os("BROWSER"),
+            https_proxy: first_var(
+                env,
+                &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"],
+            )
+            .map(Secret::new),
+            no_proxy: first_var(env, &["NO_PROXY", "no_proxy"]).unwrap_or_default(),
+            agent_socket: env.var_os("SSH_AUTH_SOCK"),
+            git_ssh_command: env.var("GIT_SSH_COMMAND"),
+        };
+        (cfg, problems)
+    }
+
+    /// The longest a renewal (lock wait and requests together) may hold ssh:
+    /// two requests and a little slack, 55 s by default, so a hung certifier
+    /// cannot hold a `git fetch` for more than a minute.
+    pub fn refresh_deadline(&self) -> Duration {
+        self.http_timeout * 2 + Duration::from_secs(5)
+    }
+
+    /// The variable that carries an API token for this profile.
+    pub fn token_var(&self) -> String {
+        format!("{}TOKEN", self.profile.env_prefix)
+    }
+}
+
+/// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.
+pub fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
+    let (name, origin) = match name {
+        Some(n) => (n.to_string(), "--profile"),
+        None => match env.var("CERTSH_PROFILE") {
+            Some(n) => (n, "CERTSH_PROFILE"),
+            None => return Ok(&profile::PROFILES[0]),
+        },
+    };
+    profile::by_name(&name).ok_or_else(|| {
+        Fixable::new(
+            format!("unknown profile {name:?} in {origin}"),
+            format!("use one of: {}", profile::names()),
+        )
+        .into()
+    })
+}
+
+/// The path of the token endpoint under the auth server's URL.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+
+/// The host patterns the environment or `config.yaml` set, in that order of
+/// precedence, if any. Its own item so that a pattern refused here loses
+/// only the patterns.
+/// The host patterns the user configured (the first of the variable, its
+/// singular spelling, `ssh.domain_wildcards`, `api.ssh_domain_wildcards`),
+/// each checked by [`crate::config::host_pattern::host_patterns`]: a refused pattern names
+/// where it came from.
+fn configured_wildcards(
+    env: Option<(String, String)>,
+    ssh: Option<OneOrMany>,
+    api: Option<OneOrMany>,
+    config_file: &Path,
+) -> Result<Option<Vec<String>>> {
+    let in_file = |key: &str| format!("{key} of {}", config_file.display());
+    let (entries, origin) = if let Some((var, v)) = env {
+        (split_list(&v), var)
+    } else if let Some(w) = ssh {
+        (w.into_vec(), in_file("ssh.domain_wildcards"))
+    } else if let Some(w) = api {
+        (w.into_vec(), in_file("api.ssh_domain_wildcards"))
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(crate::config::host_pattern::host_patterns(
+        entries, &origin,
+    )?))
+}
+
+/// `config.yaml`, when it is there, is readable, is the user's alone
+/// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
+fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
+    let unreadable = |e: std::io::Error| -> anyhow::Error {
+        Fixable::new(
+            format!("cannot read {}: {e}", path.display()),
+            "set HOME to a folder of yours, or make the file readable",
+        )
+        .into()
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileConfig::default(),
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return FileConfig::default();
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return FileConfig::default();
+        }
+    };
+    if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
+        problems.ignored.push(format!(
+            "ignoring {}: {}",
+            path.display(),
+            why.describe(why.path == path)
+        ));
+        return FileConfig::default();
+    }
+    let mut bytes = vec![];
+    if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
+        problems.invalid.push(unreadable(e));
+        return FileConfig::default();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    parse_file_config(path, &text).unwrap_or_else(|e| {
+        problems.invalid.push(e);
+        FileConfig::default()
+    })
+}
+
+/// The keys certsh reads from `config.yaml`'s text; `path` is for messages.
+/// Separate from the reading so that the fuzz target can call it.
+pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_norway::from_str::<Option<FileConfig>>(text)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            let place = match e.location() {
+                Some(l) => format!("{}:{}:{}", path.display(), l.line(), l.column()),
+                None => path.display().to_string(),
+            };
+            // The parser's message repeats the position; keep the first clause.
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            Fixable::new(
+                format!("{place}: {}", crate::util::sanitize::short(&msg, 200)),
+                "fix the YAML; certsh only reads this file",
+            )
+            .into()
+        })
+}
+
+/// The first of `names` that is set to more than white space.
+fn first_var(env: &dyn Env, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| env.var(n).filter(|v| !v.trim().is_empty()))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn env_bool(env: &dyn Env, name: &str) -> Result<Option<bool>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(Fixable::new(
+            format!("{name}={v:?} is not a yes/no value"),
+            format!("set {name} to 1 or 0"),
+        )
+        .into()),
+    }
+}
+
+fn env_secs(env: &dyn Env, name: &str) -> Result<Option<Duration>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    v.trim()
+        .parse::<u64>()
+        .map(|s| Some(Duration::from_secs(s)))
+        .map_err(|_| {
+            Fixable::new(
+                format!("{name}={v:?} is not a number of seconds"),
+                format!("set {name} to a whole number"),
+            )
+            .into()
+        })
+}
+
+/// `~/x` and relative paths in the config file: `~` is the home directory,
+/// and a relative path is taken from the config folder (where the file is).
+fn resolve_path(p: &str, home: &Path, config_dir: &Path) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        config_dir.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_with(home: &Path, pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("HOME".into(), home.display().to_string());
+        env
+    }
+
+    fn home_with_config(yaml: &str) -> tempfile::TempDir {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".magento-cloud");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.yaml"), yaml).unwrap();
+        home
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert_eq!(cfg.profile.name, "magento");
+        assert_eq!(cfg.token_url, "https://auth.magento.cloud/oauth2/token");
+        assert_eq!(cfg.wildcards, ["*.magento.cloud", "*.magentosite.cloud"]);
+        assert!(cfg.auto_load_cert);
+        assert!(cfg.api_token.is_none());
+        assert_eq!(cfg.refresh_margin, DEFAULT_REFRESH_MARGIN);
+    }
+
+    #[test]
+    fn file_values_and_unknown_keys() {
+        let home = home_with_config(
+            "api:\n  token: abc\n  auth_url: https://auth.example.com/\n  something_else: 1\n\
+             ssh:\n  domain_wildcards: ['*.example.com']\n  auto_load_cert: false\n  cert_key_ttl: 60\n\
+             application:\n  name: x\n",
+        );
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert_eq!(cfg.token_url, "https://auth.example.com/oauth2/token");
+        assert_eq!(cfg.wildcards, ["*.example.com"]);
+        assert!(!cfg.auto_load_cert);
+        assert_eq!(cfg.key_ttl, Duration::from_secs(60));
+        match cfg.api_token {
+            Some(ApiToken::ConfigFile { token, .. }) => assert_eq!(token.expose(), "abc"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let home = home_with_config("api:\n  token: from-file\n  auto_load_ssh_cert: false\n");
+        let env = env_with(
+            home.path(),
+            &[
+                ("MAGENTO_CLOUD_CLI_TOKEN", "from-env"),
+                ("MAGENTO_CLOUD_CLI_SSH_AUTO_LOAD_CERT", "1"),
+                (
+                    "MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS",
+                    "127.0.0.1, *.test",
+                ),
+            ],
+        );
+        let cfg = Config::load(None, &env).unwrap();
+        assert!(cfg.auto_load_cert);
+        assert_eq!(cfg.wildcards, ["127.0.0.1", "*.test"]);
+        match cfg.api_token {
+            Some(ApiToken::Env { token, var }) => {
+                assert_eq!(token.expose(), "from-env");
+                assert_eq!(var, "MAGENTO_CLOUD_CLI_TOKEN");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_auto_load_spelling() {
+        let home = home_with_config("api:\n  auto_load_ssh_cert: false\n");
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert!(!cfg.auto_load_cert);
+    }
+
+    #[test]
+    fn token_file_relative_to_config_dir() {
+        let home = home_with_config("api:\n  token_file: secret.txt\n");
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        match cfg.api_token {
+            Some(ApiToken::TokenFile { path }) => {
+                assert_eq!(path, home.path().join(".magento-cloud/secret.txt"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_file_names_file_and_line() {
+        let home = home_with_config("api:\n  token: [unclosed\nssh: {\n");
+        let err = Config::load(None, &env_with(home.path(), &[])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("config.yaml:"), "{msg}");
+        assert!(msg.contains("fix the YAML"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let home = home_with_config("api:\n  token: abc\nssh:\n  cert_key_ttl: soon\n");
+        let msg = format!(
+            "{:#}",
+            Config::load(None, &env_with(home.path(), &[])).unwrap_err()
+        );
+        assert!(msg.contains("config.yaml:4:"), "{msg}");
+    }
+
+    #[test]
+    fn profiles_change_prefix_and_dir() {
+        let home = tempfile::tempdir().unwrap();
+        let env = env_with(
+            home.path(),
+            &[("CERTSH_PROFILE", "upsun"), ("UPSUN_CLI_TOKEN", "t")],
+        );
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(cfg.config_dir, home.path().join(".upsun"));
+        assert_eq!(cfg.client_id, "upsun-cli");
+        assert!(cfg.api_token.is_some());
+        let cfg = Config::load(Some("platformsh"), &env).unwrap();
+        assert_eq!(cfg.profile.name, "platformsh");
+        assert!(cfg.api_token.is_none());
+    }
+
+    #[test]
+    fn unknown_profile_lists_choices() {
+        let home = tempfile::tempdir().unwrap();
+        let err = Config::load(Some("gitlab"), &env_with(home.path(), &[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown profile \"gitlab\" in --profile (use one of: magento, platformsh, upsun)"
+        );
+    }
+
+    #[test]
+    fn each_setting_is_read_on_its_own() {
+        // Issue #9: what can be read still decides the scope.
+        let home = home_with_config("api:\n  token: [unclosed\n");
+        let env = env_with(
+            home.path(),
+            &[
+                ("CERTSH_HTTP_TIMEOUT", "soon"),
+                ("MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS", "*.test"),
+                ("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "60"),
+            ],
+        );
+        let (cfg, problems) = Config::read(None, &env);
+        assert_eq!(cfg.wildcards, ["*.test"]);
+        assert_eq!(cfg.key_ttl, Duration::from_secs(60));
+        assert_eq!(cfg.http_timeout, DEFAULT_HTTP_TIMEOUT);
+        assert!(cfg.api_token.is_none(), "the file did not parse");
+        let msgs: Vec<String> = problems.invalid.iter().map(|e| format!("{e:#}")).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("fix the YAML"), "{msgs:?}");
+        assert!(msgs[1].starts_with("CERTSH_HTTP_TIMEOUT"), "{msgs:?}");
+        assert!(
+            problems
+                .summary("github.com")
+                .unwrap()
+                .ends_with("connecting to github.com without a certificate (and 1 more)")
+        );
+        // Commands still stop at the first.
+        assert!(Config::load(None, &env).is_err());
+    }
+
+    #[test]
+    fn an_unknown_profile_keeps_every_profiles_hosts() {
+        let home = tempfile::tempdir().unwrap();
+        let (cfg, problems) = Config::read(Some("gitlab"), &env_with(home.path(), &[]));
+        assert_eq!(problems.invalid.len(), 1);
+        for p in profile::PROFILES {
+            for w in p.wildcards {
+                assert!(cfg.wildcards.iter().any(|c| c == w), "{w}");
+            }
+        }
+    }
+
+    #[test]
+    fn margin_has_a_floor() {
+        let home = tempfile::tempdir().unwrap();
+        let env = env_with(home.path(), &[("CERTSH_REFRESH_MARGIN", "5")]);
+        assert_eq!(
+            Config::load(None, &env).unwrap().refresh_margin,
+            MIN_REFRESH_MARGIN
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The clouds certsh knows: Magento Cloud (the default), Platform.sh and Upsun.
+//!
+//! They run the same API; a profile holds only the names and addresses that
+//! differ. Every value here can be overridden from the environment or the
+//! config file (see `config/mod.rs`). The Magento Cloud URLs are not confirmed by
+//! public documentation, which is why they are easy to override.
+
+/// One cloud's defaults.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Name used with `--profile` / `CERTSH_PROFILE`.
+    pub name: &'static str,
+    /// Human name, for messages.
+    pub title: &'static str,
+    /// Config folder under the home directory, shared with the official CLI.
+    pub config_dir: &'static str,
+    /// Prefix of the official CLI's environment variables (`..._TOKEN`).
+    pub env_prefix: &'static str,
+    /// OAuth client id.
+    pub client_id: &'static str,
+    /// Base URL of the auth server.
+    pub auth_url: &'static str,
+    /// Base URL of the certifier.
+    pub certifier_url: &'static str,
+    /// Hosts that need a certificate (OpenSSH patterns).
+    pub wildcards: &'static [&'static str],
+}
+
+/// The built-in profiles; the first is the default.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "magento",
+        title: "Magento Cloud",
+        config_dir: ".magento-cloud",
+        env_prefix: "MAGENTO_CLOUD_CLI_",
+        client_id: "magento-cloud-cli",
+        auth_url: "https://auth.magento.cloud",
+        certifier_url: "https://ssh.api.magento.cloud",
+        wildcards: &["*.magento.cloud", "*.magentosite.cloud"],
+    },
+    Profile {
+        name: "platformsh",
+        title: "Platform.sh",
+        config_dir: ".platformsh",
+        env_prefix: "PLATFORMSH_CLI_",
+        client_id: "platform-cli",
+        auth_url: "https://auth.upsun.com",
+        certifier_url: "https://auth.upsun.com",
+        wildcards: &["*.platform.sh"],
+    },
+    Profile {
+        name: "upsun",
+        title: "Upsun",
+        config_dir: ".upsun",
+        env_prefix: "UPSUN_CLI_",
+        client_id: "upsun-cli",
+        auth_url: "https://auth.upsun.com",
+        certifier_url: "https://auth.upsun.com",
+        wildcards: &["*.platform.sh", "*.upsun.com"],
+    },
+];
+
+impl Profile {
+    /// `certsh [--profile NAME] login<rest>`, the command a message tells the
+    /// user to run.
+    pub fn login_command(&self, rest: &str) -> String {
+        if self.name == PROFILES[0].name {
+            format!("certsh login{rest}")
+        } else {
+            format!("certsh --profile {} login{rest}", self.name)
+        }
+    }
+}
+
+/// The profile called `name` (a few common spellings are accepted).
+pub fn by_name(name: &str) -> Option<&'static Profile> {
+    let wanted = match name.to_ascii_lowercase().as_str() {
+        "magento" | "magento-cloud" | "magento_cloud" | "adobe" => "magento",
+        "platformsh" | "platform.sh" | "platform" => "platformsh",
+        "upsun" => "upsun",
+        _ => return None,
+    };
+    PROFILES.iter().find(|p| p.name == wanted)
+}
+
+/// The names `--profile` accepts, for messages.
+pub fn names() -> String {
+    PROFILES
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_magento() {
+        assert_eq!(PROFILES[0].name, "magento");
+        assert_eq!(PROFILES[0].env_prefix, "MAGENTO_CLOUD_CLI_");
+    }
+
+    #[test]
+    fn names_resolve() {
+        assert_eq!(by_name("Platform.sh").unwrap().client_id, "platform-cli");
+        assert_eq!(by_name("UPSUN").unwrap().config_dir, ".upsun");
+        assert!(by_name("github").is_none());
+    }
+
+    #[test]
+    fn every_profiles_token_variable_is_kept_from_children() {
+        let vars: Vec<String> = PROFILES
+            .iter()
+            .map(|p| format!("{}TOKEN", p.env_prefix))
+            .collect();
+        assert_eq!(vars, crate::util::secret::TOKEN_VARIABLES);
+    }
+}

@@ -1,0 +1,737 @@
+//! Decides whether a host is the cloud's, so whether a connection needs a
+//! certificate at all.
+//!
+//! Cloud hosts are described by OpenSSH host patterns (`*.magento.cloud`,
+//! `!ignored.example`), matched with ssh_config's own rules so that a pattern
+//! means in certsh what it means in a `Host` line.
+//!
+//! A destination that does not match by name may still be the cloud's: an
+//! ssh_config `Host` alias can point `HostName` at it. Asking ssh (`ssh -G`)
+//! settles that but costs milliseconds, too much to spend on every
+//! connection that has nothing to do with the cloud. So
+//! [`config_names_hostname_in_scope`] first reads the configuration files as
+//! text and says whether any `HostName` could lead into scope; only then is
+//! `ssh -G` worth running, and [`parse_ssh_g`] reads its answer. The text check
+//! may say yes too often (it ignores which `Host` block a line is in), never
+//! no when ssh could end up at a cloud host.
+//!
+//! [`in_scope`] makes the decision for a connection, in that order: the name
+//! given, `-o HostName`, then the user's ssh_config (`$HOME`'s and the
+//! password database's home, which is where OpenSSH looks), and `ssh -G`
+//! last. Apart from [`in_scope`], [`ssh_g`] and [`passwd_home`], nothing here
+//! runs ssh or reads the system: callers pass the home directory and the
+//! files, which keeps the rest testable.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+
+use crate::config::Config;
+use crate::config::host_pattern::{self, matches_any, wildcard_match};
+use crate::connect::command_line;
+use crate::connect::readconf::{self, Arguments};
+use crate::util::log::debug;
+use crate::util::secret;
+
+/// The rules ssh reads a configuration file with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// `~/.ssh/config` or the `-F` file (and what they include): a relative
+    /// `Include` is under `~/.ssh`.
+    User,
+    /// The system-wide file (and what it includes): a relative `Include` is
+    /// in that file's directory, ssh's `SSHDIR`; `~` is refused.
+    System,
+}
+
+/// One configuration file ssh reads, with the rules it reads it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// The file; missing files are skipped, as ssh skips them.
+    pub path: PathBuf,
+    /// User or system rules.
+    pub origin: ConfigOrigin,
+}
+
+/// The system-wide ssh_config of OpenSSH builds with `SSHDIR=/etc/ssh`
+/// (Linux distributions, macOS). Builds with another prefix (Homebrew's
+/// OpenSSH) read theirs from elsewhere; callers that know better can list
+/// their own [`ConfigFile`]s.
+pub const SYSTEM_CONFIG: &str = "/etc/ssh/ssh_config";
+
+/// The files ssh reads for a command line, as `ssh.c`'s
+/// `process_config_files` chooses them: only the `-F` file when there is one
+/// (none for `-F none`), else `~/.ssh/config` then [`SYSTEM_CONFIG`].
+///
+/// `home` is the user's home directory; without one only the system file
+/// remains.
+pub fn ssh_config_files(home: Option<&Path>, config_file: Option<&Path>) -> Vec<ConfigFile> {
+    match config_file {
+        Some(file) if file.as_os_str().eq_ignore_ascii_case("none") => Vec::new(),
+        Some(file) => vec![ConfigFile {
+            path: file.to_owned(),
+            origin: ConfigOrigin::User,
+        }],
+        None => home
+            .map(|home| ConfigFile {
+                path: home.join(".ssh").join("config"),
+                origin: ConfigOrigin::User,
+            })
+            .into_iter()
+            .chain([ConfigFile {
+                path: PathBuf::from(SYSTEM_CONFIG),
+                origin: ConfigOrigin::System,
+            }])
+            .collect(),
+    }
+}
+
+/// How deep ssh follows `Include`s (readconf.c's `READCONF_MAX_DEPTH`);
+/// deeper, it refuses the configuration.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Whether the configuration files could send ssh to a host in scope, read
+/// as text: `true` when some `HostName` value matches `patterns`, or holds a
+/// `%` token (its value depends on the destination), or when some
+/// `CanonicalizeHostname` is not `no` (ssh may then append `CanonicalDomains`
+/// to the name or follow CNAMEs, which text cannot predict).
+///
+/// `Include` is followed like ssh follows it: several paths per line, `~/`
+/// for the home directory, relative paths under `home/.ssh` (user files) or
+/// the system file's directory, `*` and `?` in any path component (sorted,
+/// dot files only for patterns starting with a dot), at most 16 levels deep.
+/// `home` is passed in, not derived from the files, because a `-F` file can
+/// live anywhere while its relative includes still resolve under `~/.ssh`.
+///
+/// Whatever cannot be decided without ssh answers `true`, so the caller asks
+/// `ssh -G`: an unreadable file (other than a missing one), a malformed line
+/// ssh would refuse, includes nested too deep, a `[...]` or `\` glob, `~user`,
+/// or a relative user include without a home directory.
+///
+/// `Host`/`Match` blocks are not evaluated: a `HostName` anywhere counts. A
+/// command-line `-o HostName` takes precedence over every file, so callers
+/// need not call this when one is given.
+pub fn config_names_hostname_in_scope<P: AsRef<str>>(
+    files: &[ConfigFile],
+    home: Option<&Path>,
+    patterns: &[P],
+) -> bool {
+    files.iter().any(|file| {
+        let include_dir = match file.origin {
+            ConfigOrigin::User => home.map(|home| home.join(".ssh")),
+            ConfigOrigin::System => file.path.parent().map(Path::to_owned),
+        };
+        let scan = Scan {
+            home,
+            patterns,
+            origin: file.origin,
+            include_dir: include_dir.as_deref(),
+        };
+        scan.file(&file.path, 0)
+    })
+}
+
+/// One top-level file's walk, with what its includes inherit.
+struct Scan<'a, P> {
+    home: Option<&'a Path>,
+    patterns: &'a [P],
+    origin: ConfigOrigin,
+    include_dir: Option<&'a Path>,
+}
+
+impl<P: AsRef<str>> Scan<'_, P> {
+    fn file(&self, path: &Path, depth: usize) -> bool {
+        if depth > MAX_INCLUDE_DEPTH {
+            return true;
+        }
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            // A glob can name a directory; ssh reads it as an empty file.
+            Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {
+                return false;
+            }
+            Err(_) => return true,
+        };
+        text.split(|&b| b == b'\n')
+            .any(|line| self.line(line, depth))
+    }
+
+    fn line(&self, line: &[u8], depth: usize) -> bool {
+        let directive = match readconf::directive(line) {
+            Ok(Some(directive)) => directive,
+            Ok(None) => return false,
+            Err(readconf::Malformed) => return true,
+        };
+        let keyword = directive.keyword.as_ref();
+        if keyword.eq_ignore_ascii_case(b"hostname") {
+            readconf::single_argument(directive.args)
+                .is_none_or(|value| value.contains(&b'%') || matches_any(&value, self.patterns))
+        } else if keyword.eq_ignore_ascii_case(b"include") {
+            Arguments::new(directive.args).any(|path| match path {
+                Ok(path) => self.include(&path, depth),
+                Err(readconf::Malformed) => true,
+            })
+        } else if keyword.eq_ignore_ascii_case(b"canonicalizehostname") {
+            readconf::single_argument(directive.args)
+                .is_none_or(|value| !value.eq_ignore_ascii_case(b"no"))
+        } else {
+            false
+        }
+    }
+
+    /// One `Include` path, anchored and globbed as readconf.c does.
+    fn include(&self, path: &[u8], depth: usize) -> bool {
+        let pattern = if let Some(after_tilde) = path.strip_prefix(b"~") {
+            let (Some(home), ConfigOrigin::User) = (self.home, self.origin) else {
+                return true;
+            };
+            match after_tilde {
+                [] => home.to_owned(),
+                [b'/', rest @ ..] => match path_from_bytes(rest) {
+                    Some(rest) => home.join(rest),
+                    None => return true,
+                },
+                // `~user`: another user's home, which only ssh can look up.
+                _ => return true,
+            }
+        } else if path.starts_with(b"/") {
+            match path_from_bytes(path) {
+                Some(path) => path,
+                None => return true,
+            }
+        } else {
+            match (self.include_dir, path_from_bytes(path)) {
+                (Some(dir), Some(path)) => dir.join(path),
+                _ => return true,
+            }
+        };
+        match expand_glob(&pattern) {
+            Some(paths) => paths.iter().any(|path| self.file(path, depth + 1)),
+            None => true,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
+    std::str::from_utf8(bytes).ok().map(PathBuf::from)
+}
+
+/// Expands `*` and `?` in each component of `pattern` the way glob(3) does,
+/// sorted. `None` for glob syntax this does not imitate (`[...]`, `\`).
+/// Unreadable directories match nothing, as in glob without `GLOB_ERR`.
+fn expand_glob(pattern: &Path) -> Option<Vec<PathBuf>> {
+    let mut found = vec![PathBuf::new()];
+    for component in pattern.components() {
+        let name = component.as_os_str();
+        let bytes = name.as_encoded_bytes();
+        let is_glob = matches!(component, Component::Normal(_))
+            && bytes
+                .iter()
+                .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'));
+        if !is_glob {
+            for path in &mut found {
+                path.push(name);
+            }
+            continue;
+        }
+        if bytes.iter().any(|b| matches!(b, b'[' | b'\\')) {
+            return None;
+        }
+        let mut matched = Vec::new();
+        for dir in &found {
+            let listed = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            let Ok(entries) = fs::read_dir(listed) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let entry_name = entry.file_name();
+                let entry_bytes = entry_name.as_encoded_bytes();
+                // glob(3) shows dot files only to patterns that ask for them.
+                let hidden = entry_bytes.first() == Some(&b'.') && bytes.first() != Some(&b'.');
+                if !hidden && wildcard_match(entry_bytes, bytes, false) {
+                    matched.push(dir.join(&entry_name));
+                }
+            }
+        }
+        found = matched;
+    }
+    found.sort();
+    Some(found)
+}
+
+/// What `ssh -G` says the connection will use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The host ssh connects to, after `HostName` and canonicalisation.
+    pub hostname: String,
+    /// The remote user.
+    pub user: Option<String>,
+    /// The port.
+    pub port: Option<u16>,
+}
+
+/// Reads the output of `ssh -G`: `keyword value` lines with lowercase
+/// keywords, of which `hostname`, `user` and `port` are taken (the first of
+/// each). `None` without a non-empty `hostname`; a `port` that is not a
+/// number from 1 to 65535 is left out.
+pub fn parse_ssh_g(output: &str) -> Option<Resolved> {
+    let (mut hostname, mut user, mut port) = (None, None, None);
+    for line in output.lines() {
+        let Some((keyword, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let slot = match keyword {
+            "hostname" => &mut hostname,
+            "user" => &mut user,
+            "port" => &mut port,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
+        if hostname.is_some() && user.is_some() && port.is_some() {
+            break;
+        }
+    }
+    Some(Resolved {
+        hostname: hostname.filter(|name| !name.is_empty())?.to_owned(),
+        user: user.map(str::to_owned),
+        port: port
+            .and_then(|port| port.parse::<u16>().ok())
+            .filter(|&port| port != 0),
+    })
+}
+
+/// Whether the connection goes to the cloud: by the name given, by
+/// `-o HostName`, or by the `HostName` the user's ssh_config gives it.
+pub fn in_scope(
+    cfg: &Config,
+    line: &command_line::SshCommand,
+    host: &str,
+    real: &Path,
+    args: &[OsString],
+) -> bool {
+    if line.hostname_option.is_some() {
+        // ssh connects where -o HostName says, whatever the name given.
+        return line
+            .connect_host()
+            .is_some_and(|h| host_pattern::host_matches(&h, &cfg.wildcards));
+    }
+    if host_pattern::host_matches(host, &cfg.wildcards) {
+        return true;
+    }
+    // An alias can only become a cloud host through the user's ssh_config;
+    // reading the files is cheap, running `ssh -G` is not, so look first.
+    let home = Some(cfg.home.as_path()).filter(|h| h.is_absolute());
+    let mut files = ssh_config_files(home, line.config_file.as_deref());
+    if line.config_file.is_none()
+        && let Some(pw) = passwd_home()
+        && pw != cfg.home
+    {
+        files.insert(
+            1,
+            ConfigFile {
+                path: pw.join(".ssh/config"),
+                origin: ConfigOrigin::User,
+            },
+        );
+    }
+    if !config_names_hostname_in_scope(&files, home, &cfg.wildcards) {
+        return false;
+    }
+    let resolved = ssh_g(real, args).and_then(|out| parse_ssh_g(&out));
+    debug(cfg.debug, || {
+        format!(
+            "ssh -G resolves {host} to {:?}",
+            resolved.as_ref().map(|r| &r.hostname)
+        )
+    });
+    resolved.is_some_and(|r| host_pattern::host_matches(&r.hostname, &cfg.wildcards))
+}
+
+/// Runs `ssh -G` for `args` and returns what it prints, if it succeeds:
+/// what ssh will use for a connection, after every configuration file.
+/// Costs milliseconds (ssh reads all its configuration), so the connection
+/// path asks only when [`config_names_hostname_in_scope`] says it may
+/// matter; `certsh doctor` asks it about a sample cloud host.
+pub fn ssh_g<S: AsRef<OsStr>>(real: &Path, args: &[S]) -> Option<String> {
+    let out = secret::command(real)
+        .arg("-G")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every value `ssh -G` printed for `keyword` (lowercase), in order: the
+/// options ssh takes more than one of (`identityfile`, `certificatefile`).
+pub fn ssh_g_values<'a>(output: &'a str, keyword: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(k, _)| *k == keyword)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// On Linux that is `/etc/passwd`, read directly: the release binary is
+/// static and loads no NSS module (a user known only to LDAP or systemd-homed
+/// gets `None`, and certsh then goes by `$HOME`).
+#[cfg(not(target_os = "macos"))]
+pub fn passwd_home() -> Option<PathBuf> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
+    })
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
+/// ask `getpwuid_r`, as ssh itself does.
+#[cfg(target_os = "macos")]
+pub fn passwd_home() -> Option<PathBuf> {
+    let uid = nix::unistd::Uid::current();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const CLOUD: &[&str] = &["*.magento.cloud", "*.platform.sh"];
+
+    /// A directory under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> Self {
+            static COUNT: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "certsh-scope-test-{}-{}",
+                std::process::id(),
+                COUNT.fetch_add(1, Ordering::Relaxed)
+            ));
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        /// Writes `text` at `relative`, creating directories.
+        fn write(&self, relative: &str, text: &str) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        }
+
+        /// The home directory's `.ssh/config` as a user file.
+        fn user_config(&self, text: &str) -> Vec<ConfigFile> {
+            vec![ConfigFile {
+                path: self.write(".ssh/config", text),
+                origin: ConfigOrigin::User,
+            }]
+        }
+
+        fn in_scope(&self, files: &[ConfigFile]) -> bool {
+            config_names_hostname_in_scope(files, Some(&self.0), CLOUD)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn hostname_in_scope() {
+        let home = TempDir::new();
+        let files = home.user_config("Host mc\n    HostName git.us-3.magento.cloud\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn hostname_out_of_scope() {
+        let home = TempDir::new();
+        let files = home.user_config(
+            "# HostName git.magento.cloud\nHost gh\n  HostName github.com # magento.cloud\n  User git\n",
+        );
+        assert!(!home.in_scope(&files));
+    }
+
+    #[test]
+    fn hostname_line_forms() {
+        for line in [
+            "HostName=git.magento.cloud",
+            "hostname git.magento.cloud",
+            "\tHOSTNAME = git.magento.cloud",
+            "HostName \"git.magento.cloud\"",
+            "HostName git.magento.cloud\r",
+            "Host x\n\n  Hostname git.magento.cloud # alias",
+        ] {
+            let home = TempDir::new();
+            let files = home.user_config(line);
+            assert!(home.in_scope(&files), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn percent_token_is_in_scope_conservatively() {
+        let home = TempDir::new();
+        let files = home.user_config("Host *.mc\n  HostName %h.example\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn canonicalization_is_in_scope_conservatively() {
+        let home = TempDir::new();
+        let files = home.user_config("CanonicalizeHostname yes\nCanonicalDomains magento.cloud\n");
+        assert!(home.in_scope(&files));
+        let home = TempDir::new();
+        let files = home.user_config("CanonicalizeHostname no\n");
+        assert!(!home.in_scope(&files));
+    }
+
+    #[test]
+    fn malformed_line_is_in_scope_conservatively() {
+        let home = TempDir::new();
+        let files = home.user_config("Host\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn missing_files_are_fine() {
+        let home = TempDir::new();
+        let files = ssh_config_files(Some(&home.0), Some(&home.0.join("nope")));
+        assert!(!home.in_scope(&files));
+        assert!(!config_names_hostname_in_scope(&[], Some(&home.0), CLOUD));
+    }
+
+    #[test]
+    fn relative_include_with_glob_under_dot_ssh() {
+        let home = TempDir::new();
+        home.write(
+            ".ssh/conf.d/b.conf",
+            "Host b\n HostName git.magento.cloud\n",
+        );
+        home.write(".ssh/conf.d/a.conf", "Host a\n HostName github.com\n");
+        let files = home.user_config("Include conf.d/*.conf\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn glob_skips_other_names_and_dot_files() {
+        let home = TempDir::new();
+        home.write(".ssh/conf.d/.hidden.conf", "HostName git.magento.cloud\n");
+        home.write(".ssh/conf.d/cloud.txt", "HostName git.magento.cloud\n");
+        home.write(".ssh/conf.d/Cloud.CONF", "HostName git.magento.cloud\n");
+        home.write(".ssh/conf.d/plain.conf", "HostName github.com\n");
+        fs::create_dir_all(home.0.join(".ssh/conf.d/dir.conf")).unwrap();
+        let files = home.user_config("Include conf.d/*.conf\n");
+        assert!(!home.in_scope(&files));
+        // A pattern that asks for dot files gets them.
+        let files = home.user_config("Include conf.d/.*.conf\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn glob_in_a_directory_component() {
+        let home = TempDir::new();
+        home.write(".ssh/hosts/cloud/config", "HostName git.magento.cloud\n");
+        let files = home.user_config("Include hosts/*/config\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn include_takes_several_paths_tilde_and_absolute() {
+        let home = TempDir::new();
+        let absolute = home.write("elsewhere/abs", "HostName github.com\n");
+        home.write("tilde/cloud", "HostName git.magento.cloud\n");
+        let line = format!("Include {} missing ~/tilde/cloud\n", absolute.display());
+        let files = home.user_config(&line);
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn dash_f_file_includes_relative_to_dot_ssh() {
+        let home = TempDir::new();
+        home.write(".ssh/cloud.conf", "HostName git.magento.cloud\n");
+        // The same name beside the -F file must not be the one read.
+        home.write("other/cloud.conf", "HostName github.com\n");
+        let config = home.write("other/config", "Include cloud.conf\n");
+        let files = ssh_config_files(Some(&home.0), Some(&config));
+        assert!(home.in_scope(&files));
+
+        let home = TempDir::new();
+        home.write("other/cloud.conf", "HostName git.magento.cloud\n");
+        let config = home.write("other/config", "Include cloud.conf\n");
+        let files = ssh_config_files(Some(&home.0), Some(&config));
+        assert!(!home.in_scope(&files));
+    }
+
+    #[test]
+    fn system_file_includes_relative_to_its_directory() {
+        let root = TempDir::new();
+        root.write(
+            "etc/ssh/ssh_config.d/cloud.conf",
+            "HostName git.magento.cloud\n",
+        );
+        let files = [ConfigFile {
+            path: root.write("etc/ssh/ssh_config", "Include ssh_config.d/*.conf\n"),
+            origin: ConfigOrigin::System,
+        }];
+        assert!(root.in_scope(&files));
+        // The same line read with user rules looks in ~/.ssh instead.
+        let as_user = [ConfigFile {
+            origin: ConfigOrigin::User,
+            ..files[0].clone()
+        }];
+        assert!(!root.in_scope(&as_user));
+    }
+
+    #[test]
+    fn nested_includes_are_followed() {
+        let home = TempDir::new();
+        home.write(".ssh/one", "Include two\n");
+        home.write(".ssh/two", "Include three\n");
+        home.write(".ssh/three", "HostName git.magento.cloud\n");
+        let files = home.user_config("Include one\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn includes_are_followed_exactly_sixteen_deep() {
+        // config (depth 0) -> 1 -> ... -> `deepest`; ssh reads depth 16 and
+        // refuses depth 17.
+        let chain = |deepest: usize| {
+            let home = TempDir::new();
+            for level in 1..deepest {
+                home.write(
+                    &format!(".ssh/{level}"),
+                    &format!("Include {}\n", level + 1),
+                );
+            }
+            home.write(&format!(".ssh/{deepest}"), "HostName github.com\n");
+            let files = home.user_config("Include 1\n");
+            home.in_scope(&files)
+        };
+        assert!(!chain(3));
+        assert!(!chain(16));
+        assert!(chain(17));
+    }
+
+    #[test]
+    fn include_loop_stops_at_the_depth_limit() {
+        let home = TempDir::new();
+        // ssh refuses this configuration ("Too many recursive configuration
+        // includes"); the check ends and leaves the verdict to ssh -G.
+        let files = home.user_config("Include config\n");
+        assert!(home.in_scope(&files));
+    }
+
+    #[test]
+    fn undecidable_includes_are_in_scope() {
+        for line in [
+            "Include conf.d/[ab].conf",
+            "Include ~someone/config",
+            "Include \"unclosed",
+        ] {
+            let home = TempDir::new();
+            let files = home.user_config(line);
+            assert!(home.in_scope(&files), "{line:?}");
+        }
+        // Without a home directory a relative user include cannot be found.
+        let home = TempDir::new();
+        let files = home.user_config("Include conf.d/*\n");
+        assert!(config_names_hostname_in_scope(&files, None, CLOUD));
+    }
+
+    #[test]
+    fn config_files_for_a_command_line() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            ssh_config_files(Some(home), None),
+            [
+                ConfigFile {
+                    path: PathBuf::from("/home/u/.ssh/config"),
+                    origin: ConfigOrigin::User,
+                },
+                ConfigFile {
+                    path: PathBuf::from(SYSTEM_CONFIG),
+                    origin: ConfigOrigin::System,
+                },
+            ]
+        );
+        assert_eq!(
+            ssh_config_files(Some(home), Some(Path::new("custom"))),
+            [ConfigFile {
+                path: PathBuf::from("custom"),
+                origin: ConfigOrigin::User,
+            }]
+        );
+        assert!(ssh_config_files(Some(home), Some(Path::new("NONE"))).is_empty());
+        assert_eq!(ssh_config_files(None, None).len(), 1);
+    }
+
+    #[test]
+    fn ssh_g_output() {
+        let output = "host mc\nuser abc-master--x\nhostname git.us-3.magento.cloud\nport 22\n\
+                      hostname ignored.example\naddressfamily any\n";
+        assert_eq!(
+            parse_ssh_g(output),
+            Some(Resolved {
+                hostname: "git.us-3.magento.cloud".to_owned(),
+                user: Some("abc-master--x".to_owned()),
+                port: Some(22),
+            })
+        );
+    }
+
+    #[test]
+    fn ssh_g_output_edge_cases() {
+        assert_eq!(parse_ssh_g("user u\nport 22\n"), None);
+        assert_eq!(parse_ssh_g("hostname \n"), None);
+        assert_eq!(parse_ssh_g(""), None);
+        assert_eq!(
+            parse_ssh_g("hostname h\r\nport 0\r\n"),
+            Some(Resolved {
+                hostname: "h".to_owned(),
+                user: None,
+                port: None,
+            })
+        );
+        // Keywords are lowercase in ssh -G output; others are not ours.
+        assert_eq!(
+            parse_ssh_g("HostName x\nhostname h\nproxycommand ssh -W %h:%p hostname\nport 2222"),
+            Some(Resolved {
+                hostname: "h".to_owned(),
+                user: None,
+                port: Some(2222),
+            })
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Where certsh and its `ssh` shim are, for everything that tells another
+//! program to run certsh: git's `core.sshCommand`, `GIT_SSH_COMMAND`,
+//! `scp -S`, `rsync -e` and ssh_config's `Match exec`.
+//!
+//! Those programs run with their own `PATH` (an IDE's, ssh's, a CI runner's),
+//! so they are given absolute paths: a bare `certsh` that is not on their
+//! `PATH` was the official CLI's "Permission denied (publickey)" with no hint.
+//! git is given the shim rather than `certsh ssh` because git recognises
+//! OpenSSH by the name `ssh` and then skips its `-G` probe.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::util::error::Fixable;
+use crate::util::file_id::same_file;
+
+/// The running certsh and, when installed, its shim.
+#[derive(Debug)]
+pub struct Installed {
+    /// This program, absolute.
+    pub exe: PathBuf,
+    /// `<prefix>/libexec/certsh/ssh` when it is this program under the name
+    /// `ssh` (install.sh's layout).
+    pub shim: Option<PathBuf>,
+}
+
+impl Installed {
+    /// Finds this program and the shim that install.sh puts beside it.
+    pub fn locate() -> Result<Installed> {
+        let exe = std::env::current_exe().context("cannot find the certsh program itself")?;
+        let shim = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|prefix| prefix.join("libexec/certsh/ssh"))
+            .filter(|shim| same_file(shim, &exe));
+        Ok(Installed { exe, shim })
+    }
+
+    /// The command line that runs certsh as ssh, for a shell (git's
+    /// `core.sshCommand` and `GIT_SSH_COMMAND`, rsync's `-e`): the shim, or
+    /// `certsh ssh` when certsh was installed without it.
+    pub fn ssh_command(&self) -> Result<String> {
+        match &self.shim {
+            Some(shim) => sh_quote_path(shim),
+            None => Ok(format!("{} ssh", sh_quote_path(&self.exe)?)),
+        }
+    }
+
+    /// The shim itself, for programs that take a program and no arguments
+    /// (`scp -S`).
+    pub fn shim(&self) -> Result<&Path> {
+        self.shim.as_deref().ok_or_else(|| {
+            let expected = self
+                .exe
+                .parent()
+                .and_then(Path::parent)
+                .map(|p| p.join("libexec/certsh/ssh"))
+                .unwrap_or_else(|| PathBuf::from("libexec/certsh/ssh"));
+            Fixable::new(
+                format!(
+                    "certsh's ssh shim is not installed beside {} (expected {})",
+                    self.exe.display(),
+                    expected.display()
+                ),
+                format!(
+                    "install certsh with install.sh, or create it: ln -s {} {}",
+                    self.exe.display(),
+                    expected.display()
+                ),
+            )
+            .into()
+        })
+    }
+}
+
+/// A path as one word for `sh`, refusing what cannot be written safely.
+pub fn sh_quote_path(path: &Path) -> Result<String> {
+    let text = path.to_str().ok_or_else(|| {
+        Fixable::new(
+            format!("the path {} is not UTF-8", path.display()),
+            "install certsh under a plain path",
+        )
+    })?;
+    if text.contains(['\n', '\r', '\0']) {
+        return Err(Fixable::new(
+            format!("the path {text:?} contains a line break"),
+            "install certsh under a plain path",
+        )
+        .into());
+    }
+    Ok(sh_quote(text))
+}
+
+/// `text` as one word for `sh`: unchanged when it is plain, else in single
+/// quotes.
+pub fn sh_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._+-:@%=,".contains(&b));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_words_stay_plain() {
+        assert_eq!(
+            sh_quote("/home/me/.local/libexec/certsh/ssh"),
+            "/home/me/.local/libexec/certsh/ssh"
+        );
+    }
+
+    #[test]
+    fn spaces_and_quotes_are_single_quoted() {
+        assert_eq!(sh_quote("/Users/a b/ssh"), "'/Users/a b/ssh'");
+        assert_eq!(sh_quote("/it's/ssh"), r"'/it'\''s/ssh'");
+        assert_eq!(sh_quote("$HOME"), "'$HOME'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn line_breaks_are_refused() {
+        assert!(sh_quote_path(Path::new("/a\nb")).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! `certsh ssh ...` and the `ssh` shim: the path every connection takes.
+//!
+//! Order matters for speed. The command line is read first (no I/O); `-G`,
+//! `-V`, `-Q`, `-O` and lines ssh would reject go to the real ssh before any
+//! file is opened. Then the config decides the scope, and only a connection
+//! to the cloud looks at the certificate. The hot path (certificate cached
+//! and valid) reads `config.yaml`, one symlink and two small files, and execs.
+//!
+//! A host outside the cloud never depends on certsh's configuration: the
+//! scope is decided from whatever could be read, and a problem with the rest
+//! (a malformed `config.yaml`, a HOME the user cannot read, a bad `CERTSH_*`
+//! value) is one warning line before the real ssh runs unchanged. Only a
+//! connection to the cloud stops on it, with the error.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::config::{Config, ProcessEnv};
+use crate::connect::command_line;
+use crate::connect::exec;
+use crate::connect::scope;
+use crate::credentials::login;
+use crate::credentials::refresh::Want;
+use crate::credentials::source;
+use crate::state::cert::{self, now};
+use crate::state::store::{Cached, Store};
+use crate::util::log::debug;
+
+/// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
+/// failure: on success this process becomes ssh.
+pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+    let env = ProcessEnv;
+    let real = exec::real_ssh()?;
+    let mut line = command_line::parse(args);
+    if line.passthrough == Some(command_line::Passthrough::DependsOnVersion) {
+        // Only `-P` needs the version, and it is rare enough to afford
+        // asking the real ssh.
+        let version = exec::banner(&real)
+            .ok()
+            .and_then(|b| exec::openssh_version(&b));
+        line = command_line::parse_for(args, version);
+    }
+    if line.passthrough.is_some() {
+        return Err(exec::exec(&real, &[], args));
+    }
+    // What cannot be read or is invalid is reported only where it matters:
+    // a host outside the cloud never depends on certsh's configuration.
+    let (cfg, problems) = Config::read(profile, &env);
+    let passthrough = |why: &dyn Fn() -> String| {
+        debug(cfg.debug, why);
+        let host = line
+            .destination
+            .as_ref()
+            .map_or("the host", |d| d.host.as_str());
+        if let Some(warning) = problems.summary(host) {
+            crate::util::log::warn(&warning);
+        }
+        Err(exec::exec(&real, &[], args))
+    };
+    let Some(dest) = &line.destination else {
+        return passthrough(&|| "no destination".into());
+    };
+    if !cfg.auto_load_cert {
+        return passthrough(&|| "ssh.auto_load_cert is off".into());
+    }
+    if !scope::in_scope(&cfg, &line, &dest.host, &real, args) {
+        return passthrough(&|| format!("{} is not a {} host", dest.host, cfg.profile.title));
+    }
+    problems.warn_ignored();
+    if let Some(e) = problems.invalid.into_iter().next() {
+        return Err(e);
+    }
+    crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(&cfg), &cfg)?;
+    let cached = certificate(&cfg)?;
+    debug(cfg.debug, || {
+        format!("certificate {}", cached.cert_path.display())
+    });
+    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
+    Err(exec::exec(&real, &extra, args))
+}
+
+/// A usable certificate, renewed when needed. When renewal fails and the
+/// current certificate has not expired, that one, with a one-line warning:
+/// failing the connection would help nobody. Also the ssh_config hook's work.
+/// At a terminal, a missing or ended login is done first (`credentials/login.rs`).
+pub fn certificate(cfg: &Config) -> Result<Cached> {
+    let before = crate::state::agent::before_renewal(cfg);
+    let result = match login::ensure_at_terminal(cfg, Want::IfNeeded) {
+        Ok(c) => Ok(c),
+        Err(e) => match still_valid(cfg) {
+            Some(c) => {
+                crate::util::log::warn(&format!(
+                    "{e:#}; using the current certificate, valid for another {}",
+                    cert::human_duration(cert::seconds_left(&c.cert, now()))
+                ));
+                Ok(c)
+            }
+            None => Err(e),
+        },
+    };
+    if let Ok(c) = &result {
+        crate::state::agent::after_renewal(cfg, before, c);
+    }
+    result
+}
+
+/// A certificate that failed to renew but has not expired yet is still
+/// worth using.
+fn still_valid(cfg: &Config) -> Option<Cached> {
+    let c = Store::locate(cfg)?.current()?;
+    let fingerprint = source::direct_fingerprint(cfg);
+    cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)
+}
+
+/// `certsh ssh-config-hook`: make sure the certificate is valid, renewing it
+/// if needed. Run by ssh through `Match exec` with ssh's stderr, so its one
+/// line of error or warning reaches the user; its exit status only decides
+/// a `Match` with nothing under it.
+pub fn hook(cfg: &Config) -> Result<ExitCode> {
+    if cfg.auto_load_cert {
+        certificate(cfg)?;
+    }
+    Ok(crate::util::error::success())
+}

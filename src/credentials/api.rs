@@ -1,0 +1,626 @@
+//! The cloud's HTTP API: API token -> access token, public key -> certificate.
+//!
+//! Only the refresh path gets here, so the HTTP client (and with it TLS
+//! roots) is built only when a certificate is really needed. Every request is
+//! bounded in time, never follows a redirect (a token must reach no host but
+//! the configured one), and refuses plain HTTP except to a loopback address.
+//! Server text in errors is sanitised and shortened before it is shown.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::credentials::need_login::StepUp;
+use crate::state::cert::now;
+use crate::util::error::Fixable;
+use crate::util::sanitize;
+use crate::util::secret::Secret;
+
+/// An OAuth access token and when it expires (Unix seconds).
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub token: Secret,
+    /// Expiry.
+    pub expires_at: u64,
+}
+
+/// Answers larger than this are refused: a certificate is a few kilobytes.
+const MAX_BODY: u64 = 1 << 20;
+
+/// A client for one refresh, with its deadline.
+pub struct Api<'a> {
+    cfg: &'a Config,
+    client: Client,
+    token_url: Url,
+    sign_url: Url,
+    deadline: Instant,
+}
+
+/// What the token endpoint gave.
+pub struct TokenSet {
+    /// The access token.
+    pub access: AccessToken,
+    /// A refresh token, after a browser login or a rotating refresh.
+    pub refresh: Option<Secret>,
+}
+
+/// The token endpoint's answer to a grant.
+pub enum Granted {
+    /// The tokens.
+    Tokens(TokenSet),
+    /// 400/401 `invalid_grant` (or `invalid_client`): the code, refresh token
+    /// or API token was refused. The text is the server's, sanitised.
+    Refused(String),
+}
+
+/// The certifier's answer to a signing request.
+pub enum Signed {
+    /// The certificate text (not yet checked).
+    Certificate(String),
+    /// 401: the access token was refused (an expired cached token, say).
+    Unauthorized(anyhow::Error),
+    /// 401 with a step-up challenge (RFC 9470): the certifier wants a
+    /// stronger or fresher login. `problem` is what it said.
+    StepUp { ask: StepUp, problem: String },
+}
+
+impl<'a> Api<'a> {
+    /// The client for one command: its requests end within the renewal's
+    /// deadline from now ([`Config::refresh_deadline`]).
+    pub fn for_command(cfg: &'a Config) -> Result<Api<'a>> {
+        Api::new(cfg, Instant::now() + cfg.refresh_deadline())
+    }
+
+    /// Checks the URLs and builds the client. No request is made.
+    pub fn new(cfg: &'a Config, deadline: Instant) -> Result<Api<'a>> {
+        let token_url = checked_url(&cfg.token_url, "token URL")?;
+        let certifier = checked_url(&cfg.certifier_url, "certifier URL")?;
+        // "POST {certifier_url}/ssh": the path replaces any path it has.
+        let sign_url = certifier
+            .join("/ssh")
+            .context("cannot build the certifier URL")?;
+        let mut builder = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.http_timeout.min(Duration::from_secs(10)))
+            .timeout(cfg.http_timeout)
+            .user_agent(concat!("certsh/", env!("CARGO_PKG_VERSION")))
+            .no_proxy();
+        if let Some(proxy) = proxy(cfg)? {
+            builder = builder.proxy(proxy);
+        }
+        if token_url.scheme() == "http" && sign_url.scheme() == "http" {
+            // Loading the system's roots costs milliseconds and is not needed.
+            builder = builder.tls_built_in_native_certs(false);
+        }
+        let client = builder.build().context("cannot set up the HTTP client")?;
+        Ok(Api {
+            cfg,
+            client,
+            token_url,
+            sign_url,
+            deadline,
+        })
+    }
+
+    /// The URL signing requests go to, for messages.
+    pub fn sign_url(&self) -> &Url {
+        &self.sign_url
+    }
+
+    /// The token endpoint, for messages.
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    /// Exchanges an API token for an access token; a refusal is the
+    /// server's detail, for the caller to explain.
+    pub fn exchange(&self, api_token: &Secret) -> Result<Granted> {
+        self.grant(&[
+            ("grant_type", "api_token"),
+            ("api_token", api_token.expose()),
+        ])
+    }
+
+    /// The refresh grant of a browser session.
+    pub fn refresh_grant(&self, refresh_token: &Secret) -> Result<Granted> {
+        self.grant(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ])
+    }
+
+    /// The authorization-code grant that ends a browser login (PKCE).
+    pub fn authorization_code(
+        &self,
+        code: &Secret,
+        redirect_uri: &str,
+        verifier: &Secret,
+    ) -> Result<Granted> {
+        self.grant(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.expose()),
+            ("client_id", &self.cfg.client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.expose()),
+        ])
+    }
+
+    /// Revokes a refresh token (`POST {revoke_url}`, RFC 7009).
+    pub fn revoke(&self, refresh_token: &Secret) -> Result<()> {
+        let url = checked_url(&self.cfg.revoke_url, "revocation URL")?;
+        let body = form(&[
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ]);
+        let req = self
+            .client
+            .post(url.clone())
+            .basic_auth(&self.cfg.client_id, Some(""))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        let what = format!("auth server {url}");
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let body = read_body(resp, &what)?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(Fixable::new(
+            format!("{what} answered {}", detail(&body).text(status)),
+            fix_for(status),
+        )
+        .into())
+    }
+
+    /// `GET url` with no credential, for `certsh doctor --online`: the
+    /// status and the server's `Date` header. Any answer means reachable.
+    pub fn probe(&self, url: &str, what: &str) -> Result<(StatusCode, Option<String>)> {
+        let url = checked_url(url, what)?;
+        let resp = self.send(self.client.get(url.clone()), &format!("{what} {url}"))?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        Ok((resp.status(), date))
+    }
+
+    /// A request to the token endpoint with client authentication.
+    fn grant(&self, pairs: &[(&str, &str)]) -> Result<Granted> {
+        let body = form(pairs);
+        let req = self
+            .client
+            .post(self.token_url.clone())
+            .basic_auth(&self.cfg.client_id, Some(""))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .body(body);
+        let what = format!("auth server {}", self.token_url);
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let body = read_body(resp, &what)?;
+        if status == StatusCode::OK {
+            #[derive(Deserialize)]
+            struct TokenAnswer {
+                access_token: String,
+                expires_in: Option<u64>,
+                refresh_token: Option<String>,
+            }
+            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+                Fixable::new(
+                    format!("{what} answered 200 without an access token"),
+                    "check the auth URL; try again later",
+                )
+            })?;
+            return Ok(Granted::Tokens(TokenSet {
+                access: AccessToken {
+                    token: Secret::new(answer.access_token),
+                    expires_at: now() + answer.expires_in.unwrap_or(300),
+                },
+                refresh: answer
+                    .refresh_token
+                    .filter(|t| !t.is_empty())
+                    .map(Secret::new),
+            }));
+        }
+        let detail = detail(&body);
+        let refused = matches!(status.as_u16(), 400 | 401)
+            && detail
+                .code
+                .as_deref()
+                .is_some_and(|c| c == "invalid_grant" || c == "invalid_client");
+        if refused {
+            return Ok(Granted::Refused(detail.text(status)));
+        }
+        Err(Fixable::new(
+            format!("{what} answered {}", detail.text(status)),
+            fix_for(status),
+        )
+        .into())
+    }
+
+    /// Asks the certifier to sign `public_key` (OpenSSH one-line form).
+    pub fn sign(&self, access: &AccessToken, public_key: &str, origin: &str) -> Result<Signed> {
+        let req = self
+            .client
+            .post(self.sign_url.clone())
+            .bearer_auth(access.token.expose())
+            .header("Accept", "application/json")
+            .json(&serde_json::json!({ "key": public_key }));
+        let what = format!("certifier {}", self.sign_url);
+        let resp = self.send(req, &what)?;
+        let status = resp.status();
+        let challenge = resp
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(is_step_up_challenge));
+        let body = read_body(resp, &what)?;
+        if status == StatusCode::OK {
+            #[derive(Deserialize)]
+            struct SignAnswer {
+                certificate: String,
+            }
+            let answer: SignAnswer = serde_json::from_slice(&body).map_err(|_| {
+                Fixable::new(
+                    format!("{what} answered 200 without a certificate"),
+                    "the certificate in use was kept; try again later",
+                )
+            })?;
+            return Ok(Signed::Certificate(answer.certificate));
+        }
+        let text = detail(&body).text(status);
+        if status == StatusCode::UNAUTHORIZED && challenge {
+            return Ok(Signed::StepUp {
+                ask: step_up(&body),
+                problem: format!("{what} requires a fresh multi-factor login: {text}"),
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Ok(Signed::Unauthorized(
+                Fixable::new(
+                    format!("{what} answered {text}"),
+                    format!("check the API token in {origin}, or log in again: certsh login"),
+                )
+                .into(),
+            ));
+        }
+        Err(Fixable::new(format!("{what} answered {text}"), fix_for(status)).into())
+    }
+
+    fn send(&self, req: RequestBuilder, what: &str) -> Result<Response> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fixable::new(
+                format!("no time left to reach the {what}"),
+                "try again; check the network if it persists",
+            )
+            .into());
+        }
+        let timeout = left.min(self.cfg.http_timeout);
+        let resp = req.timeout(timeout).send().map_err(|e| -> anyhow::Error {
+            if e.is_timeout() {
+                Fixable::new(
+                    format!(
+                        "{what} did not answer within {} s",
+                        timeout.as_secs().max(1)
+                    ),
+                    "check the network, or try again later",
+                )
+                .into()
+            } else {
+                let cause = root_cause(&e);
+                let fix = if cause.contains("certificate") {
+                    "the server's TLS certificate is not trusted; behind a TLS-inspecting \
+                     proxy, set SSL_CERT_FILE to its CA bundle"
+                } else {
+                    "check the network and the URL"
+                };
+                Fixable::new(format!("cannot reach the {what}: {cause}"), fix).into()
+            }
+        })?;
+        // Redirects are not followed: a token must reach no host but the one
+        // configured, and a moved API is a configuration problem.
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| sanitize::short(v, 120))
+                .unwrap_or_else(|| "nowhere".into());
+            return Err(Fixable::new(
+                format!(
+                    "{what} answered {} with a redirect to {to}, which certsh does not follow",
+                    resp.status().as_u16()
+                ),
+                "check the URL in config.yaml or the environment",
+            )
+            .into());
+        }
+        Ok(resp)
+    }
+}
+
+/// RFC 9470: `Bearer error="insufficient_user_authentication"`.
+fn is_step_up_challenge(value: &str) -> bool {
+    let v = value.trim_start();
+    v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
+        && v.contains("insufficient_user_authentication")
+}
+
+/// The certifier wants a stronger or fresher login: what it asked for (the
+/// JSON body may carry `amr`, a string or a list, and `max_age`).
+fn step_up(body: &[u8]) -> StepUp {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let amr = match json.get("amr") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(a)) => a.iter().find_map(|v| v.as_str().map(String::from)),
+        _ => None,
+    }
+    .filter(|a| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
+    });
+    StepUp {
+        amr: amr.or_else(|| Some("mfa".to_string())),
+        max_age: json.get("max_age").and_then(|v| v.as_u64()),
+    }
+}
+
+/// Parses a configured URL and applies the transport rule: HTTPS, or plain
+/// HTTP to a loopback address only (tests and local set-ups).
+pub fn checked_url(raw: &str, what: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| {
+        Fixable::new(
+            format!("the {what} {:?} is not a URL: {e}", sanitize::text(raw)),
+            "fix it in config.yaml or the environment",
+        )
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(Fixable::new(
+            format!("refusing plain http:// for the {what} {url}: tokens would travel unencrypted"),
+            "use https://, or a loopback address such as 127.0.0.1 for local testing",
+        )
+        .into()),
+        other => Err(Fixable::new(
+            format!("the {what} {url} has an unsupported scheme {other:?}"),
+            "use an https:// URL",
+        )
+        .into()),
+    }
+}
+
+/// The proxy named by `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`,
+/// `all_proxy`), for every host but those in `NO_PROXY` and loopback
+/// addresses: a proxy has no business relaying loopback traffic, and only
+/// loopback is ever spoken to in plain HTTP.
+fn proxy(cfg: &Config) -> Result<Option<reqwest::Proxy>> {
+    let Some(url) = &cfg.https_proxy else {
+        return Ok(None);
+    };
+    let bypass = format!("{},127.0.0.0/8,::1", cfg.no_proxy);
+    // The proxy URL may carry a password: it is not quoted back.
+    let proxy = reqwest::Proxy::https(url.expose().trim()).map_err(|_| {
+        Fixable::new(
+            "HTTPS_PROXY is not a proxy URL",
+            "set it to http://host:port, or unset it",
+        )
+    })?;
+    Ok(Some(proxy.no_proxy(reqwest::NoProxy::from_string(&bypass))))
+}
+
+fn is_loopback(url: &Url) -> bool {
+    // Literal addresses only: a name could resolve anywhere.
+    url.host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+fn read_body(resp: Response, what: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    resp.take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            Fixable::new(
+                format!("the answer from the {what} broke off: {}", root_cause(&e)),
+                "try again later",
+            )
+        })?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(Fixable::new(
+            format!(
+                "the answer from the {what} is larger than {} KiB",
+                MAX_BODY / 1024
+            ),
+            "check the URL; this is not the API",
+        )
+        .into());
+    }
+    Ok(body)
+}
+
+/// What an error answer says, in a form fit for one line.
+struct Detail {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl Detail {
+    fn text(&self, status: StatusCode) -> String {
+        let head = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        let head = head.trim_end();
+        match (&self.code, &self.message) {
+            (Some(c), Some(m)) => format!("{head}: {c}: {m}"),
+            (Some(s), None) | (None, Some(s)) => format!("{head}: {s}"),
+            (None, None) => head.to_string(),
+        }
+    }
+}
+
+fn detail(body: &[u8]) -> Detail {
+    let clean = |s: &str| Some(sanitize::short(s, 160)).filter(|s| !s.is_empty());
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+        let get = |k: &str| map.get(k).and_then(|v| v.as_str()).and_then(clean);
+        return Detail {
+            code: get("error"),
+            message: get("error_description")
+                .or_else(|| get("message"))
+                .or_else(|| get("detail"))
+                .or_else(|| get("title")),
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = strip_tags(&text);
+    Detail {
+        code: None,
+        message: clean(&text),
+    }
+}
+
+/// Text of an HTML page without its tags (an error page from a proxy).
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn fix_for(status: StatusCode) -> String {
+    match status.as_u16() {
+        403 => "this account may lack SSH access; check it in the console".into(),
+        404 => "check the URL in config.yaml or the environment".into(),
+        429 => "too many requests; wait a minute and try again".into(),
+        s if s >= 500 => "the service has a problem; try again in a minute".into(),
+        _ => "the certificate in use was kept; try again later".into(),
+    }
+}
+
+/// The innermost cause of an error, sanitised: "connection refused" rather
+/// than reqwest's whole chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    sanitize::short(&cur.to_string(), 160)
+}
+
+/// `application/x-www-form-urlencoded`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_into(&mut out, k);
+        out.push('=');
+        encode_into(&mut out, v);
+    }
+    out
+}
+
+fn encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(checked_url("https://auth.magento.cloud", "x").is_ok());
+        assert!(checked_url("http://127.0.0.1:8080", "x").is_ok());
+        assert!(checked_url("http://[::1]:8080", "x").is_ok());
+        let err = checked_url("http://auth.magento.cloud", "token URL").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing plain http:// for the token URL http://auth.magento.cloud/: tokens would \
+             travel unencrypted (use https://, or a loopback address such as 127.0.0.1 for local testing)"
+        );
+        assert!(checked_url("http://localhost.evil.com", "x").is_err());
+        assert!(checked_url("ftp://127.0.0.1", "x").is_err());
+        assert!(checked_url("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn step_up_challenges_are_recognised() {
+        assert!(is_step_up_challenge(
+            r#"Bearer error="insufficient_user_authentication", error_description="x""#
+        ));
+        assert!(is_step_up_challenge(
+            r#"bearer error="insufficient_user_authentication""#
+        ));
+        assert!(!is_step_up_challenge(r#"Bearer error="invalid_token""#));
+        assert!(!is_step_up_challenge(
+            r#"Basic realm="insufficient_user_authentication""#
+        ));
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form(&[("grant_type", "api_token"), ("api_token", "a b&c=d/é")]),
+            "grant_type=api_token&api_token=a+b%26c%3Dd%2F%C3%A9"
+        );
+    }
+
+    #[test]
+    fn error_details_from_json_and_html() {
+        let d = detail(br#"{"error":"invalid_grant","error_description":"Invalid API token"}"#);
+        assert_eq!(
+            d.text(StatusCode::BAD_REQUEST),
+            "400 Bad Request: invalid_grant: Invalid API token"
+        );
+        let d = detail(b"<html><body><h1>502 Bad Gateway</h1></body></html>");
+        assert_eq!(
+            d.text(StatusCode::BAD_GATEWAY),
+            "502 Bad Gateway: 502 Bad Gateway"
+        );
+        let d = detail(b"");
+        assert_eq!(
+            d.text(StatusCode::SERVICE_UNAVAILABLE),
+            "503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn hostile_error_text_is_neutralised() {
+        let d = detail(b"{\"error_description\":\"\\u001b]0;pwned\\u0007\\u001b[2J\"}");
+        let t = d.text(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!t.chars().any(char::is_control), "{t:?}");
+    }
+}

@@ -1,0 +1,172 @@
+//! certsh: short-lived SSH certificates, obtained in front of ssh and git.
+//!
+//! The modules are grouped by layer; a module imports only from its own layer
+//! or the layers below it, never back up (`tests/architecture.rs` checks it,
+//! `docs/architecture.md` draws it):
+//!
+//! - `report`, `setup`, `connect`: what the commands do (status and doctor;
+//!   set-up of git, ssh and shells; the path every connection takes);
+//! - `credentials`: tokens, the cloud's API, renewal and login;
+//! - `state`: keys and certificates on disk and in the agent, and the lock;
+//! - `config`: the command line, profiles and the one `Config`;
+//! - `util`: errors, stderr lines, sanitising, secrets.
+//!
+//! [`Invocation`] turns a command line into an action; `main.rs` only reports.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod connect;
+pub mod credentials;
+pub mod report;
+pub mod setup;
+pub mod state;
+pub mod util;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::config::cli;
+use crate::config::{Config, ProcessEnv};
+use crate::connect::ssh;
+use crate::credentials::{login, stored};
+use crate::report::{doctor, show};
+use crate::setup::{completions, git, ssh_config, wrap};
+use crate::state::agent;
+use crate::util::error;
+
+pub use crate::util::secret::no_core_dumps;
+
+/// What certsh was started as, read from its command line.
+pub struct Invocation {
+    action: Action,
+    /// The exit code of a failure before the real ssh runs: 255 like ssh's
+    /// own on the connection path, 1 for certsh's commands.
+    pub failure: u8,
+}
+
+enum Action {
+    /// The rest of the line is OpenSSH's, passed through untouched.
+    Ssh(Vec<OsString>),
+    Command(cli::Cli),
+}
+
+impl Invocation {
+    /// Reads the command line (`std::env::args_os()`). The hot path skips
+    /// clap: as the `ssh` shim, or as `certsh ssh ...`, the rest of the line
+    /// is OpenSSH's. clap prints its own errors and exits.
+    pub fn from_args(args: impl IntoIterator<Item = OsString>) -> Self {
+        let mut args = args.into_iter();
+        let argv0 = args.next().unwrap_or_default();
+        let mut rest: Vec<OsString> = args.collect();
+        if Path::new(&argv0).file_name().is_some_and(|n| n == "ssh") {
+            return Self::ssh(rest);
+        }
+        if rest.first().is_some_and(|a| a == "ssh") {
+            rest.remove(0);
+            return Self::ssh(rest);
+        }
+        let cli = cli::Cli::parse_from(std::iter::once(argv0).chain(rest));
+        let failure = match cli.command {
+            cli::Command::Ssh { .. } => error::SSH_FAILED,
+            _ => error::FAILED,
+        };
+        Self {
+            action: Action::Command(cli),
+            failure,
+        }
+    }
+
+    fn ssh(args: Vec<OsString>) -> Self {
+        Self {
+            action: Action::Ssh(args),
+            failure: error::SSH_FAILED,
+        }
+    }
+
+    /// Runs the action; the caller prints the error, once.
+    pub fn run(self) -> Result<ExitCode> {
+        match self.action {
+            Action::Ssh(args) => ssh::run(&args, None),
+            Action::Command(cli) => run(cli),
+        }
+    }
+}
+
+/// The one place a command's configuration is built, from the arguments,
+/// the environment and the files, before the action that receives it. The
+/// connection path (`certsh ssh`, the shim) builds its own, later and more
+/// leniently: a host out of scope must not depend on it (`connect/ssh.rs`).
+fn run(cli: cli::Cli) -> Result<ExitCode> {
+    let profile = cli.profile.as_deref();
+    let load = |profile: Option<&str>| Config::load(profile, &ProcessEnv);
+    match cli.command {
+        cli::Command::Ssh { args } => ssh::run(&args, profile),
+        cli::Command::Load { refresh, agent } => {
+            let cfg = load(profile)?;
+            let code = show::load(&cfg, refresh)?;
+            agent::after_load(&cfg, agent)?;
+            Ok(code)
+        }
+        cli::Command::Status { json } => show::status(&load(profile)?, json),
+        cli::Command::Setup { what } => {
+            let cfg = load(profile)?;
+            match what {
+                cli::Setup::Git { local, force, undo } => git::git(&cfg, local, force, undo),
+                cli::Setup::SshConfig { file, undo } => ssh_config::setup(&cfg, file, undo),
+            }
+        }
+        cli::Command::Env { shell, alias } => wrap::env(
+            match shell {
+                cli::EnvShell::Sh => wrap::Shell::Sh,
+                cli::EnvShell::Fish => wrap::Shell::Fish,
+                cli::EnvShell::Powershell => wrap::Shell::Powershell,
+            },
+            alias,
+            profile,
+        ),
+        cli::Command::Git { args } => wrap::git(&args, profile),
+        cli::Command::Scp { args } => wrap::scp(&args, profile),
+        cli::Command::Rsync { args } => wrap::rsync(&args, profile),
+        cli::Command::Completions { shell } => completions::completions(shell),
+        cli::Command::Man => completions::man(),
+        cli::Command::SshConfigHook => ssh::hook(&load(profile)?),
+        cli::Command::Login {
+            mfa,
+            max_age,
+            no_browser,
+            api_token,
+        } => {
+            let cfg = load(profile)?;
+            if api_token {
+                return login::api_token_login(&cfg);
+            }
+            let opts = login::Options {
+                amr: mfa.then(|| "mfa".to_string()),
+                max_age,
+                no_browser,
+            };
+            login::login(&cfg, &opts)
+        }
+        cli::Command::Logout { all } => {
+            let configs = if all {
+                config::profile::PROFILES
+                    .iter()
+                    .map(|p| load(Some(p.name)))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                vec![load(profile)?]
+            };
+            stored::logout(&configs)
+        }
+        cli::Command::Doctor { online } => {
+            // doctor reports a configuration that fails to load.
+            let (cfg, problems) = Config::read(profile, &ProcessEnv);
+            doctor::run(&cfg, &problems, online)
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Set-up: making git, ssh, scp, rsync and shells use certsh (`certsh setup`,
+//! `certsh env`, `certsh git|scp|rsync`), and the completions and man page.
+
+pub mod completions;
+pub mod git;
+pub mod ssh_config;
+pub mod wrap;

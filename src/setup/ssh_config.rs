@@ -1,0 +1,434 @@
+//! `certsh setup ssh-config [--file PATH] [--undo]`, and the hook it installs
+//! (the hook itself runs on the connection path: `connect/ssh.rs`):
+//! plain `ssh`, `scp`, `sftp`, `rsync` and editors' remote plugins get the
+//! certificate from `~/.ssh/config`, with no certsh on their command line.
+//!
+//! The block appended to the file (one per profile, between marker lines):
+//!
+//! ```text
+//! # BEGIN certsh (profile magento) ...
+//! Match originalhost "*.magento.cloud,..." exec "/abs/certsh --profile magento ssh-config-hook"
+//! Match host "*.magento.cloud,..." !originalhost "*.magento.cloud,..." exec "..."
+//! Match originalhost "*.magento.cloud,..."
+//!     IdentityFile "<state>/current/id_ed25519"
+//!     CertificateFile "<state>/current/id_ed25519-cert.pub"
+//! Match host "*.magento.cloud,..."
+//!     IdentityFile ...
+//!     CertificateFile ...
+//! # END certsh (profile magento)
+//! ```
+//!
+//! Why this shape (docs/cloud.md section 6):
+//! - The hook renews the certificate before ssh reads any key (ssh runs
+//!   `Match exec` while it reads its configuration). Its `Match` lines have
+//!   no options under them, so whatever its exit status, nothing is lost: the
+//!   file lines are in blocks of their own that do not depend on it. A
+//!   failed renewal therefore still leaves a valid certificate in force.
+//! - `originalhost` matches the name typed, `host` the name after a
+//!   `HostName` line (an alias that leads to the cloud); the `!originalhost`
+//!   keeps the hook from running twice for one connection.
+//! - Absolute paths everywhere: ssh's `PATH` may not have certsh, and `~` or
+//!   `%d` point to the passwd home, which is not `$HOME` on CI runners.
+//! - The hook is certsh's hot path (a `readlink`, two small files): about a
+//!   millisecond, plus the shell ssh starts it with.
+//!
+//! Key and certificate pairing: ssh is given `current/...`, which resolves
+//! the `current` symlink once per file. A certificate renewed for the same
+//! key is replaced inside its generation, so the pair always matches; only
+//! when a new key is published (once per `ssh.cert_key_ttl`, a day by
+//! default) can an ssh that read the key just before the switch read the new
+//! generation's certificate, and that one connection fails to authenticate.
+//! The shim and the wrappers never have this window: they hand ssh the
+//! resolved generation's paths.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::config::host_pattern;
+use crate::connect::exec;
+use crate::connect::shim::{Installed, sh_quote_path};
+use crate::state::store::Store;
+use crate::util::error::{self, Fixable};
+
+/// The line certsh adds when it created the file, so that `--undo` removes
+/// the file again instead of leaving an empty one.
+const CREATED: &str = "# certsh created this file; --undo removes it again\n";
+
+/// `certsh setup ssh-config`.
+pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {
+    let file = match file {
+        Some(f) => f,
+        None => crate::connect::scope::passwd_home()
+            .ok_or_else(|| {
+                Fixable::new(
+                    "cannot find your home folder in the password database, which is where ssh looks for .ssh/config",
+                    "name the file with --file",
+                )
+            })?
+            .join(".ssh/config"),
+    };
+    // A dotfile manager's symlink stays a symlink: write its target.
+    let file = fs::canonicalize(&file).unwrap_or(file);
+    let existing = match fs::read(&file) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let (begin, end) = markers(cfg.profile.name);
+    let found = existing
+        .as_deref()
+        .and_then(|text| find_block(text, &begin, &end));
+
+    if undo {
+        let (Some(text), Some((start, stop))) = (&existing, found) else {
+            println!("{} has no certsh block; nothing to undo", file.display());
+            return Ok(error::success());
+        };
+        let created = text[start..stop]
+            .windows(CREATED.len())
+            .any(|w| w == CREATED.as_bytes());
+        let restored = remove_block(text, start, stop);
+        backup(&file, text)?;
+        if created && restored.is_empty() {
+            fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+            println!("removed {}, which certsh had created", file.display());
+        } else {
+            write_keeping_mode(&file, &restored)?;
+            println!("removed the certsh block from {}", file.display());
+        }
+        return Ok(error::success());
+    }
+
+    check_openssh_version()?;
+    crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(cfg), cfg)?;
+    let store = Store::prepare_in_home(cfg).map_err(|e| {
+        Fixable::new(
+            format!(
+                "setup ssh-config needs the state folder in {}, and {}; a temporary folder in its \
+                 place would be written into ssh_config for good, and another user could recreate \
+                 it once it is cleaned",
+                crate::state::store::primary_dir(cfg).display(),
+                crate::util::sanitize::short(&format!("{e:#}"), 300)
+            ),
+            "run this with HOME set to your home folder, or use the ssh shim: certsh env",
+        )
+    })?;
+    let exe = Installed::locate()?.exe;
+    let created = existing.is_none()
+        || found.is_some_and(|(s, e)| {
+            existing.as_deref().is_some_and(|t| {
+                t[s..e]
+                    .windows(CREATED.len())
+                    .any(|w| w == CREATED.as_bytes())
+            })
+        });
+    let block = block(cfg, &exe, &store.dir, created)?;
+    let text = existing.clone().unwrap_or_default();
+    let new = match found {
+        Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
+        None if text.is_empty() => block.clone().into_bytes(),
+        // One newline before the block: a blank line after a finished last
+        // line, or the end of an unfinished one. --undo removes exactly it.
+        None => [&text[..], b"\n", block.as_bytes()].concat(),
+    };
+    if existing.as_deref() == Some(&new[..]) {
+        println!("{} already has the certsh block", file.display());
+        return Ok(error::success());
+    }
+    match &existing {
+        Some(old) => {
+            backup(&file, old)?;
+            write_keeping_mode(&file, &new)?;
+        }
+        None => create(&file, &new)?,
+    }
+    println!(
+        "added the certsh block to {} (undo: certsh setup ssh-config --undo)\n\
+         plain ssh, scp, sftp and rsync to {} now use the certificate",
+        file.display(),
+        cfg.wildcards.join(", ")
+    );
+    Ok(error::success())
+}
+
+fn markers(profile: &str) -> (String, String) {
+    (
+        format!("# BEGIN certsh (profile {profile})"),
+        format!("# END certsh (profile {profile})"),
+    )
+}
+
+/// The block's text, ending in a newline.
+fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String> {
+    let (begin, end) = markers(cfg.profile.name);
+    if cfg.wildcards.is_empty() {
+        return Err(Fixable::new(
+            "there are no host patterns to write into ssh_config",
+            "set ssh.domain_wildcards to patterns such as *.magento.cloud",
+        )
+        .into());
+    }
+    // Config::load has refused any other pattern already; this block is
+    // where a bad one would do harm, so it checks again.
+    if let Some(bad) = cfg
+        .wildcards
+        .iter()
+        .find(|p| !host_pattern::is_safe_host_pattern(p))
+    {
+        return Err(host_pattern::BadHostPattern {
+            pattern: host_pattern::quoted(bad),
+            origin: "the configuration".into(),
+        }
+        .into());
+    }
+    let patterns = cfg.wildcards.join(",");
+    // The profile's name is written into comments and the hook's command.
+    if !host_pattern::is_safe_host_pattern(cfg.profile.name)
+        || cfg.profile.name.contains(['*', '?', '!'])
+    {
+        return Err(Fixable::new(
+            format!(
+                "the profile name {:?} cannot go into ssh_config",
+                cfg.profile.name
+            ),
+            "use one of the built-in profiles",
+        )
+        .into());
+    }
+    let hook = format!(
+        "{} --profile {} ssh-config-hook",
+        sh_quote_path(&config_safe(exe)?)?,
+        cfg.profile.name
+    );
+    let key = config_safe(&state.join("current/id_ed25519"))?;
+    let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
+    let files = format!(
+        "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
+        percent(&key),
+        percent(&cert)
+    );
+    let hook = percent(Path::new(&hook));
+    Ok(format!(
+        "{begin}: written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
+         {created}\
+         # The hook renews the certificate when needed; its exit status changes nothing below.\n\
+         Match originalhost \"{patterns}\" exec \"{hook}\"\n\
+         Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n\
+         Match originalhost \"{patterns}\"\n\
+         {files}\
+         Match host \"{patterns}\"\n\
+         {files}\
+         {end}\n",
+        created = if created { CREATED } else { "" },
+    ))
+}
+
+/// A path that can be written in ssh_config between double quotes and in
+/// `sh` between single quotes, and that every ssh_config parser reads as
+/// written: no quote or backslash (they change the quoting, and OpenSSH 9.9
+/// changed how `Match` lines are split), no control character or white
+/// space other than a plain space (which the quotes hold), and no `${`
+/// (expanded, with no escape). `%` is doubled by [`percent`].
+fn config_safe(path: &Path) -> Result<PathBuf> {
+    let text = path.to_str().unwrap_or("\n");
+    let unsafe_char = |c: char| {
+        matches!(c, '"' | '\'' | '\\') || (c.is_control() || c.is_whitespace()) && c != ' '
+    };
+    if text.contains(unsafe_char)
+        || crate::state::store::has_dollar_brace(path)
+        || !path.is_absolute()
+    {
+        return Err(Fixable::new(
+            format!(
+                "the path {} cannot be written into ssh_config",
+                crate::util::sanitize::short(&format!("{text:?}"), 300)
+            ),
+            "use a home folder and an install prefix without quotes, backslashes, tabs, line breaks or \"${\"",
+        )
+        .into());
+    }
+    Ok(path.to_path_buf())
+}
+
+/// ssh expands `%` tokens in these options; a literal `%` is `%%`.
+fn percent(path: &Path) -> String {
+    path.to_string_lossy().replace('%', "%%")
+}
+
+/// The block's byte range: from the start of its first line to the end of
+/// its last line (newline included).
+fn find_block(text: &[u8], begin: &str, end: &str) -> Option<(usize, usize)> {
+    let start = line_starting_with(text, begin.as_bytes(), 0)?;
+    let end_line = line_starting_with(text, end.as_bytes(), start)?;
+    let stop = text[end_line..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| end_line + i + 1);
+    Some((start, stop))
+}
+
+fn line_starting_with(text: &[u8], prefix: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at <= text.len() {
+        if text[at..].starts_with(prefix) && (at == 0 || text[at - 1] == b'\n') {
+            return Some(at);
+        }
+        at += text[at..].iter().position(|&b| b == b'\n')? + 1;
+    }
+    None
+}
+
+/// The text without the block and the one newline certsh put before it.
+fn remove_block(text: &[u8], start: usize, stop: usize) -> Vec<u8> {
+    let cut = if start > 0 { start - 1 } else { start };
+    [&text[..cut], &text[stop..]].concat()
+}
+
+fn backup(file: &Path, old: &[u8]) -> Result<()> {
+    let path = backup_path(file);
+    write_new_file(&path, old, 0o600)
+}
+
+fn backup_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".certsh-backup");
+    file.with_file_name(name)
+}
+
+/// Replaces `file` by rename, keeping its permissions, so that an ssh
+/// reading it sees the old file or the new one.
+fn write_keeping_mode(file: &Path, bytes: &[u8]) -> Result<()> {
+    let mode = fs::metadata(file)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    write_new_file(file, bytes, mode)
+}
+
+/// Creates the file (and `~/.ssh`, 0700, if missing).
+fn create(file: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = file.parent()
+        && !dir.exists()
+    {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_new_file(file, bytes, 0o600)
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::state::store::replace_file(dir, path, bytes, mode)
+}
+
+/// Refuses an OpenSSH too old for the block; a non-OpenSSH ssh is let
+/// through with a note.
+fn check_openssh_version() -> Result<()> {
+    let real = exec::real_ssh()?;
+    let banner =
+        exec::banner(&real).with_context(|| format!("cannot run {} -V", real.display()))?;
+    match exec::openssh_version(&banner) {
+        Some(v) if v < exec::MIN_OPENSSH_INCLUDE => Err(Fixable::new(
+            format!(
+                "{} is OpenSSH {}.{}, older than {}.{}, which the ssh_config block needs",
+                real.display(),
+                v.0,
+                v.1,
+                exec::MIN_OPENSSH_INCLUDE.0,
+                exec::MIN_OPENSSH_INCLUDE.1
+            ),
+            "upgrade OpenSSH, or use `eval \"$(certsh env --alias)\"` instead",
+        )
+        .into()),
+        Some(_) => Ok(()),
+        None => {
+            crate::util::log::line(&format!(
+                "note: {} does not say it is OpenSSH ({}); the block is written for OpenSSH {}.{} or later",
+                real.display(),
+                crate::util::sanitize::short(banner.trim(), 80),
+                exec::MIN_OPENSSH_INCLUDE.0,
+                exec::MIN_OPENSSH_INCLUDE.1
+            ));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            exec::openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19"),
+            Some((9, 2))
+        );
+        assert_eq!(exec::openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
+        assert!(exec::openssh_version("OpenSSH_7.2p2").unwrap() < exec::MIN_OPENSSH_INCLUDE);
+        assert_eq!(exec::openssh_version("dropbear"), None);
+    }
+
+    #[test]
+    fn block_is_found_and_removed_exactly() {
+        let (b, e) = markers("magento");
+        for original in ["", "Host a\n", "Host a", "Host a\n\n", "Host a\r\n"] {
+            let block = format!("{b}: x\nMatch host x\n{e}\n");
+            let text = if original.is_empty() {
+                block.clone()
+            } else {
+                format!("{original}\n{block}")
+            };
+            let (s, t) = find_block(text.as_bytes(), &b, &e).unwrap();
+            assert_eq!(&text[s..t], block);
+            assert_eq!(remove_block(text.as_bytes(), s, t), original.as_bytes());
+        }
+    }
+
+    #[test]
+    fn markers_only_count_at_line_starts() {
+        let (b, e) = markers("magento");
+        let text = format!("# not {b}\nHost a\n");
+        assert_eq!(find_block(text.as_bytes(), &b, &e), None);
+        assert_eq!(find_block(b"", &b, &e), None);
+    }
+
+    #[test]
+    fn issue_9_paths_ssh_would_misread_are_refused() {
+        for bad in [
+            "/a\"b",
+            "/a'b",
+            "/a\\b",
+            "/a\tb",
+            "/a\nb",
+            "/a\rb",
+            "/a\u{b}b",
+            "/a\u{85}b",
+            "/a${HOME}b",
+            "relative",
+        ] {
+            assert!(config_safe(Path::new(bad)).is_err(), "{bad:?}");
+        }
+        for good in [
+            "/Users/a b/.magento-cloud/certsh",
+            "/a/100%/k",
+            "/a/$b/{c}",
+            "/a/#b",
+        ] {
+            assert!(config_safe(Path::new(good)).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn percent_signs_are_doubled() {
+        assert_eq!(percent(Path::new("/a/100%/k")), "/a/100%%/k");
+    }
+}

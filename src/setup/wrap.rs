@@ -1,0 +1,211 @@
+//! One-off use without set-up: `certsh git|scp|rsync ...` run those programs
+//! with certsh as their ssh, and `certsh env` prints the lines a CI job or a
+//! shell profile evaluates to get the same for every later command.
+//!
+//! Each program has its own way to be given an ssh: git reads
+//! `GIT_SSH_COMMAND` (through the shell), scp takes a program with `-S`, rsync
+//! a command line with `-e`. certsh's option goes first, so an `-S` or `-e` the
+//! user adds later still wins.
+//!
+//! `--profile` reaches the certsh that those programs start through
+//! `CERTSH_PROFILE` (they start it without certsh's options).
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
+
+use anyhow::Result;
+
+use crate::config::ProcessEnv;
+use crate::connect::shim::{Installed, sh_quote};
+use crate::util::error::{self, Fixable};
+
+/// The shells `certsh env` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// POSIX sh and its descendants (bash, zsh, dash).
+    Sh,
+    /// fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+/// `certsh env`: prints `GIT_SSH_COMMAND` (and an `ssh` alias when asked)
+/// in the syntax of `shell`, and `CERTSH_PROFILE` when `--profile` was given.
+pub fn env(shell: Shell, alias: bool, profile: Option<&str>) -> Result<ExitCode> {
+    let ssh = Installed::locate()?.ssh_command()?;
+    let mut out = String::new();
+    if let Some(name) = profile_name(profile)? {
+        out.push_str(&match shell {
+            Shell::Sh => format!("export CERTSH_PROFILE={name}\n"),
+            Shell::Fish => format!("set -gx CERTSH_PROFILE {name}\n"),
+            Shell::Powershell => format!("$env:CERTSH_PROFILE = '{name}'\n"),
+        });
+    }
+    out.push_str(&env_lines(shell, &ssh, alias));
+    print!("{out}");
+    Ok(error::success())
+}
+
+/// The profile `--profile` names, checked, in its canonical spelling.
+fn profile_name(profile: Option<&str>) -> Result<Option<&'static str>> {
+    match profile {
+        // Only the name is checked: the configuration matters to the shim,
+        // and only for cloud hosts.
+        Some(_) => Ok(Some(
+            crate::config::select_profile(profile, &ProcessEnv)?.name,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A program to run, with `CERTSH_PROFILE` when `--profile` was given.
+///
+/// Unlike every other child of certsh (`secret::command`), these keep the API
+/// token variables: their ssh is certsh again (the shim or `certsh ssh`),
+/// and the token may be the only credential it has. That certsh removes the
+/// variables before it execs the real ssh.
+fn command(program: &str, profile: Option<&str>) -> Result<Command> {
+    let mut cmd = Command::new(program);
+    if let Some(name) = profile_name(profile)? {
+        cmd.env("CERTSH_PROFILE", name);
+    }
+    Ok(cmd)
+}
+
+/// The lines `certsh env` prints for the ssh command `ssh` (already one
+/// command line for `sh`, as git runs it).
+fn env_lines(shell: Shell, ssh: &str, alias: bool) -> String {
+    let mut out = String::new();
+    match shell {
+        Shell::Sh => {
+            out.push_str(&format!("export GIT_SSH_COMMAND={}\n", sh_quote(ssh)));
+            if alias {
+                out.push_str(&format!("alias ssh={}\n", sh_quote(ssh)));
+            }
+        }
+        Shell::Fish => {
+            out.push_str(&format!("set -gx GIT_SSH_COMMAND {}\n", fish_quote(ssh)));
+            if alias {
+                out.push_str(&format!("alias ssh {}\n", fish_quote(ssh)));
+            }
+        }
+        Shell::Powershell => {
+            out.push_str(&format!("$env:GIT_SSH_COMMAND = {}\n", ps_quote(ssh)));
+            if alias {
+                // Set-Alias cannot carry arguments; a function can.
+                out.push_str(&format!(
+                    "function ssh {{ & {} @args }}\n",
+                    ps_words(ssh).join(" ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn fish_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+fn ps_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The ssh command as PowerShell words: the program quoted, then `ssh` for
+/// the `certsh ssh` form. Undoes [`sh_quote`] on the program's path.
+fn ps_words(ssh: &str) -> Vec<String> {
+    let (program, rest) = match ssh.strip_suffix(" ssh") {
+        Some(p) => (p, Some("ssh")),
+        None => (ssh, None),
+    };
+    let program = match program
+        .strip_prefix('\'')
+        .and_then(|p| p.strip_suffix('\''))
+    {
+        Some(inner) => inner.replace(r"'\''", "'"),
+        None => program.to_string(),
+    };
+    let mut words = vec![ps_quote(&program)];
+    words.extend(rest.map(String::from));
+    words
+}
+
+/// `certsh git ...`: git with `GIT_SSH_COMMAND` set to certsh.
+pub fn git(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+    let ssh = Installed::locate()?.ssh_command()?;
+    let mut cmd = command("git", profile)?;
+    cmd.env("GIT_SSH_COMMAND", ssh).args(args);
+    Err(exec(cmd, "git", "git"))
+}
+
+/// `certsh scp ...`: `scp -S <shim> ...`.
+pub fn scp(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+    let installed = Installed::locate()?;
+    let mut cmd = command("scp", profile)?;
+    cmd.arg("-S").arg(installed.shim()?).args(args);
+    Err(exec(cmd, "scp", "openssh-client"))
+}
+
+/// `certsh rsync ...`: `rsync -e <certsh as ssh> ...`.
+pub fn rsync(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+    let ssh = Installed::locate()?.ssh_command()?;
+    let mut cmd = command("rsync", profile)?;
+    cmd.arg("-e").arg(ssh).args(args);
+    Err(exec(cmd, "rsync", "rsync"))
+}
+
+/// Replaces this process with `cmd`; returns only the error.
+fn exec(mut cmd: Command, program: &str, package: &str) -> anyhow::Error {
+    let err = cmd.exec();
+    if err.kind() == ErrorKind::NotFound {
+        Fixable::new(
+            format!("{program} is not on PATH"),
+            format!("install {package}"),
+        )
+        .into()
+    } else {
+        Fixable::new(
+            format!("cannot run {program}: {err}"),
+            format!("check that {program} on PATH is a working program"),
+        )
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIM: &str = "/home/me/.local/libexec/certsh/ssh";
+
+    #[test]
+    fn sh_lines() {
+        assert_eq!(
+            env_lines(Shell::Sh, SHIM, false),
+            format!("export GIT_SSH_COMMAND={SHIM}\n")
+        );
+        assert_eq!(
+            env_lines(Shell::Sh, "'/a b/ssh'", true),
+            "export GIT_SSH_COMMAND=''\\''/a b/ssh'\\'''\nalias ssh=''\\''/a b/ssh'\\'''\n"
+        );
+    }
+
+    #[test]
+    fn fish_lines() {
+        assert_eq!(
+            env_lines(Shell::Fish, SHIM, true),
+            format!("set -gx GIT_SSH_COMMAND '{SHIM}'\nalias ssh '{SHIM}'\n")
+        );
+    }
+
+    #[test]
+    fn powershell_lines() {
+        assert_eq!(
+            env_lines(Shell::Powershell, "'/it'\\''s/certsh' ssh", true),
+            "$env:GIT_SSH_COMMAND = '''/it''\\''''s/certsh'' ssh'\nfunction ssh { & '/it''s/certsh' ssh @args }\n"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Where a certificate is checked: before it is stored, and before it is used.
+//!
+//! `ssh-key` parses the certificate; the rules here are certsh's. A
+//! certificate from the certifier is used only when it parses, is a user
+//! certificate, certifies certsh's own public key and is valid now. Its
+//! signature is the server's business: sshd checks it against the CA it
+//! trusts, and certsh has no other source for that CA than the certifier.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ssh_key::certificate::CertType;
+use ssh_key::public::KeyData;
+use ssh_key::{Certificate, HashAlg};
+
+use crate::util::sanitize;
+
+/// A new certificate may start this far in the future: the server's clock
+/// may run a little ahead of ours, and sshd judges by its own clock.
+pub const CLOCK_SKEW_ALLOWANCE: u64 = 60;
+
+/// Extension: the login behind the certificate passed multi-factor auth.
+pub const EXT_MFA: &str = "has-mfa@platform.sh";
+/// Extension: issued to an app (API token) rather than an interactive login.
+pub const EXT_APP: &str = "is-app@platform.sh";
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Why a certificate from the certifier cannot be used. Each text ends with
+/// what the user can do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Not an OpenSSH certificate at all.
+    Unparsable(String),
+    /// A host certificate.
+    NotUser,
+    /// Certifies some other key.
+    OtherKey {
+        /// Fingerprint of the key in the certificate.
+        got: String,
+        /// Fingerprint of certsh's key.
+        want: String,
+    },
+    /// Its window has closed.
+    Expired {
+        /// `valid_before`.
+        at: u64,
+    },
+    /// Its window has not opened.
+    NotYetValid {
+        /// `valid_after`.
+        at: u64,
+    },
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejected::Unparsable(e) => write!(f, "is not an SSH certificate ({e})"),
+            Rejected::NotUser => write!(f, "is a host certificate, not a user certificate"),
+            Rejected::OtherKey { got, want } => {
+                write!(f, "certifies key {got}, not certsh's key {want}")
+            }
+            Rejected::Expired { at } => write!(
+                f,
+                "expired {} ago (check this computer's clock)",
+                human_duration(now().saturating_sub(*at))
+            ),
+            Rejected::NotYetValid { at } => write!(
+                f,
+                "is not valid for another {} (check this computer's clock)",
+                human_duration(at.saturating_sub(now()))
+            ),
+        }
+    }
+}
+
+/// Parses the certifier's answer and checks it against our public key at
+/// time `now`.
+pub fn check_new(text: &str, ours: &KeyData, now: u64) -> Result<Certificate, Rejected> {
+    let cert = Certificate::from_openssh(text.trim())
+        .map_err(|e| Rejected::Unparsable(sanitize::short(&e.to_string(), 80)))?;
+    if cert.cert_type() != CertType::User {
+        return Err(Rejected::NotUser);
+    }
+    if cert.public_key() != ours {
+        return Err(Rejected::OtherKey {
+            got: fingerprint(cert.public_key()),
+            want: fingerprint(ours),
+        });
+    }
+    if cert.valid_before() <= now {
+        return Err(Rejected::Expired {
+            at: cert.valid_before(),
+        });
+    }
+    if cert.valid_after() > now + CLOCK_SKEW_ALLOWANCE {
+        return Err(Rejected::NotYetValid {
+            at: cert.valid_after(),
+        });
+    }
+    Ok(cert)
+}
+
+/// Seconds left before `cert` expires (0 when it has).
+pub fn seconds_left(cert: &Certificate, now: u64) -> u64 {
+    cert.valid_before().saturating_sub(now)
+}
+
+/// Whether `cert` can be handed to ssh now and still be valid `margin`
+/// seconds from now.
+pub fn usable(cert: &Certificate, now: u64, margin: u64) -> bool {
+    cert.cert_type() == CertType::User
+        && cert.valid_after() <= now + CLOCK_SKEW_ALLOWANCE
+        && seconds_left(cert, now) > margin
+}
+
+/// The comment certsh writes into a certificate file, naming the credential
+/// it came from, so that a changed API token is not served the previous
+/// token's certificate.
+pub fn source_comment(fingerprint: &str) -> String {
+    format!("certsh-source:{fingerprint}")
+}
+
+/// Whether `cert` came from the credential with `fingerprint`; `None` (the
+/// credential is not known without reading files) accepts any.
+pub fn from_credential(cert: &Certificate, fingerprint: Option<&str>) -> bool {
+    fingerprint.is_none_or(|fp| cert.comment() == source_comment(fp))
+}
+
+/// The one answer to "can this certificate serve a connection now, as it
+/// is": [`usable`] for longer than `margin` seconds, and
+/// [`from_credential`] the one in use. Renewal, the shim's fallback to a
+/// certificate that failed to renew, `certsh status` and `certsh doctor` all
+/// ask here.
+pub fn usable_from(cert: &Certificate, now: u64, margin: u64, fingerprint: Option<&str>) -> bool {
+    usable(cert, now, margin) && from_credential(cert, fingerprint)
+}
+
+/// SHA-256 fingerprint as ssh-keygen prints it.
+pub fn fingerprint(key: &KeyData) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Whether the login behind the certificate passed MFA.
+pub fn has_mfa(cert: &Certificate) -> bool {
+    cert.extensions().contains_key(EXT_MFA)
+}
+
+/// Whether the certificate was issued to an app (API token).
+pub fn is_app(cert: &Certificate) -> bool {
+    cert.extensions().contains_key(EXT_APP)
+}
+
+/// `1h 02m`, `4m 10s`, `12s`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::rand_core::OsRng;
+    use ssh_key::{Algorithm, PrivateKey, certificate::Builder};
+
+    fn key() -> PrivateKey {
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()
+    }
+
+    fn cert_for(subject: &PrivateKey, after: u64, before: u64, kind: CertType) -> String {
+        let ca = key();
+        let mut b = Builder::new_with_random_nonce(&mut OsRng, subject.public_key(), after, before)
+            .unwrap();
+        b.cert_type(kind).unwrap();
+        b.key_id("user-1").unwrap();
+        b.valid_principal("p").unwrap();
+        b.extension(EXT_MFA, "").unwrap();
+        b.sign(&ca).unwrap().to_openssh().unwrap()
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_good_certificate_passes() {
+        let k = key();
+        let text = cert_for(&k, NOW - 30, NOW + 3600, CertType::User);
+        let cert = check_new(&text, k.public_key().key_data(), NOW).unwrap();
+        assert_eq!(cert.key_id(), "user-1");
+        assert!(has_mfa(&cert));
+        assert!(!is_app(&cert));
+        assert!(usable(&cert, NOW, 300));
+        assert!(!usable(&cert, NOW + 3400, 300), "inside the margin");
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        let k = key();
+        let r = check_new(
+            "ssh-ed25519-cert-v01@openssh.com AAAAnot",
+            k.public_key().key_data(),
+            NOW,
+        );
+        assert!(matches!(r, Err(Rejected::Unparsable(_))), "{r:?}");
+        let r = check_new("", k.public_key().key_data(), NOW);
+        assert!(matches!(r, Err(Rejected::Unparsable(_))), "{r:?}");
+    }
+
+    #[test]
+    fn another_key_is_rejected() {
+        let (k, other) = (key(), key());
+        let text = cert_for(&other, NOW - 30, NOW + 3600, CertType::User);
+        let r = check_new(&text, k.public_key().key_data(), NOW);
+        assert!(matches!(r, Err(Rejected::OtherKey { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn host_certificates_are_rejected() {
+        let k = key();
+        let text = cert_for(&k, NOW - 30, NOW + 3600, CertType::Host);
+        assert_eq!(
+            check_new(&text, k.public_key().key_data(), NOW).unwrap_err(),
+            Rejected::NotUser
+        );
+    }
+
+    #[test]
+    fn time_window_is_checked() {
+        let k = key();
+        let ours = k.public_key().key_data();
+        let expired = cert_for(&k, NOW - 7200, NOW - 3600, CertType::User);
+        assert!(matches!(
+            check_new(&expired, ours, NOW),
+            Err(Rejected::Expired { .. })
+        ));
+        let later = cert_for(&k, NOW + 3600, NOW + 7200, CertType::User);
+        assert!(matches!(
+            check_new(&later, ours, NOW),
+            Err(Rejected::NotYetValid { .. })
+        ));
+        let slightly_ahead = cert_for(&k, NOW + 20, NOW + 3600, CertType::User);
+        assert!(check_new(&slightly_ahead, ours, NOW).is_ok());
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(3725), "1h 02m");
+        assert_eq!(human_duration(250), "4m 10s");
+        assert_eq!(human_duration(9), "9s");
+        assert_eq!(human_duration(90000), "1d 1h");
+    }
+}

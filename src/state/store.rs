@@ -1,0 +1,572 @@
+//! Where keys and certificates live, and how they are replaced.
+//!
+//! Layout of the state folder (`<config dir>/certsh`, 0700):
+//!
+//! ```text
+//! current -> gen-1764316800-3f2a9c1d      symlink, swapped atomically
+//! gen-1764316800-3f2a9c1d/id_ed25519      private key, 0600
+//! gen-1764316800-3f2a9c1d/id_ed25519.pub  its public key
+//! gen-1764316800-3f2a9c1d/id_ed25519-cert.pub
+//! lock                                    refresh lock
+//! token.json                              access-token cache, 0600
+//! session.json                            browser session (credentials/stored.rs), 0600
+//! api-token                               `certsh login --api-token`, 0600
+//! login.lock                              one browser login at a time
+//! ```
+//!
+//! A generation holds one key for its whole life, so a certificate renewed
+//! for the same key is a single rename inside it, and a new key is a new
+//! generation published by one symlink rename. ssh is handed the resolved
+//! generation's paths, so a parallel ssh can never pair a key with a
+//! certificate for another key. Old generations stay for an hour after they
+//! were replaced, for any ssh still reading them.
+//!
+//! When the home folder cannot be written (CI with a read-only or foreign
+//! HOME), the state lives in `<temp dir>/certsh-<uid>/<profile>`, which must
+//! belong to the user and be closed to others.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ssh_key::rand_core::{OsRng, RngCore};
+use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
+
+use crate::config::Config;
+use crate::state::lock::{self, Lock};
+use crate::util::error::Fixable;
+
+const CURRENT: &str = "current";
+const KEY: &str = "id_ed25519";
+const PUB: &str = "id_ed25519.pub";
+const CERT: &str = "id_ed25519-cert.pub";
+/// A replaced generation is removed after this long.
+const KEEP_OLD_SECS: u64 = 3600;
+
+/// A state folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+/// The key and certificate in use.
+#[derive(Debug)]
+pub struct Cached {
+    /// The private key file.
+    pub key_path: PathBuf,
+    /// The certificate file.
+    pub cert_path: PathBuf,
+    /// The certificate.
+    pub cert: Certificate,
+    /// The public key it certifies (read from the key's `.pub`).
+    pub public_key: PublicKey,
+    /// When the key was made (Unix seconds).
+    pub key_created: u64,
+}
+
+impl Store {
+    /// The folder to read from, without creating anything: the home one if it
+    /// has state, else the temp-dir fallback if it has state and is safe.
+    pub fn locate(cfg: &Config) -> Option<Store> {
+        let primary = primary_dir(cfg);
+        if fs::symlink_metadata(primary.join(CURRENT)).is_ok() && owned_dir(&primary) {
+            return Some(Store { dir: primary });
+        }
+        let fallback = fallback_dir(cfg);
+        if fs::symlink_metadata(fallback.join(CURRENT)).is_ok()
+            && check_private_dir(fallback.parent()?).is_ok()
+            && check_private_dir(&fallback).is_ok()
+        {
+            return Some(Store { dir: fallback });
+        }
+        None
+    }
+
+    /// The folder in the home folder, created if needed, and never the
+    /// temp-dir fallback: for what outlives the temp folder, such as paths
+    /// written into `~/.ssh/config`. The error says why the home one cannot
+    /// be used.
+    pub fn prepare_in_home(cfg: &Config) -> Result<Store> {
+        let primary = primary_dir(cfg);
+        prepare_primary(cfg, &primary)?;
+        Ok(Store { dir: primary })
+    }
+
+    /// The folder to write to, created if needed: the home one when
+    /// possible, else the temp-dir fallback.
+    pub fn prepare(cfg: &Config) -> Result<Store> {
+        let primary = primary_dir(cfg);
+        match prepare_primary(cfg, &primary) {
+            Ok(()) => return Ok(Store { dir: primary }),
+            Err(e) if cfg.debug => {
+                crate::util::log::debug(true, || {
+                    format!(
+                        "cannot use {}: {e}; using the temp folder",
+                        primary.display()
+                    )
+                });
+            }
+            Err(_) => {}
+        }
+        let fallback = fallback_dir(cfg);
+        let parent = fallback.parent().expect("fallback has a parent");
+        make_private_dir(parent)?;
+        make_private_dir(&fallback)?;
+        Ok(Store { dir: fallback })
+    }
+
+    /// Every state folder that exists (the home one, then a safe temp-dir
+    /// fallback), without creating anything: where a session or a stored API
+    /// token may be, and what `certsh logout` clears.
+    pub fn existing(cfg: &Config) -> Vec<Store> {
+        let mut out = vec![];
+        let primary = primary_dir(cfg);
+        if owned_dir(&primary) {
+            out.push(Store { dir: primary });
+        }
+        let fallback = fallback_dir(cfg);
+        if fs::symlink_metadata(&fallback).is_ok()
+            && fallback
+                .parent()
+                .is_some_and(|p| check_private_dir(p).is_ok())
+            && check_private_dir(&fallback).is_ok()
+        {
+            out.push(Store { dir: fallback });
+        }
+        out
+    }
+
+    /// The first existing state file called `name` (see [`Store::existing`]).
+    pub fn find_file(cfg: &Config, name: &str) -> Option<PathBuf> {
+        Store::existing(cfg)
+            .into_iter()
+            .map(|s| s.dir.join(name))
+            .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    }
+
+    /// The key and certificate in use, if both are there and belong together.
+    pub fn current(&self) -> Option<Cached> {
+        let gen_name = fs::read_link(self.dir.join(CURRENT)).ok()?;
+        let gen_dir = self.dir.join(&gen_name);
+        let cert_path = gen_dir.join(CERT);
+        let cert = Certificate::from_openssh(fs::read_to_string(&cert_path).ok()?.trim()).ok()?;
+        let key_path = gen_dir.join(KEY);
+        let public_key = private_key_public(&key_path)?;
+        if cert.public_key() != public_key.key_data() {
+            return None;
+        }
+        Some(Cached {
+            key_path,
+            cert_path,
+            cert,
+            public_key,
+            key_created: generation_time(gen_name.to_str()?)?,
+        })
+    }
+
+    /// Takes the refresh lock.
+    pub fn lock(&self, deadline: Instant) -> Result<Lock> {
+        lock::acquire(&self.dir.join("lock"), deadline)
+    }
+
+    /// The access-token cache file.
+    pub fn token_cache(&self) -> PathBuf {
+        self.dir.join("token.json")
+    }
+
+    /// Replaces the certificate of the current generation (same key).
+    pub fn renew(&self, current: &Cached, cert_text: &str) -> Result<()> {
+        let gen_dir = current.cert_path.parent().expect("generation folder");
+        write_atomic(gen_dir, &current.cert_path, cert_text.as_bytes())
+    }
+
+    /// Publishes a new key with its certificate as the current generation.
+    pub fn publish(&self, key: &PrivateKey, cert_text: &str, now: u64) -> Result<()> {
+        let name = format!("gen-{now}-{:08x}", OsRng.next_u32());
+        let gen_dir = self.dir.join(&name);
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&gen_dir)
+            .with_context(|| format!("cannot create {}", gen_dir.display()))?;
+        let pem = key
+            .to_openssh(LineEnding::LF)
+            .context("cannot encode the key")?;
+        write_new(&gen_dir.join(KEY), pem.as_bytes())?;
+        let public = key
+            .public_key()
+            .to_openssh()
+            .context("cannot encode the key")?;
+        write_new(&gen_dir.join(PUB), format!("{public}\n").as_bytes())?;
+        write_new(&gen_dir.join(CERT), cert_text.as_bytes())?;
+        let replaced = fs::read_link(self.dir.join(CURRENT)).ok();
+        let link_tmp = self.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
+        std::os::unix::fs::symlink(&name, &link_tmp)
+            .with_context(|| format!("cannot create {}", link_tmp.display()))?;
+        fs::rename(&link_tmp, self.dir.join(CURRENT))
+            .with_context(|| format!("cannot publish {}", gen_dir.display()))?;
+        // The hour a replaced generation is kept counts from now, not from
+        // its last renewal: the cleanup goes by modification time. Best
+        // effort, like the cleanup itself.
+        if let Some(old) = replaced {
+            let _ = fs::File::open(self.dir.join(old))
+                .and_then(|d| d.set_modified(std::time::SystemTime::now()));
+        }
+        self.remove_old(&name, now);
+        Ok(())
+    }
+
+    /// Deletes every key and certificate (`certsh logout`): the `current`
+    /// link first, so no new ssh picks a generation up, then the
+    /// generations. Returns how many generations went.
+    pub fn remove_keys(&self) -> usize {
+        let _ = fs::remove_file(self.dir.join(CURRENT));
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("gen-") && fs::remove_dir_all(entry.path()).is_ok() {
+                removed += 1;
+            } else if name.starts_with(".current-") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        removed
+    }
+
+    /// Removes generations replaced more than an hour ago. Best effort: a
+    /// leftover folder costs nothing but disk.
+    fn remove_old(&self, keep: &str, now: u64) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            // Generations, and what a killed process left half done.
+            let ours = name.starts_with("gen-")
+                || name.starts_with(".current-")
+                || name.starts_with(".tmp-");
+            if name == keep || !ours {
+                continue;
+            }
+            let old_enough = entry
+                .metadata()
+                .map(|m| now.saturating_sub(m.mtime().max(0) as u64) > KEEP_OLD_SECS)
+                .unwrap_or(false);
+            if old_enough {
+                let _ = match entry.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+                    _ => fs::remove_file(entry.path()),
+                };
+            }
+        }
+    }
+}
+
+/// The public key inside an unencrypted OpenSSH private key file, after
+/// checking the file's structure: armour, base64, magic, one key, and a
+/// private section as long as it says. A truncated, empty or garbage file,
+/// or one that others may read (ssh would refuse it), gives `None`, and the
+/// caller makes a new key. This is cheap on purpose: it runs on every
+/// connection, and deriving the public key from the private one would cost
+/// a scalar multiplication.
+fn private_key_public(path: &Path) -> Option<PublicKey> {
+    use base64::Engine as _;
+    let mut file = fs::File::open(path).ok()?;
+    if file.metadata().ok()?.mode() & 0o077 != 0 {
+        return None;
+    }
+    let mut pem = String::new();
+    std::io::Read::read_to_string(&mut file, &mut pem).ok()?;
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN OPENSSH PRIVATE KEY-----")?
+        .strip_suffix("-----END OPENSSH PRIVATE KEY-----")?;
+    let b64: String = body.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let mut rest: &[u8] = bytes.strip_prefix(b"openssh-key-v1\0")?;
+    fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if tail.len() < len {
+            return None;
+        }
+        let (s, tail) = tail.split_at(len);
+        *rest = tail;
+        Some(s)
+    }
+    // Cipher and KDF "none": certsh writes its keys unencrypted.
+    if string(&mut rest)? != b"none" || string(&mut rest)? != b"none" {
+        return None;
+    }
+    string(&mut rest)?; // KDF options
+    let (count, tail) = rest.split_first_chunk::<4>()?;
+    if u32::from_be_bytes(*count) != 1 {
+        return None;
+    }
+    rest = tail;
+    let public = string(&mut rest)?;
+    let private = string(&mut rest)?;
+    if private.is_empty() || !rest.is_empty() {
+        return None;
+    }
+    PublicKey::from_bytes(public).ok()
+}
+
+/// A fresh ed25519 key, made in-process.
+pub fn new_key(comment: &str) -> Result<PrivateKey> {
+    let mut key =
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("cannot generate a key")?;
+    key.set_comment(comment);
+    Ok(key)
+}
+
+/// The state folder in the home folder, whether or not it exists.
+pub fn primary_dir(cfg: &Config) -> PathBuf {
+    cfg.config_dir.join("certsh")
+}
+
+/// Refuses a state folder that ssh cannot be told about: ssh replaces
+/// `${NAME}` in `IdentityFile` and `CertificateFile` by an environment
+/// variable, on its command line and in ssh_config alike, and nothing
+/// escapes it (`$${`, `\${` and `%` tokens all still expand), so the key and
+/// certificate would be looked for elsewhere. No file is read: this runs
+/// before a renewal, which would be for nothing.
+pub fn check_nameable_by_ssh(dir: &Path, cfg: &Config) -> Result<(), Fixable> {
+    if !has_dollar_brace(dir) {
+        return Ok(());
+    }
+    let fix = if dir == fallback_dir(cfg) {
+        "set TMPDIR to a folder whose path has no \"${\""
+    } else {
+        "set HOME to a folder whose path has no \"${\""
+    };
+    Err(Fixable::new(
+        format!(
+            "the state folder {} contains \"${{\", which ssh would replace by an environment \
+             variable in IdentityFile and CertificateFile",
+            dir.display()
+        ),
+        fix,
+    ))
+}
+
+/// Whether ssh would read part of `path` as `${NAME}`.
+pub fn has_dollar_brace(path: &Path) -> bool {
+    path.as_os_str()
+        .as_encoded_bytes()
+        .windows(2)
+        .any(|w| w == b"${")
+}
+
+fn fallback_dir(cfg: &Config) -> PathBuf {
+    let uid = rustix::process::getuid().as_raw();
+    std::env::temp_dir()
+        .join(format!("certsh-{uid}"))
+        .join(cfg.profile.name)
+}
+
+fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
+    // Never create a home folder that is not there: that is a foreign HOME.
+    if !cfg.home.is_dir() {
+        anyhow::bail!("{} is not a folder", cfg.home.display());
+    }
+    if !cfg.config_dir.exists() {
+        match DirBuilder::new().mode(0o700).create(&cfg.config_dir) {
+            // A parallel certsh has just made it: that one is as good, and
+            // falling back to the temp folder would split the lock in two.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            r => r.with_context(|| format!("cannot create {}", cfg.config_dir.display()))?,
+        }
+    }
+    make_private_dir(dir)?;
+    // A folder we may not write (read-only HOME mounted in CI) is useless.
+    let probe = dir.join("lock");
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&probe)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    Ok(())
+}
+
+/// Creates `dir` 0700 or checks an existing one: it must be a real folder of
+/// ours; group and other permissions are removed.
+fn make_private_dir(dir: &Path) -> Result<()> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    let meta =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    check_owner(dir, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
+        crate::util::log::warn(&format!(
+            "{} was open to other users (mode {:o}); made it private (700)",
+            dir.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `dir` is a real folder of the user's. Another user who may write
+/// the config folder could otherwise put her own session, token or key
+/// there for certsh to use.
+fn owned_dir(dir: &Path) -> bool {
+    fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == rustix::process::getuid().as_raw())
+}
+
+/// Refuses a folder that another user could have planted or can read.
+fn check_private_dir(dir: &Path) -> Result<()> {
+    let meta =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    check_owner(dir, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(Fixable::new(
+            format!("{} is open to other users", dir.display()),
+            format!("run: chmod 700 {}", dir.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn check_owner(dir: &Path, meta: &fs::Metadata) -> Result<()> {
+    let uid = rustix::process::getuid().as_raw();
+    if !meta.file_type().is_dir() || meta.uid() != uid {
+        return Err(Fixable::new(
+            format!("{} is not a folder owned by you (uid {uid})", dir.display()),
+            "remove it, or set TMPDIR to a private folder",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The creation time in a generation's name.
+fn generation_time(name: &str) -> Option<u64> {
+    name.strip_prefix("gen-")?.split('-').next()?.parse().ok()
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `path` (0600) by renaming a finished temporary file over it, so
+/// readers see the old file or the new one, never a mix.
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(dir, path, bytes, 0o600)
+}
+
+/// Writes `path` with `mode` through a temporary file in `dir` (its folder,
+/// so that the rename is atomic), synced before the rename.
+pub fn replace_file(dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a private file atomically in its own folder.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path.parent().expect("file in a folder"), path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_key_structure_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("k");
+        let key = new_key("t").unwrap();
+        let pem = key.to_openssh(LineEnding::LF).unwrap().to_string();
+        write_new(&path, pem.as_bytes()).unwrap();
+        assert_eq!(
+            private_key_public(&path).unwrap().key_data(),
+            key.public_key().key_data()
+        );
+        let half = pem[..pem.len() / 2].to_string();
+        let swapped = pem.replace('A', "B");
+        for bad in [half.as_str(), "", "garbage", swapped.as_str()] {
+            fs::write(&path, bad).unwrap();
+            let got = private_key_public(&path);
+            assert!(
+                got.is_none_or(|k| k.key_data() != key.public_key().key_data()),
+                "{bad:?}"
+            );
+        }
+        fs::write(&path, pem.as_bytes()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(private_key_public(&path).is_none(), "open to others");
+    }
+
+    #[test]
+    fn generation_names_carry_their_time() {
+        assert_eq!(generation_time("gen-1764316800-3f2a9c1d"), Some(1764316800));
+        assert_eq!(generation_time("current"), None);
+    }
+
+    #[test]
+    fn private_dir_is_repaired_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_private_dir(&dir).is_err());
+        make_private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        check_private_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_is_not_a_private_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        make_private_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(make_private_dir(&link).is_err());
+        assert!(check_private_dir(&link).is_err());
+    }
+
+    #[test]
+    fn atomic_write_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        write_private(&path, b"one").unwrap();
+        write_private(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,110 @@
+//! Keeping secrets secret: a string that must never be printed (API tokens
+//! and access tokens), children started without the token variables, and a
+//! process whose memory no core file holds.
+//!
+//! `Debug` and `Display` of [`Secret`] show a placeholder, so a secret that
+//! slips into a log line or an error message stays secret. Reading the value
+//! takes an explicit [`Secret::expose`], which is easy to audit.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::process::Command;
+
+/// A token or other credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+
+    /// The credential itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[secret]")
+    }
+}
+
+/// A child process without any profile's API token variable
+/// (`MAGENTO_CLOUD_CLI_TOKEN`, `PLATFORMSH_CLI_TOKEN`, `UPSUN_CLI_TOKEN`) in
+/// its environment: the browser, ssh-add, git asked for its config and the
+/// real ssh need none, and a browser may outlive the login by hours. Every
+/// program certsh starts is made here, except the ones whose own child is
+/// certsh again (`certsh git|scp|rsync`, see `setup/wrap.rs`).
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for var in token_vars() {
+        // Only when set: an environment left alone is passed on as it is,
+        // without the copy a changed one costs (the shim's exec).
+        if std::env::var_os(var).is_some() {
+            cmd.env_remove(var);
+        }
+    }
+    cmd
+}
+
+/// Every profile's API token variable. The profiles are the configuration's
+/// to name; `config/profile.rs` checks that each of theirs is listed here.
+pub const TOKEN_VARIABLES: &[&str] = &[
+    "MAGENTO_CLOUD_CLI_TOKEN",
+    "PLATFORMSH_CLI_TOKEN",
+    "UPSUN_CLI_TOKEN",
+];
+
+fn token_vars() -> impl Iterator<Item = &'static str> {
+    TOKEN_VARIABLES.iter().copied()
+}
+
+/// Makes this process non-dumpable, for its whole life: no core file of a
+/// crash (`panic = "abort"`) holds a token or the private key, and other
+/// processes of the same user can neither read its memory through `/proc`
+/// nor attach a debugger. It is set first thing, because what certsh holds
+/// (a token from the environment or `config.yaml`) comes in before it knows
+/// whether it needs it; it costs one system call. A program certsh execs
+/// (the real ssh) gets the normal setting back from the kernel.
+///
+/// Linux only: macOS has no equivalent call, and writes no core files
+/// unless the user turned them on (`ulimit -c`) and made `/cores` writable.
+pub fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{DumpableBehavior, set_dumpable_behavior};
+        // Best effort: a kernel that refuses leaves things as they were.
+        let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_formatted() {
+        let s = Secret::new("hunter2".into());
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn every_profiles_token_variable_is_known() {
+        // Those set in this environment are removed; `tests/attacks_login.rs`
+        // sets them all and reads the children's environments.
+        let cmd = command("true");
+        for var in token_vars().filter(|v| std::env::var_os(v).is_some()) {
+            assert!(cmd.get_envs().any(|(k, v)| k == var && v.is_none()));
+        }
+    }
+}
