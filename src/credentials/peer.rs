@@ -15,7 +15,7 @@
 //! Linux, or tables that do not even show the listener, as on WSL 1), the
 //! caller does without: see `credentials/login.rs`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// The tables, IPv4 first. A client's IPv6 socket connected to 127.0.0.1
 /// (as `::ffff:127.0.0.1`) is in the second.
@@ -92,6 +92,7 @@ fn entries() -> Vec<Entry> {
 /// ` 3: 0100007F:1388 0100007F:A2C4 01 00000000:00000000 00:00000000 00000000  1000 0 123456 ...`:
 /// slot, local, remote, state, queues, timer, retransmits, uid, timeouts,
 /// inode.
+#[cfg(any(target_os = "linux", test))]
 fn parse(line: &str) -> Option<Entry> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() < 10 {
@@ -109,6 +110,7 @@ fn parse(line: &str) -> Option<Entry> {
 /// `0100007F:1388`: the address as the kernel's 32-bit words, each printed
 /// in hex in the machine's byte order (so 127.0.0.1 is `0100007F` on a
 /// little-endian machine), then the port in hex.
+#[cfg(any(target_os = "linux", test))]
 fn address(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
@@ -120,8 +122,8 @@ fn address(text: &str) -> Option<SocketAddr> {
         .collect::<Option<Vec<u32>>>()?;
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
     let ip = match (ip.len(), bytes.len()) {
-        (8, 4) => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?)),
-        (32, 16) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        (8, 4) => IpAddr::V4(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        (32, 16) => IpAddr::V6(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
         _ => return None,
     };
     Some(plain(SocketAddr::new(ip, port)))
