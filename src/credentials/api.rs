@@ -464,7 +464,13 @@ impl Detail {
             status.canonical_reason().unwrap_or("")
         );
         let head = head.trim_end();
-        match (&self.code, &self.message) {
+        // An error page whose title only repeats the status (`<title>502 Bad
+        // Gateway</title>`) adds nothing to the line.
+        let news = |s: &String| !head.eq_ignore_ascii_case(s.trim());
+        match (
+            self.code.as_ref().filter(|s| news(s)),
+            self.message.as_ref().filter(|s| news(s)),
+        ) {
             (Some(c), Some(m)) => format!("{head}: {c}: {m}"),
             (Some(s), None) | (None, Some(s)) => format!("{head}: {s}"),
             (None, None) => head.to_string(),
@@ -605,10 +611,13 @@ mod tests {
             d.text(StatusCode::BAD_REQUEST),
             "400 Bad Request: invalid_grant: Invalid API token"
         );
+        // A page that only repeats the status adds nothing to the line.
         let d = detail(b"<html><body><h1>502 Bad Gateway</h1></body></html>");
+        assert_eq!(d.text(StatusCode::BAD_GATEWAY), "502 Bad Gateway");
+        let d = detail(b"<html><body>upstream is restarting</body></html>");
         assert_eq!(
             d.text(StatusCode::BAD_GATEWAY),
-            "502 Bad Gateway: 502 Bad Gateway"
+            "502 Bad Gateway: upstream is restarting"
         );
         let d = detail(b"");
         assert_eq!(
