@@ -309,20 +309,8 @@ fn the_action_refuses_a_release_its_signers_did_not_sign() {
     let mut env = TestEnv::new();
     env.set("CERTSH_DOWNLOAD_URL", release.url());
     // The action's signers name another key than the release's.
-    let stranger = env.path("stranger");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&stranger)
-        .status()
-        .unwrap();
-    assert!(keygen.success());
-    let public = std::fs::read_to_string(stranger.with_extension("pub")).unwrap();
     let signers = env.path("stranger_signers");
-    std::fs::write(
-        &signers,
-        format!("certsh-release namespaces=\"certsh-release\" {public}"),
-    )
-    .unwrap();
+    support::release::signing_key(&env.path("stranger"), &signers);
     let action = action_path(&env, &signers);
     let out = run_action(&env, &action, &[]);
     assert_eq!(out.printed.code, Some(1), "{}", out.printed.stdout);

@@ -90,21 +90,11 @@ impl Release {
         RELEASE.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let key = dir.path().join("release-key");
-            run_ok(
-                Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "certsh-release", "-f"])
-                    .arg(&key),
-            );
-            let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-            let public: Vec<&str> = public.split_whitespace().take(2).collect();
-            std::fs::write(
-                dir.path().join("allowed_signers"),
-                format!(
-                    "# the test's release key\ncertsh-release namespaces=\"certsh-release\" {} {}\n",
-                    public[0], public[1]
-                ),
-            )
-            .unwrap();
+            let signers = dir.path().join("allowed_signers");
+            support::release::signing_key(&key, &signers);
+            // A comment, which dist.sh leaves out of the installer it ships.
+            let line = std::fs::read_to_string(&signers).unwrap();
+            std::fs::write(&signers, format!("# the test's release key\n{line}")).unwrap();
             let (host, other) = targets();
             let out = dir.path().join("out");
             run_ok(&mut dist_sh(&[

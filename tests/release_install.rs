@@ -14,15 +14,7 @@ use std::sync::OnceLock;
 
 use support::*;
 
-/// This machine's release target.
-const TARGET: &str = if cfg!(target_arch = "aarch64") {
-    "aarch64-unknown-linux-musl"
-} else {
-    "x86_64-unknown-linux-musl"
-};
-
-/// The version in Cargo.toml, which the first release carries.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use support::release::{TARGET, VERSION, signing_key};
 
 /// A newer version, re-packed from the first release's files.
 const NEWER: &str = "0.1.999";
@@ -67,15 +59,20 @@ impl Fixture {
         })
     }
 
-    /// Another key, not in `allowed_signers`.
+    /// Another key, not in `allowed_signers`, and the signers file that
+    /// names it instead (a fork's).
     fn stranger_key(&self) -> PathBuf {
         static DONE: OnceLock<PathBuf> = OnceLock::new();
         DONE.get_or_init(|| {
             let key = self.dir.path().join("stranger_key");
-            keygen(&key);
+            signing_key(&key, &self.stranger_signers());
             key
         })
         .clone()
+    }
+
+    fn stranger_signers(&self) -> PathBuf {
+        self.dir.path().join("stranger_signers")
     }
 }
 
@@ -84,18 +81,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let fixture = Fixture { dir };
-        keygen(&fixture.key());
-        let public = std::fs::read_to_string(fixture.key().with_extension("pub")).unwrap();
-        let public = public
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        std::fs::write(
-            fixture.signers(),
-            format!("certsh-release namespaces=\"certsh-release\" {public}\n"),
-        )
-        .unwrap();
+        signing_key(&fixture.key(), &fixture.signers());
         fixture
     })
 }
@@ -110,23 +96,6 @@ fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn keygen(key: &Path) {
-    run_ok(
-        Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "certsh-release",
-                "-f",
-            ])
-            .arg(key),
-    );
 }
 
 /// The release as published: `scripts/dist.sh` builds this machine's
@@ -589,14 +558,7 @@ fn a_signature_by_another_key_is_refused() {
         t.server.url()
     ));
     // --allowed-signers names the other key: then it is accepted.
-    let stranger = fixture().stranger_key();
-    let public = std::fs::read_to_string(stranger.with_extension("pub")).unwrap();
-    let signers = t.machine.root.path().join("fork_signers");
-    std::fs::write(
-        &signers,
-        format!("certsh-release namespaces=\"certsh-release\" {public}"),
-    )
-    .unwrap();
+    let signers = fixture().stranger_signers();
     let p = t.machine.sh(
         &format!(
             "sh '{}/install.sh' --allowed-signers '{}'",

@@ -38,29 +38,8 @@ impl Release {
     pub fn build() -> Release {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = dir.path().join("key");
-        run(Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "certsh-release",
-                "-f",
-            ])
-            .arg(&key));
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let public: Vec<&str> = public.split_whitespace().take(2).collect();
         let signers = dir.path().join("allowed_signers");
-        std::fs::write(
-            &signers,
-            format!(
-                "certsh-release namespaces=\"certsh-release\" {}\n",
-                public.join(" ")
-            ),
-        )
-        .unwrap();
+        signing_key(&key, &signers);
         let out = dir.path().join("dist");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         run(Command::new(root.join("scripts/dist.sh"))
@@ -97,6 +76,35 @@ impl Release {
     pub fn allowed_signers(&self) -> PathBuf {
         self.dir.path().join("allowed_signers")
     }
+}
+
+/// A release signing key made for a test at `key` (ed25519, no
+/// passphrase), and `signers`, an `allowed_signers` file naming its public
+/// half with the principal and namespace install.sh checks
+/// (`certsh-release`).
+pub fn signing_key(key: &Path, signers: &Path) {
+    run(Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "certsh-release",
+            "-f",
+        ])
+        .arg(key));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public: Vec<&str> = public.split_whitespace().take(2).collect();
+    std::fs::write(
+        signers,
+        format!(
+            "certsh-release namespaces=\"certsh-release\" {}\n",
+            public.join(" ")
+        ),
+    )
+    .unwrap();
 }
 
 /// The archive's file name for this machine.
