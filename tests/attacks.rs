@@ -20,41 +20,7 @@ const ATTACKER: &str = "certsh-attacker";
 
 /// The attacker's uid and primary gid, creating the account if needed.
 fn attacker() -> (u32, u32) {
-    static MADE: Mutex<()> = Mutex::new(());
-    assert_eq!(
-        rustix::process::getuid().as_raw(),
-        0,
-        "these tests need root to create a second user (CI runs as root)"
-    );
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let exists = std::process::Command::new("id")
-        .args(["-u", ATTACKER])
-        .output()
-        .expect("id runs")
-        .status
-        .success();
-    if !exists {
-        let st = std::process::Command::new("useradd")
-            .args([
-                "--user-group",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                ATTACKER,
-            ])
-            .status()
-            .expect("useradd runs (package passwd)");
-        // 9: made meanwhile by another test binary.
-        assert!(st.success() || st.code() == Some(9), "useradd failed");
-    }
-    let id = |flag: &str| -> u32 {
-        let out = std::process::Command::new("id")
-            .args([flag, ATTACKER])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    };
-    (id("-u"), id("-g"))
+    local_user(ATTACKER)
 }
 
 fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) {

@@ -203,36 +203,6 @@ fn login_in_background(env: &TestEnv) -> Background {
     Background::start(cmd)
 }
 
-/// A second local user, created once (the tests run as root): uid and gid.
-fn local_user(name: &str) -> (u32, u32) {
-    let ids = || {
-        let id = |flag: &str| {
-            let out = Command::new("id").args([flag, name]).output().ok()?;
-            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        };
-        Some((id("-u")?, id("-g")?))
-    };
-    for _ in 0..50 {
-        if let Some(found) = ids() {
-            return found;
-        }
-        // Parallel tests may race for /etc/passwd's lock: try again.
-        let _ = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-            ])
-            .arg(name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("cannot create the local user {name} (useradd, as root)");
-}
-
 /// `setpriv` running `program` as `user`.
 fn as_user(user: (u32, u32), program: &str) -> Command {
     let mut cmd = Command::new("setpriv");

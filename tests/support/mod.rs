@@ -592,3 +592,42 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A second local user, with a group of her own, created when missing: her
+/// uid and primary gid. The tests that need one run as root, as CI does.
+pub fn local_user(name: &str) -> (u32, u32) {
+    assert_eq!(
+        rustix::process::getuid().as_raw(),
+        0,
+        "this test needs root to create a second user (CI runs as root)"
+    );
+    let ids = || {
+        let id = |flag: &str| {
+            let out = std::process::Command::new("id")
+                .args([flag, name])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        };
+        Some((id("-u")?, id("-g")?))
+    };
+    for _ in 0..50 {
+        if let Some(found) = ids() {
+            return found;
+        }
+        // Parallel tests may race for /etc/passwd's lock: try again.
+        let _ = std::process::Command::new("useradd")
+            .args([
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .arg(name)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("cannot create the local user {name} (useradd, as root)");
+}
