@@ -36,7 +36,7 @@ use crate::connect::ssh;
 use crate::credentials::{login, stored};
 use crate::report::{doctor, show};
 use crate::setup::{completions, git, ssh_config, wrap};
-use crate::state::agent;
+use crate::state::ssh_add;
 use crate::util::error;
 
 pub use crate::util::secret::no_core_dumps;
@@ -109,7 +109,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Load { refresh, agent } => {
             let cfg = load(profile)?;
             let code = show::load(&cfg, refresh)?;
-            agent::after_load(&cfg, agent)?;
+            ssh_add::after_load(&cfg, agent)?;
             Ok(code)
         }
         cli::Command::Status { json } => show::status(&load(profile)?, json),

@@ -136,6 +136,9 @@ pub struct Config {
     pub no_proxy: String,
     /// `SSH_AUTH_SOCK`: the running ssh-agent, if there is one.
     pub agent_socket: Option<OsString>,
+    /// `XDG_RUNTIME_DIR` when it is an absolute path: where `certsh agent`
+    /// puts its socket by default (`state::store::agent_socket_path`).
+    pub runtime_dir: Option<PathBuf>,
     /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
     pub git_ssh_command: Option<String>,
 }
@@ -433,6 +436,10 @@ impl Config {
             .map(Secret::new),
             no_proxy: first_var(env, &["NO_PROXY", "no_proxy"]).unwrap_or_default(),
             agent_socket: env.var_os("SSH_AUTH_SOCK"),
+            runtime_dir: env
+                .var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),
         };
         (cfg, problems)

@@ -86,7 +86,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
 /// failing the connection would help nobody. Also the ssh_config hook's work.
 /// At a terminal, a missing or ended login is done first (`credentials/login.rs`).
 pub fn certificate(cfg: &Config) -> Result<Cached> {
-    let before = crate::state::agent::before_renewal(cfg);
+    let before = crate::state::ssh_add::before_renewal(cfg);
     let result = match login::ensure_at_terminal(cfg, Want::IfNeeded) {
         Ok(c) => Ok(c),
         Err(e) => match still_valid(cfg) {
@@ -101,7 +101,7 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
         },
     };
     if let Ok(c) = &result {
-        crate::state::agent::after_renewal(cfg, before, c);
+        crate::state::ssh_add::after_renewal(cfg, before, c);
     }
     result
 }

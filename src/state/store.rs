@@ -333,6 +333,20 @@ pub fn primary_dir(cfg: &Config) -> PathBuf {
     cfg.config_dir.join("certsh")
 }
 
+/// The default socket of `certsh agent`, for one profile:
+/// `$XDG_RUNTIME_DIR/certsh/<profile>-agent.sock` when the session has a
+/// runtime folder (private to the user, removed at logout), else
+/// `agent.sock` in the state folder. `certsh agent`, `certsh env`, `setup
+/// agent` and `setup ssh-config` all name it through this function.
+pub fn agent_socket_path(cfg: &Config) -> PathBuf {
+    match &cfg.runtime_dir {
+        Some(run) => run
+            .join("certsh")
+            .join(format!("{}-agent.sock", cfg.profile.name)),
+        None => primary_dir(cfg).join("agent.sock"),
+    }
+}
+
 /// Refuses a state folder that ssh cannot be told about: ssh replaces
 /// `${NAME}` in `IdentityFile` and `CertificateFile` by an environment
 /// variable, on its command line and in ssh_config alike, and nothing
