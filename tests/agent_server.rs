@@ -339,6 +339,10 @@ fn locking_through_the_agent_locks_the_upstream_agent_and_the_certificate_stays(
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "macos",
+    ignore = "a second local user: root, useradd, setpriv"
+)]
 fn a_client_of_another_uid_is_refused_by_the_agent_itself() {
     let env = TestEnv::with_sshd();
     let other = local_user("certsh-attacker");
