@@ -25,7 +25,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -36,9 +36,11 @@ use ssh_key::rand_core::{OsRng, RngCore};
 
 use crate::config::{ApiToken, Config};
 use crate::credentials::api::{self, Api, Granted};
+use crate::credentials::browser::{self, Way};
 use crate::credentials::callback::{self, Expected};
 use crate::credentials::jwt;
 use crate::credentials::need_login::NeedLogin;
+use crate::credentials::paste::Prompt;
 use crate::credentials::peer;
 use crate::credentials::refresh::{self, Want};
 use crate::credentials::source::{self, Credential, Kind};
@@ -48,7 +50,7 @@ use crate::state::lock::Lock;
 use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
 use crate::util::sanitize;
-use crate::util::secret::{self, Secret};
+use crate::util::secret::Secret;
 
 /// The file the shim's logins are serialised on, in the state folder.
 const LOGIN_LOCK: &str = "login.lock";
@@ -62,10 +64,13 @@ pub struct Options {
     pub max_age: Option<u64>,
     /// Only print the URL; do not start a browser.
     pub no_browser: bool,
+    /// The browser is on another machine: print the URL and read the
+    /// address it ends on from the terminal (`credentials/paste.rs`).
+    pub paste: bool,
 }
 
-/// `certsh login [--mfa] [--max-age N] [--no-browser]`: log in through the
-/// browser, store the session, and obtain a certificate with it.
+/// `certsh login [--mfa] [--max-age N] [--no-browser | --paste]`: log in
+/// through the browser, store the session, and obtain a certificate with it.
 pub fn login(cfg: &Config, opts: &Options) -> Result<ExitCode> {
     let store = Store::prepare(cfg)?;
     let (lock, _) = login_lock(cfg, &store)?;
@@ -126,6 +131,7 @@ pub fn ensure_at_terminal(cfg: &Config, want: Want) -> Result<Cached> {
         amr: need.step_up.as_ref().and_then(|s| s.amr.clone()),
         max_age: need.step_up.as_ref().and_then(|s| s.max_age),
         no_browser: false,
+        paste: false,
     };
     let store = Store::prepare(cfg)?;
     let (lock, waited) = login_lock(cfg, &store)?;
@@ -209,49 +215,133 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         }
     }
     let shown = sanitize::text(url.as_str());
-    let how = if opts.no_browser {
-        "open this URL in a browser"
-    } else {
-        "a browser opens; if it does not, open this URL"
-    };
-    say(format_args!(
-        "log in to {} in the browser ({how}):\n  {shown}",
-        cfg.profile.title
-    ));
+    let here = browser::Here::now(cfg.browser.clone());
+    let mut way = browser::choose(&here, opts.paste, opts.no_browser);
+    if way == Way::Paste(None) && !at_terminal() {
+        return Err(Fixable::new(
+            "certsh login --paste needs a terminal to paste the address into",
+            "run it in a terminal, or without --paste",
+        )
+        .into());
+    }
     // Held until the login ends: the redirect file's folder, if any.
     let mut _start_file = None;
-    if !opts.no_browser {
-        match callback::browser_start(port, checked, url.as_str()) {
-            Ok((start, file)) => {
-                _start_file = file;
-                open_browser(cfg, &start);
+    let mut start = || -> Result<String> {
+        let (target, file) = callback::browser_start(port, checked, url.as_str())?;
+        _start_file = file;
+        Ok(target)
+    };
+    match way.clone() {
+        Way::Open(program) => {
+            if let Err(e) = start().and_then(|t| browser::open(&program, &t)) {
+                way = Way::Paste(Some(format!("{e:#}")));
             }
-            Err(e) => say(format_args!("{e:#}; open the URL above yourself")),
+        }
+        Way::Windows(how) => {
+            // Windows cannot read certsh's private page in WSL's folders;
+            // its browser reaches the start page through WSL 2's localhost.
+            let opened = if checked {
+                start().and_then(|t| browser::open_windows(&t))
+            } else {
+                Err(anyhow::anyhow!(
+                    "the listener cannot tell whose connections it gets here (WSL 1)"
+                ))
+            };
+            match opened {
+                Ok(program) => say(format_args!(
+                    "WSL ({how}): opening the Windows browser with {program}"
+                )),
+                Err(e) => {
+                    way = Way::Paste(Some(format!("WSL ({how}): {e:#}")));
+                }
+            }
+        }
+        Way::Paste(_) | Way::PrintOnly => {}
+    }
+    // Paste mode without a terminal is a login whose URL is only printed.
+    let mut prompt = None;
+    if let Way::Paste(why) = &way {
+        if let Some(why) = why {
+            say(format_args!("paste mode: {why}"));
+        }
+        if at_terminal() {
+            prompt = Some(());
+        } else {
+            way = Way::PrintOnly;
         }
     }
+    let wait = cert::human_duration(cfg.login_timeout.as_secs());
+    match &way {
+        Way::Paste(_) => {
+            say(format_args!(
+                "log in to {} in a browser on any device, at this URL:\n  {shown}",
+                cfg.profile.title
+            ));
+            if let Some(line) = here
+                .ssh
+                .as_deref()
+                .and_then(|c| browser::forward_line(c, port))
+            {
+                say(format_args!(
+                    "or let that machine's browser reach certsh: run {line} there, then open the URL"
+                ));
+            }
+            say(format_args!(
+                "the browser then ends on {redirect_uri}/?code=..., which does not load there; \
+                 copy that address (up to {wait}; Ctrl-C to give up)"
+            ));
+        }
+        _ => {
+            let how = if way == Way::PrintOnly {
+                "open this URL in a browser"
+            } else {
+                "a browser opens; if it does not, open this URL"
+            };
+            say(format_args!(
+                "log in to {} in the browser ({how}):\n  {shown}",
+                cfg.profile.title
+            ));
+            say(format_args!(
+                "waiting for the browser (up to {wait}; Ctrl-C to give up)"
+            ));
+        }
+    }
+    let mut prompt = match prompt {
+        Some(()) => Some(Prompt::open()?),
+        None => None,
+    };
     let deadline = Instant::now() + cfg.login_timeout;
-    say(format_args!(
-        "waiting for the browser (up to {}; Ctrl-C to give up)",
-        cert::human_duration(cfg.login_timeout.as_secs())
-    ));
     let expected = Expected {
         state: &state,
         checked,
         authorize: url.as_str(),
     };
-    let code = callback::wait_for_code(cfg, &listener, &expected, deadline)?;
     let api = Api::for_command(cfg)?;
-    let set = match api.authorization_code(&code.code, &redirect_uri, &verifier)? {
-        Granted::Tokens(set) => set,
-        Granted::Refused(detail) => {
-            code.answer(callback::FAILED_PAGE);
-            return Err(Fixable::new(
-                format!("{} refused the login: {detail}", api.token_url()),
-                format!("try again: {}", cfg.profile.login_command("")),
-            )
-            .into());
+    let (code, set) = loop {
+        let code = callback::wait_for_code(cfg, &listener, &expected, deadline, prompt.as_mut())?;
+        match api.authorization_code(&code.code, &redirect_uri, &verifier)? {
+            Granted::Tokens(set) => break (code, set),
+            // A pasted code of another login (its PKCE challenge is not
+            // this one's), or one used already: this login goes on.
+            Granted::Refused(detail) if code.pasted() => {
+                if let Some(p) = prompt.as_mut() {
+                    p.again(&format!(
+                        "{} refused the pasted code: {detail}",
+                        api.token_url()
+                    ));
+                }
+            }
+            Granted::Refused(detail) => {
+                code.answer(callback::FAILED_PAGE);
+                return Err(Fixable::new(
+                    format!("{} refused the login: {detail}", api.token_url()),
+                    format!("try again: {}", cfg.profile.login_command("")),
+                )
+                .into());
+            }
         }
     };
+    drop(prompt);
     let Some(refresh_token) = set.refresh.as_ref() else {
         code.answer(callback::FAILED_PAGE);
         return Err(Fixable::new(
@@ -325,30 +415,6 @@ fn describe(claims: &jwt::Claims) -> String {
         out.push_str(&format!(" ({})", claims.amr.join(", ")));
     }
     out
-}
-
-/// Starts `$BROWSER <url>`, else the platform's opener. Its output goes
-/// nowhere: in the shim, stdout is git's.
-fn open_browser(cfg: &Config, url: &str) {
-    let program = cfg.browser.clone().unwrap_or_else(|| {
-        if cfg!(target_os = "macos") {
-            "open".into()
-        } else {
-            "xdg-open".into()
-        }
-    });
-    let started = secret::command(&program)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    if let Err(e) = started {
-        say(format_args!(
-            "cannot start {}: {e}; open the URL above yourself",
-            sanitize::text(&program.to_string_lossy())
-        ));
-    }
 }
 
 /// `n` random bytes, base64url without padding.
