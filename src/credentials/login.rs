@@ -16,6 +16,12 @@
 //! Otherwise another user could send a code for her own account with the
 //! victim's challenge, and the victim's pushes would go out as her.
 //!
+//! The browser may be elsewhere: on the machine in front of an ssh session,
+//! outside a container, in Windows around WSL. `browser.rs` chooses how it
+//! is reached, saying so; in paste mode the user pastes the address the
+//! browser ended on at a prompt (`paste.rs`) while the listener keeps
+//! waiting too.
+//!
 //! Inside the shim, a login happens only at a terminal (`/dev/tty` opens and
 //! stderr is one), never reads stdin (it carries the git protocol), and is
 //! done by one process at a time under a lock: parallel git processes wait
@@ -33,6 +39,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use ssh_key::rand_core::{OsRng, RngCore};
+use tempfile::TempDir;
 
 use crate::config::{ApiToken, Config};
 use crate::credentials::api::{self, Api, Granted};
@@ -216,7 +223,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     }
     let shown = sanitize::text(url.as_str());
     let here = browser::Here::now(cfg.browser.clone());
-    let mut way = browser::choose(&here, opts.paste, opts.no_browser);
+    let way = browser::choose(&here, opts.paste, opts.no_browser);
     if way == Way::Paste(None) && !at_terminal() {
         return Err(Fixable::new(
             "certsh login --paste needs a terminal to paste the address into",
@@ -225,90 +232,28 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         .into());
     }
     // Held until the login ends: the redirect file's folder, if any.
-    let mut _start_file = None;
-    let mut start = || -> Result<String> {
-        let (target, file) = callback::browser_start(port, checked, url.as_str())?;
-        _start_file = file;
-        Ok(target)
+    let (way, _start_file) = start_browser(way, port, checked, url.as_str());
+    let way = match way {
+        Way::Paste(why) => {
+            // Without a terminal, paste mode is a login whose URL is only
+            // printed (a forwarded port can still complete it).
+            let here_to_paste = at_terminal();
+            if let Some(why) = why {
+                let mode = if here_to_paste { "paste mode: " } else { "" };
+                say(format_args!("{mode}{why}"));
+            }
+            if here_to_paste {
+                Way::Paste(None)
+            } else {
+                Way::PrintOnly
+            }
+        }
+        other => other,
     };
-    match way.clone() {
-        Way::Open(program) => {
-            if let Err(e) = start().and_then(|t| browser::open(&program, &t)) {
-                way = Way::Paste(Some(format!("{e:#}")));
-            }
-        }
-        Way::Windows(how) => {
-            // Windows cannot read certsh's private page in WSL's folders;
-            // its browser reaches the start page through WSL 2's localhost.
-            let opened = if checked {
-                start().and_then(|t| browser::open_windows(&t))
-            } else {
-                Err(anyhow::anyhow!(
-                    "the listener cannot tell whose connections it gets here (WSL 1)"
-                ))
-            };
-            match opened {
-                Ok(program) => say(format_args!(
-                    "WSL ({how}): opening the Windows browser with {program}"
-                )),
-                Err(e) => {
-                    way = Way::Paste(Some(format!("WSL ({how}): {e:#}")));
-                }
-            }
-        }
-        Way::Paste(_) | Way::PrintOnly => {}
-    }
-    // Paste mode without a terminal is a login whose URL is only printed.
-    let mut prompt = None;
-    if let Way::Paste(why) = &way {
-        if let Some(why) = why {
-            say(format_args!("paste mode: {why}"));
-        }
-        if at_terminal() {
-            prompt = Some(());
-        } else {
-            way = Way::PrintOnly;
-        }
-    }
-    let wait = cert::human_duration(cfg.login_timeout.as_secs());
-    match &way {
-        Way::Paste(_) => {
-            say(format_args!(
-                "log in to {} in a browser on any device, at this URL:\n  {shown}",
-                cfg.profile.title
-            ));
-            if let Some(line) = here
-                .ssh
-                .as_deref()
-                .and_then(|c| browser::forward_line(c, port))
-            {
-                say(format_args!(
-                    "or let that machine's browser reach certsh: run {line} there, then open the URL"
-                ));
-            }
-            say(format_args!(
-                "the browser then ends on {redirect_uri}/?code=..., which does not load there; \
-                 copy that address (up to {wait}; Ctrl-C to give up)"
-            ));
-        }
-        _ => {
-            let how = if way == Way::PrintOnly {
-                "open this URL in a browser"
-            } else {
-                "a browser opens; if it does not, open this URL"
-            };
-            say(format_args!(
-                "log in to {} in the browser ({how}):\n  {shown}",
-                cfg.profile.title
-            ));
-            say(format_args!(
-                "waiting for the browser (up to {wait}; Ctrl-C to give up)"
-            ));
-        }
-    }
-    let mut prompt = match prompt {
-        Some(()) => Some(Prompt::open()?),
-        None => None,
+    tell(cfg, &way, &here, &shown, port);
+    let mut prompt = match way {
+        Way::Paste(_) => Some(Prompt::open()?),
+        _ => None,
     };
     let deadline = Instant::now() + cfg.login_timeout;
     let expected = Expected {
@@ -389,6 +334,88 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Starts the browser the way chosen, with the start page (never the
+/// authorize URL: see the module's doc). A browser that cannot be started
+/// turns the way into paste mode, with the reason. Also returns the start
+/// page's private folder, if any, to be held until the login ends.
+fn start_browser(way: Way, port: u16, checked: bool, url: &str) -> (Way, Option<TempDir>) {
+    let mut folder = None;
+    let mut start = || -> Result<String> {
+        let (target, file) = callback::browser_start(port, checked, url)?;
+        folder = file;
+        Ok(target)
+    };
+    let way = match way {
+        Way::Open(program) => match start().and_then(|t| browser::open(&program, &t)) {
+            Ok(()) => Way::Open(program),
+            Err(e) => Way::Paste(Some(format!("{e:#}"))),
+        },
+        Way::Windows(how) => {
+            // Windows cannot read the private page in WSL's folders; it
+            // reaches the start page through WSL 2's forwarded localhost.
+            let opened = if checked {
+                start().and_then(|t| browser::open_windows(&t))
+            } else {
+                Err(anyhow::anyhow!(
+                    "the listener cannot tell whose connections it gets here (WSL 1)"
+                ))
+            };
+            match opened {
+                Ok(program) => {
+                    say(format_args!(
+                        "WSL ({how}): opening the Windows browser with {program}"
+                    ));
+                    Way::Windows(how)
+                }
+                Err(e) => Way::Paste(Some(format!("WSL ({how}): {e:#}"))),
+            }
+        }
+        other => other,
+    };
+    (way, folder)
+}
+
+/// The lines that tell the user where to log in, and how the browser comes
+/// back: by itself, or pasted.
+fn tell(cfg: &Config, way: &Way, here: &browser::Here, shown: &str, port: u16) {
+    let title = &cfg.profile.title;
+    let wait = cert::human_duration(cfg.login_timeout.as_secs());
+    let how = match way {
+        Way::Paste(_) => None,
+        Way::PrintOnly => Some("open this URL in a browser"),
+        Way::Open(_) | Way::Windows(_) => Some("a browser opens; if it does not, open this URL"),
+    };
+    match how {
+        Some(how) => say(format_args!(
+            "log in to {title} in the browser ({how}):\n  {shown}"
+        )),
+        None => say(format_args!(
+            "log in to {title} in a browser on any device, at this URL:\n  {shown}"
+        )),
+    }
+    // Over ssh, the browser's machine can reach the listener through a
+    // forwarded port, pasting or not.
+    if let Some(line) = here
+        .ssh
+        .as_deref()
+        .and_then(|c| browser::forward_line(c, port))
+    {
+        say(format_args!(
+            "or let that machine's browser reach certsh: run {line} there, then open the URL"
+        ));
+    }
+    if how.is_some() {
+        say(format_args!(
+            "waiting for the browser (up to {wait}; Ctrl-C to give up)"
+        ));
+    } else {
+        say(format_args!(
+            "the browser then ends on http://127.0.0.1:{port}/?code=..., which does not load there; \
+             copy that address (up to {wait}; Ctrl-C to give up)"
+        ));
+    }
 }
 
 /// `this login is <new>, the one before was <old>` when a login is someone
