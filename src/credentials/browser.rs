@@ -40,10 +40,12 @@ pub(crate) struct Here {
     pub(crate) browser: Option<OsString>,
     /// How WSL was detected, if it was.
     pub(crate) wsl: Option<String>,
+    /// macOS, whose `open` needs no display variable.
     pub(crate) macos: bool,
 }
 
 impl Here {
+    /// This process's surroundings; `browser` is the configured `$BROWSER`.
     pub(crate) fn now(browser: Option<OsString>) -> Here {
         let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         Here {
