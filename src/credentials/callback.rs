@@ -400,26 +400,24 @@ fn pasted(cfg: &Config, prompt: &mut Prompt, expected: &Expected) -> Result<Opti
             return Ok(None);
         }
         Pasted::Query(params) => {
-            let state = params.iter().find(|(k, _)| k == "state");
-            match judge(cfg, &params, expected)? {
-                Some(code) => code,
-                None if state.is_none() => {
-                    prompt.again(
-                        "that address has no state, so it cannot be told to be this login's",
-                    );
-                    return Ok(None);
-                }
-                None if state.is_some_and(|(_, s)| s != expected.state) => {
+            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            match (get("state"), get("code").filter(|c| !c.is_empty())) {
+                // No claim to be any login's: a bare code (see `paste.rs`).
+                (None, Some(code)) => Secret::new(code.to_string()),
+                (Some(s), _) if s != expected.state => {
                     prompt.again(
                         "that address belongs to another login (its state is not this login's): \
                          paste the address the URL above led to",
                     );
                     return Ok(None);
                 }
-                None => {
-                    prompt.again("that address has no code in it");
-                    return Ok(None);
-                }
+                _ => match judge(cfg, &params, expected)? {
+                    Some(code) => code,
+                    None => {
+                        prompt.again("that address has no code in it");
+                        return Ok(None);
+                    }
+                },
             }
         }
     };

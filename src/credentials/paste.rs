@@ -12,7 +12,8 @@
 //! What a paste may be (`parse`):
 //! - the address, or its `?code=...&state=...` part: the listener's checks
 //!   apply (the `state` must be this login's; an `error` ends it);
-//! - a bare code. It carries no `state`, and is taken because only one
+//! - a bare code, or an address with a code and no `state`. It makes no
+//!   claim to be any login's, and is taken because only one
 //!   browser login is ever pending per state folder (`login.lock`) and the
 //!   auth server exchanges a code only with the PKCE verifier of the login
 //!   that asked for it: a code from another login is refused by the server,
