@@ -217,7 +217,9 @@ pub(crate) fn open_windows(target: &str) -> Result<&'static str> {
 /// `cmd.exe`'s arguments to open `target`: `/c start "" <target>`, with
 /// cmd's own metacharacters escaped by `^` (a URL's `&` would otherwise end
 /// the command). The empty title keeps `start` from taking a quoted target
-/// as the window's title.
+/// as the window's title; it is passed as the two characters `""`, because
+/// WSL's interop quotes only arguments with white space, and would drop an
+/// empty one.
 pub(crate) fn cmd_start_args(target: &str) -> Vec<String> {
     let mut escaped = String::with_capacity(target.len() + 8);
     for c in target.chars() {
