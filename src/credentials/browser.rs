@@ -218,8 +218,8 @@ pub(crate) fn open_windows(target: &str) -> Result<&'static str> {
 /// cmd's own metacharacters escaped by `^` (a URL's `&` would otherwise end
 /// the command). The empty title keeps `start` from taking a quoted target
 /// as the window's title; it is passed as the two characters `""`, because
-/// WSL's interop quotes only arguments with white space, and would drop an
-/// empty one.
+/// WSL's interop quotes only arguments with white space, and may not pass an
+/// empty one on as `""`.
 pub(crate) fn cmd_start_args(target: &str) -> Vec<String> {
     let mut escaped = String::with_capacity(target.len() + 8);
     for c in target.chars() {
