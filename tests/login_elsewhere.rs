@@ -225,6 +225,21 @@ fn a_reused_address_or_code_is_refused_and_a_bare_code_is_accepted() {
 }
 
 #[test]
+fn an_address_without_state_is_taken_like_a_bare_code() {
+    let env = world(false);
+    let p = at_terminal(
+        &env,
+        &certsh_line("login --paste"),
+        "wait_prompt 1; back=$(ended_on); type_line \"${back%%&state=*}\"",
+    );
+    assert_logged_in(&env, &p);
+    let typed = typed(&env);
+    assert!(!typed[0].contains("state="), "{typed:?}");
+    assert_eq!(exchanges(&env), 1);
+    assert_no_codes(&env, &p.stdout);
+}
+
+#[test]
 fn a_paste_login_nobody_completes_times_out_with_a_clear_line() {
     let mut env = world(false);
     env.set("CERTSH_LOGIN_TIMEOUT", "2");
