@@ -143,6 +143,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             mfa,
             max_age,
             no_browser,
+            paste,
             api_token,
         } => {
             let cfg = load(profile)?;
@@ -153,6 +154,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                 amr: mfa.then(|| "mfa".to_string()),
                 max_age,
                 no_browser,
+                paste,
             };
             login::login(&cfg, &opts)
         }

@@ -95,9 +95,15 @@ pub enum Command {
         /// Only print the login URL; do not start a browser.
         #[arg(long)]
         no_browser: bool,
+        /// The browser is on another machine (ssh, a container): print the
+        /// URL, log in on any device, and paste the address the browser ends
+        /// on (http://127.0.0.1:500x/?code=...), which does not load there, at
+        /// the prompt. Chosen by itself over ssh and with no display.
+        #[arg(long, conflicts_with = "no_browser")]
+        paste: bool,
         /// Store an API token instead: read from stdin, or typed at a prompt
         /// that does not echo. It is checked with the auth server first.
-        #[arg(long, conflicts_with_all = ["mfa", "max_age", "no_browser"])]
+        #[arg(long, conflicts_with_all = ["mfa", "max_age", "no_browser", "paste"])]
         api_token: bool,
     },
     /// Revoke the session and delete it, the stored API token, the key and

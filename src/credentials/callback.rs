@@ -2,7 +2,8 @@
 //! the browser to come back from the authorize page with a code, answers
 //! only connections of its own user where the system says whose they are
 //! (`peer.rs`), and gives the browser the start page that sends it on, so
-//! that the login's `state` and challenge are never in any argv.
+//! that the login's `state` and challenge are never in any argv. In paste
+//! mode it also reads the terminal's prompt (`paste.rs`) while it waits.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
@@ -14,6 +15,7 @@ use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use crate::config::Config;
+use crate::credentials::paste::{self, Pasted, Prompt};
 use crate::credentials::peer::{self, Peer};
 use crate::state::cert;
 use crate::util::error::Fixable;
@@ -115,15 +117,23 @@ pub(crate) fn redirect_page(url: &str) -> String {
     )
 }
 
-/// A browser that came back with a code, still waiting for its page.
+/// A code: from a browser that came back, still waiting for its page, or
+/// pasted at the prompt (no page to answer).
 pub(crate) struct Callback {
     pub(crate) code: Secret,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Option<TcpStream>,
 }
 
 impl Callback {
     pub(crate) fn answer(&self, page: &str) {
-        respond(&self.stream, 200, None, page);
+        if let Some(stream) = &self.stream {
+            respond(stream, 200, None, page);
+        }
+    }
+
+    /// Whether the code was pasted (a refused one may be pasted again).
+    pub(crate) fn pasted(&self) -> bool {
+        self.stream.is_none()
     }
 }
 
@@ -204,12 +214,15 @@ impl Pending {
 /// changes nothing, whatever it says; at most [`MAX_STRANGERS`] of those are
 /// read at once. The user's own requests for the start page are sent on to
 /// the authorize page; anything else (another state, no state, a favicon) is
-/// answered and ignored.
+/// answered and ignored. With a `prompt`, a line pasted there is checked the
+/// same way; one that is not this login's is refused with a line, and the
+/// prompt asks again.
 pub(crate) fn wait_for_code(
     cfg: &Config,
     listener: &TcpListener,
     expected: &Expected,
     deadline: Instant,
+    mut prompt: Option<&mut Prompt>,
 ) -> Result<Callback> {
     let local = listener
         .local_addr()
@@ -219,18 +232,31 @@ pub(crate) fn wait_for_code(
     loop {
         let now = Instant::now();
         if now >= deadline {
+            let fix = if prompt.is_some() {
+                format!(
+                    "run `{}` again, finish the login in the browser and paste the address it ends on",
+                    cfg.profile.login_command(" --paste")
+                )
+            } else {
+                format!(
+                    "run `{}` again and finish the login in the browser",
+                    cfg.profile.login_command("")
+                )
+            };
             return Err(Fixable::new(
                 format!(
                     "nobody completed the {} login in the browser within {}",
                     cfg.profile.title,
                     cert::human_duration(cfg.login_timeout.as_secs())
                 ),
-                format!(
-                    "run `{}` again and finish the login in the browser",
-                    cfg.profile.login_command("")
-                ),
+                fix,
             )
             .into());
+        }
+        if let Some(p) = prompt.as_deref_mut()
+            && let Some(callback) = pasted(cfg, p, expected)?
+        {
+            return Ok(callback);
         }
         for _ in 0..ACCEPTS_PER_ROUND {
             let (stream, from) = match listener.accept() {
@@ -318,13 +344,31 @@ fn answer(
         );
         return Ok(None);
     }
+    let judged = judge(cfg, &params, expected);
+    if judged.is_err() {
+        respond(&stream, 200, None, FAILED_PAGE);
+    }
+    match judged? {
+        Some(code) => Ok(Some(Callback {
+            code,
+            stream: Some(stream),
+        })),
+        None => {
+            respond(&stream, 400, None, WRONG_STATE_PAGE);
+            Ok(None)
+        }
+    }
+}
+
+/// The code in a callback's parameters when they carry this login's
+/// `state`, `None` when they do not (another login's, or no code); an
+/// `error` for this login ends it.
+fn judge(cfg: &Config, params: &[(String, String)], expected: &Expected) -> Result<Option<Secret>> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if get("state") != Some(expected.state) {
-        respond(&stream, 400, None, WRONG_STATE_PAGE);
         return Ok(None);
     }
     if let Some(err) = get("error") {
-        respond(&stream, 200, None, FAILED_PAGE);
         let text = match get("error_description") {
             Some(d) => format!("{err}: {d}"),
             None => err.to_string(),
@@ -338,16 +382,46 @@ fn answer(
         )
         .into());
     }
-    match get("code").filter(|c| !c.is_empty()) {
-        Some(code) => Ok(Some(Callback {
-            code: Secret::new(code.to_string()),
-            stream,
-        })),
-        None => {
-            respond(&stream, 400, None, WRONG_STATE_PAGE);
-            Ok(None)
+    Ok(get("code")
+        .filter(|c| !c.is_empty())
+        .map(|c| Secret::new(c.to_string())))
+}
+
+/// A line pasted at the prompt, checked as a callback is. Whatever is
+/// refused is said without the line itself, which may hold a code.
+fn pasted(cfg: &Config, prompt: &mut Prompt, expected: &Expected) -> Result<Option<Callback>> {
+    let Some(line) = prompt.poll() else {
+        return Ok(None);
+    };
+    let code = match paste::parse(line.expose()) {
+        Pasted::Code(code) => code,
+        Pasted::Unreadable(why) => {
+            prompt.again(why);
+            return Ok(None);
         }
-    }
+        Pasted::Query(params) => {
+            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            match (get("state"), get("code").filter(|c| !c.is_empty())) {
+                // No claim to be any login's: a bare code (see `paste.rs`).
+                (None, Some(code)) => Secret::new(code.to_string()),
+                (Some(s), _) if s != expected.state => {
+                    prompt.again(
+                        "that address belongs to another login (its state is not this login's): \
+                         paste the address the URL above led to",
+                    );
+                    return Ok(None);
+                }
+                _ => match judge(cfg, &params, expected)? {
+                    Some(code) => code,
+                    None => {
+                        prompt.again("that address has no code in it");
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+    };
+    Ok(Some(Callback { code, stream: None }))
 }
 
 /// The request target of a complete request head (`Some(None)` for a head

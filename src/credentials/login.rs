@@ -16,6 +16,12 @@
 //! Otherwise another user could send a code for her own account with the
 //! victim's challenge, and the victim's pushes would go out as her.
 //!
+//! The browser may be elsewhere: on the machine in front of an ssh session,
+//! outside a container, in Windows around WSL. `browser.rs` chooses how it
+//! is reached, saying so; in paste mode the user pastes the address the
+//! browser ended on at a prompt (`paste.rs`) while the listener keeps
+//! waiting too.
+//!
 //! Inside the shim, a login happens only at a terminal (`/dev/tty` opens and
 //! stderr is one), never reads stdin (it carries the git protocol), and is
 //! done by one process at a time under a lock: parallel git processes wait
@@ -25,7 +31,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -33,12 +39,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use ssh_key::rand_core::{OsRng, RngCore};
+use tempfile::TempDir;
 
 use crate::config::{ApiToken, Config};
 use crate::credentials::api::{self, Api, Granted};
+use crate::credentials::browser::{self, Way};
 use crate::credentials::callback::{self, Expected};
 use crate::credentials::jwt;
 use crate::credentials::need_login::NeedLogin;
+use crate::credentials::paste::Prompt;
 use crate::credentials::peer;
 use crate::credentials::refresh::{self, Want};
 use crate::credentials::source::{self, Credential, Kind};
@@ -48,7 +57,7 @@ use crate::state::lock::Lock;
 use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
 use crate::util::sanitize;
-use crate::util::secret::{self, Secret};
+use crate::util::secret::Secret;
 
 /// The file the shim's logins are serialised on, in the state folder.
 const LOGIN_LOCK: &str = "login.lock";
@@ -62,10 +71,13 @@ pub struct Options {
     pub max_age: Option<u64>,
     /// Only print the URL; do not start a browser.
     pub no_browser: bool,
+    /// The browser is on another machine: print the URL and read the
+    /// address it ends on from the terminal (`credentials/paste.rs`).
+    pub paste: bool,
 }
 
-/// `certsh login [--mfa] [--max-age N] [--no-browser]`: log in through the
-/// browser, store the session, and obtain a certificate with it.
+/// `certsh login [--mfa] [--max-age N] [--no-browser | --paste]`: log in
+/// through the browser, store the session, and obtain a certificate with it.
 pub fn login(cfg: &Config, opts: &Options) -> Result<ExitCode> {
     let store = Store::prepare(cfg)?;
     let (lock, _) = login_lock(cfg, &store)?;
@@ -126,6 +138,7 @@ pub fn ensure_at_terminal(cfg: &Config, want: Want) -> Result<Cached> {
         amr: need.step_up.as_ref().and_then(|s| s.amr.clone()),
         max_age: need.step_up.as_ref().and_then(|s| s.max_age),
         no_browser: false,
+        paste: false,
     };
     let store = Store::prepare(cfg)?;
     let (lock, waited) = login_lock(cfg, &store)?;
@@ -209,49 +222,71 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
         }
     }
     let shown = sanitize::text(url.as_str());
-    let how = if opts.no_browser {
-        "open this URL in a browser"
-    } else {
-        "a browser opens; if it does not, open this URL"
-    };
-    say(format_args!(
-        "log in to {} in the browser ({how}):\n  {shown}",
-        cfg.profile.title
-    ));
-    // Held until the login ends: the redirect file's folder, if any.
-    let mut _start_file = None;
-    if !opts.no_browser {
-        match callback::browser_start(port, checked, url.as_str()) {
-            Ok((start, file)) => {
-                _start_file = file;
-                open_browser(cfg, &start);
-            }
-            Err(e) => say(format_args!("{e:#}; open the URL above yourself")),
-        }
+    let here = browser::Here::now(cfg.browser.clone());
+    let way = browser::choose(&here, opts.paste, opts.no_browser);
+    if way == Way::Paste(None) && !at_terminal() {
+        return Err(Fixable::new(
+            "certsh login --paste needs a terminal to paste the address into",
+            "run it in a terminal, or without --paste",
+        )
+        .into());
     }
+    // Held until the login ends: the redirect file's folder, if any.
+    let (way, _start_file) = start_browser(way, port, checked, url.as_str());
+    let way = match way {
+        Way::Paste(why) => {
+            // Without a terminal, paste mode is a login whose URL is only
+            // printed (a forwarded port can still complete it).
+            let here_to_paste = at_terminal();
+            if let Some(why) = why {
+                let mode = if here_to_paste { "paste mode: " } else { "" };
+                say(format_args!("{mode}{why}"));
+            }
+            if here_to_paste {
+                Way::Paste(None)
+            } else {
+                Way::PrintOnly
+            }
+        }
+        other => other,
+    };
+    tell(cfg, &way, &here, &shown, port);
+    let mut prompt = match way {
+        Way::Paste(_) => Some(Prompt::open()?),
+        _ => None,
+    };
     let deadline = Instant::now() + cfg.login_timeout;
-    say(format_args!(
-        "waiting for the browser (up to {}; Ctrl-C to give up)",
-        cert::human_duration(cfg.login_timeout.as_secs())
-    ));
     let expected = Expected {
         state: &state,
         checked,
         authorize: url.as_str(),
     };
-    let code = callback::wait_for_code(cfg, &listener, &expected, deadline)?;
     let api = Api::for_command(cfg)?;
-    let set = match api.authorization_code(&code.code, &redirect_uri, &verifier)? {
-        Granted::Tokens(set) => set,
-        Granted::Refused(detail) => {
-            code.answer(callback::FAILED_PAGE);
-            return Err(Fixable::new(
-                format!("{} refused the login: {detail}", api.token_url()),
-                format!("try again: {}", cfg.profile.login_command("")),
-            )
-            .into());
+    let (code, set) = loop {
+        let code = callback::wait_for_code(cfg, &listener, &expected, deadline, prompt.as_mut())?;
+        match api.authorization_code(&code.code, &redirect_uri, &verifier)? {
+            Granted::Tokens(set) => break (code, set),
+            // A pasted code of another login (its PKCE challenge is not
+            // this one's), or one used already: this login goes on.
+            Granted::Refused(detail) if code.pasted() => {
+                if let Some(p) = prompt.as_mut() {
+                    p.again(&format!(
+                        "{} refused the pasted code: {detail}",
+                        api.token_url()
+                    ));
+                }
+            }
+            Granted::Refused(detail) => {
+                code.answer(callback::FAILED_PAGE);
+                return Err(Fixable::new(
+                    format!("{} refused the login: {detail}", api.token_url()),
+                    format!("try again: {}", cfg.profile.login_command("")),
+                )
+                .into());
+            }
         }
     };
+    drop(prompt);
     let Some(refresh_token) = set.refresh.as_ref() else {
         code.answer(callback::FAILED_PAGE);
         return Err(Fixable::new(
@@ -301,6 +336,88 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// Starts the browser the way chosen, with the start page (never the
+/// authorize URL: see the module's doc). A browser that cannot be started
+/// turns the way into paste mode, with the reason. Also returns the start
+/// page's private folder, if any, to be held until the login ends.
+fn start_browser(way: Way, port: u16, checked: bool, url: &str) -> (Way, Option<TempDir>) {
+    let mut folder = None;
+    let mut start = || -> Result<String> {
+        let (target, file) = callback::browser_start(port, checked, url)?;
+        folder = file;
+        Ok(target)
+    };
+    let way = match way {
+        Way::Open(program) => match start().and_then(|t| browser::open(&program, &t)) {
+            Ok(()) => Way::Open(program),
+            Err(e) => Way::Paste(Some(format!("{e:#}"))),
+        },
+        Way::Windows(how) => {
+            // Windows cannot read the private page in WSL's folders; it
+            // reaches the start page through WSL 2's forwarded localhost.
+            let opened = if checked {
+                start().and_then(|t| browser::open_windows(&t))
+            } else {
+                Err(anyhow::anyhow!(
+                    "the listener cannot tell whose connections it gets here (WSL 1)"
+                ))
+            };
+            match opened {
+                Ok(program) => {
+                    say(format_args!(
+                        "WSL ({how}): opening the Windows browser with {program}"
+                    ));
+                    Way::Windows(how)
+                }
+                Err(e) => Way::Paste(Some(format!("WSL ({how}): {e:#}"))),
+            }
+        }
+        other => other,
+    };
+    (way, folder)
+}
+
+/// The lines that tell the user where to log in, and how the browser comes
+/// back: by itself, or pasted.
+fn tell(cfg: &Config, way: &Way, here: &browser::Here, shown: &str, port: u16) {
+    let title = &cfg.profile.title;
+    let wait = cert::human_duration(cfg.login_timeout.as_secs());
+    let how = match way {
+        Way::Paste(_) => None,
+        Way::PrintOnly => Some("open this URL in a browser"),
+        Way::Open(_) | Way::Windows(_) => Some("a browser opens; if it does not, open this URL"),
+    };
+    match how {
+        Some(how) => say(format_args!(
+            "log in to {title} in the browser ({how}):\n  {shown}"
+        )),
+        None => say(format_args!(
+            "log in to {title} in a browser on any device, at this URL:\n  {shown}"
+        )),
+    }
+    // Over ssh, the browser's machine can reach the listener through a
+    // forwarded port, pasting or not.
+    if let Some(line) = here
+        .ssh
+        .as_deref()
+        .and_then(|c| browser::forward_line(c, port))
+    {
+        say(format_args!(
+            "or let that machine's browser reach certsh: run {line} there, then open the URL"
+        ));
+    }
+    if how.is_some() {
+        say(format_args!(
+            "waiting for the browser (up to {wait}; Ctrl-C to give up)"
+        ));
+    } else {
+        say(format_args!(
+            "the browser then ends on http://127.0.0.1:{port}/?code=..., which does not load there; \
+             copy that address (up to {wait}; Ctrl-C to give up)"
+        ));
+    }
+}
+
 /// `this login is <new>, the one before was <old>` when a login is someone
 /// else's than the session it replaces: a login completed in a browser
 /// logged in to another account, or a callback certsh should not have taken.
@@ -325,30 +442,6 @@ fn describe(claims: &jwt::Claims) -> String {
         out.push_str(&format!(" ({})", claims.amr.join(", ")));
     }
     out
-}
-
-/// Starts `$BROWSER <url>`, else the platform's opener. Its output goes
-/// nowhere: in the shim, stdout is git's.
-fn open_browser(cfg: &Config, url: &str) {
-    let program = cfg.browser.clone().unwrap_or_else(|| {
-        if cfg!(target_os = "macos") {
-            "open".into()
-        } else {
-            "xdg-open".into()
-        }
-    });
-    let started = secret::command(&program)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    if let Err(e) = started {
-        say(format_args!(
-            "cannot start {}: {e}; open the URL above yourself",
-            sanitize::text(&program.to_string_lossy())
-        ));
-    }
 }
 
 /// `n` random bytes, base64url without padding.

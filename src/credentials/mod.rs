@@ -3,10 +3,12 @@
 //! in and out.
 
 pub mod api;
+pub mod browser;
 pub mod callback;
 pub mod jwt;
 pub mod login;
 pub mod need_login;
+pub mod paste;
 pub mod peer;
 pub mod refresh;
 pub mod source;
