@@ -91,7 +91,7 @@ impl Invocation {
     /// Runs the action; the caller prints the error, once.
     pub fn run(self) -> Result<ExitCode> {
         match self.action {
-            Action::Ssh(args) => ssh::run(&args, None),
+            Action::Ssh(args) => ssh::run(&args, None, None),
             Action::Command(cli) => run(cli),
         }
     }
@@ -103,23 +103,46 @@ impl Invocation {
 /// leniently: a host out of scope must not depend on it (`connect/ssh.rs`).
 fn run(cli: cli::Cli) -> Result<ExitCode> {
     let profile = cli.profile.as_deref();
-    let load = |profile: Option<&str>| Config::load(profile, &ProcessEnv);
+    let account = cli.account.as_deref();
+    let who = config::For {
+        account,
+        ..Default::default()
+    };
+    let load = |profile: Option<&str>| Config::load_for(profile, who, &ProcessEnv);
     match cli.command {
-        cli::Command::Ssh { args } => ssh::run(&args, profile),
+        cli::Command::Ssh { args } => ssh::run(&args, profile, account),
         cli::Command::Load { refresh, agent } => {
             let cfg = load(profile)?;
             let code = show::load(&cfg, refresh)?;
             ssh_add::after_load(&cfg, agent)?;
             Ok(code)
         }
-        cli::Command::Status { json } => show::status(&load(profile)?, json),
-        cli::Command::Setup { what } => {
+        cli::Command::Status { json } => {
             let cfg = load(profile)?;
-            match what {
-                cli::Setup::Git { local, force, undo } => git::git(&cfg, local, force, undo),
-                cli::Setup::SshConfig { file, undo } => ssh_config::setup(&cfg, file, undo),
+            if cfg.account.is_none()
+                && let Some(all) = show::defined_accounts(&cfg)?
+            {
+                return show::status_accounts(&cfg, &all, json);
             }
+            show::status(&cfg, json)
         }
+        cli::Command::Setup { what } => match what {
+            cli::Setup::Git { local, force, undo } => {
+                // The record of what was changed is the profile's, so that
+                // --undo finds it with or without the account.
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                let cfg = Config::load_for(profile, only, &ProcessEnv)?;
+                let tie = match account {
+                    Some(name) => git::account_to_tie(&cfg, name, local, undo)?,
+                    None => None,
+                };
+                git::git(&cfg, local, force, undo, tie.as_ref())
+            }
+            cli::Setup::SshConfig { file, undo } => ssh_config::setup(&load(profile)?, file, undo),
+        },
         cli::Command::Env { shell, alias } => wrap::env(
             match shell {
                 cli::EnvShell::Sh => wrap::Shell::Sh,

@@ -157,6 +157,9 @@ pub struct For<'a> {
     pub account: Option<&'a str>,
     /// The ssh user, if known, and the host.
     pub destination: Option<(Option<&'a str>, &'a str)>,
+    /// The profile's own configuration, whatever `CERTSH_ACCOUNT` says
+    /// (`setup git`, whose record is the profile's).
+    pub profile_only: bool,
 }
 
 /// The keys of `config.yaml` that certsh reads.
@@ -486,6 +489,15 @@ impl Config {
         self.http_timeout * 2 + Duration::from_secs(5)
     }
 
+    /// `certsh [--profile NAME | --account NAME] login<rest>`, the command a
+    /// message tells the user to run.
+    pub fn login_command(&self, rest: &str) -> String {
+        match &self.account {
+            Some(a) => format!("certsh --account {} login{rest}", a.name),
+            None => self.profile.login_command(rest),
+        }
+    }
+
     /// The variable that carries an API token for this profile.
     pub fn token_var(&self) -> String {
         format!("{}TOKEN", self.profile.env_prefix)
@@ -524,7 +536,7 @@ fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) ->
             .var(accounts::ACCOUNT_VAR)
             .map(|n| (n, accounts::ACCOUNT_VAR)),
     };
-    if named.is_none() && who.destination.is_none() {
+    if who.profile_only || (named.is_none() && who.destination.is_none()) {
         return None;
     }
     if home.as_os_str().is_empty() && env.var_os(accounts::FILE_VAR).is_none() {
