@@ -247,11 +247,17 @@ pub fn no_credentials(cfg: &Config) -> anyhow::Error {
         let login = cfg.login_command("");
         let why = match &a.token_env {
             Some(var) => Fixable::new(
-                format!("no credentials for the account {}: {var} is not set", a.name),
+                format!(
+                    "no credentials for the account {}: {var} is not set",
+                    a.name
+                ),
                 format!("set {var} to an API token, or run `{login}` at a terminal"),
             ),
             None => Fixable::new(
-                format!("no credentials for the account {}: nobody logged in", a.name),
+                format!(
+                    "no credentials for the account {}: nobody logged in",
+                    a.name
+                ),
                 format!("run `{login}` at a terminal, or give it a token_env"),
             ),
         };

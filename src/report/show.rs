@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::accounts::{self, Accounts};
-use crate::config::{Config, For, ProcessEnv, Problems};
+use crate::config::{Config, For, Problems, ProcessEnv};
 use crate::credentials::refresh::Want;
 use crate::credentials::source::{self, Identity};
 use crate::state::cert::{self, now};
