@@ -34,7 +34,6 @@ use serde::Deserialize;
 
 use crate::config::host_pattern;
 use crate::config::profile::{self, Profile};
-use crate::config::{Env, Problems};
 use crate::util::error::Fixable;
 
 /// The variable that names the accounts file.
@@ -86,31 +85,17 @@ struct FileAccount {
 }
 
 /// Where the accounts file is: `$CERTSH_CONFIG`, else under
-/// `$XDG_CONFIG_HOME` (when absolute), else under `~/.config`.
-pub fn file_path(env: &dyn Env, home: &Path) -> PathBuf {
-    if let Some(p) = env.var_os(FILE_VAR) {
+/// `$XDG_CONFIG_HOME` (when absolute), else under `~/.config`. `var` reads
+/// the environment; `config/mod.rs` reads the file.
+pub fn file_path(var: impl Fn(&str) -> Option<std::ffi::OsString>, home: &Path) -> PathBuf {
+    if let Some(p) = var(FILE_VAR) {
         return PathBuf::from(p);
     }
-    let base = env
-        .var_os("XDG_CONFIG_HOME")
+    let base = var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| home.join(".config"));
     base.join("certsh/config.yaml")
-}
-
-/// The accounts, or `None` when there is no accounts file (or it cannot be
-/// used: the problem is then in `problems`).
-pub fn read(env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Accounts> {
-    let path = file_path(env, home);
-    let text = crate::config::read_trusted(&path, home, problems)?;
-    match parse(&path, &text) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            problems.invalid.push(e);
-            None
-        }
-    }
 }
 
 fn bad(path: &Path, line: usize, problem: String, fix: &str) -> anyhow::Error {
@@ -554,27 +539,28 @@ accounts:
     #[test]
     fn the_file_is_certshs_own() {
         let home = Path::new("/home/me");
-        let env = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
-            pairs
+        let env = |pairs: &[(&str, &str)]| {
+            let map: std::collections::HashMap<String, String> = pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
+                .collect();
+            move |k: &str| map.get(k).map(std::ffi::OsString::from)
         };
         assert_eq!(
-            file_path(&env(&[]), home),
+            file_path(env(&[]), home),
             Path::new("/home/me/.config/certsh/config.yaml")
         );
         assert_eq!(
-            file_path(&env(&[("XDG_CONFIG_HOME", "/x")]), home),
+            file_path(env(&[("XDG_CONFIG_HOME", "/x")]), home),
             Path::new("/x/certsh/config.yaml")
         );
         assert_eq!(
-            file_path(&env(&[("XDG_CONFIG_HOME", "rel")]), home),
+            file_path(env(&[("XDG_CONFIG_HOME", "rel")]), home),
             Path::new("/home/me/.config/certsh/config.yaml")
         );
         assert_eq!(
             file_path(
-                &env(&[("CERTSH_CONFIG", "/a.yaml"), ("XDG_CONFIG_HOME", "/x")]),
+                env(&[("CERTSH_CONFIG", "/a.yaml"), ("XDG_CONFIG_HOME", "/x")]),
                 home
             ),
             Path::new("/a.yaml")

@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
-use crate::config::accounts::Account;
+use crate::config::accounts::{Account, Accounts};
 use crate::config::profile::Profile;
 use crate::util::error::Fixable;
 use crate::util::secret::Secret;
@@ -526,6 +526,21 @@ fn home_dir(env: &dyn Env, problems: &mut Problems) -> PathBuf {
     }
 }
 
+/// The accounts file's accounts (`config/accounts.rs`), or `None` when there
+/// is no accounts file, or it cannot be used (the problem is then in
+/// `problems`).
+pub fn read_accounts(env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Accounts> {
+    let path = accounts::file_path(|k| env.var_os(k), home);
+    let text = read_trusted(&path, home, problems)?;
+    match accounts::parse(&path, &text) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            problems.invalid.push(e);
+            None
+        }
+    }
+}
+
 /// The account `who` names or its destination chooses, if any; a problem
 /// with the accounts file or the choice is kept in `problems`. Without a
 /// name and without an accounts file this is one failed `open`.
@@ -543,11 +558,11 @@ fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) ->
         return None;
     }
     let (invalid, ignored) = (problems.invalid.len(), problems.ignored.len());
-    let found = accounts::read(env, home, problems);
+    let found = read_accounts(env, home, problems);
     let chosen = match (named, found) {
         (Some((name, origin)), Some(all)) => all.by_name(&name, origin).cloned().map(Some),
         (Some((name, origin)), None) if problems.invalid.len() == invalid => {
-            let file = accounts::file_path(env, home);
+            let file = accounts::file_path(|k| env.var_os(k), home);
             let why = if problems.ignored.len() > ignored {
                 "is ignored"
             } else {
@@ -636,7 +651,7 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
 /// The text of a configuration file when it is there, is readable and is
 /// the user's alone (`config/trust.rs`); `None` when it is not there, or
 /// with the problem kept. A missing file costs one failed `open`.
-pub(crate) fn read_trusted(path: &Path, home: &Path, problems: &mut Problems) -> Option<String> {
+fn read_trusted(path: &Path, home: &Path, problems: &mut Problems) -> Option<String> {
     let unreadable = |e: std::io::Error| -> anyhow::Error {
         Fixable::new(
             format!("cannot read {}: {e}", path.display()),

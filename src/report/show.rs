@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::accounts::{self, Accounts};
+use crate::config::accounts::Accounts;
 use crate::config::{Config, For, Problems, ProcessEnv};
 use crate::credentials::refresh::Want;
 use crate::credentials::source::{self, Identity};
@@ -185,7 +185,7 @@ fn human(cfg: &Config, r: &Report) -> String {
 /// its problems are the error.
 pub fn defined_accounts(cfg: &Config) -> Result<Option<Accounts>> {
     let mut problems = Problems::default();
-    let found = accounts::read(&ProcessEnv, &cfg.home, &mut problems);
+    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems);
     problems.warn_ignored();
     if let Some(e) = problems.invalid.into_iter().next() {
         return Err(e);
