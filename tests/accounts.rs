@@ -208,13 +208,29 @@ fn each_project_accepts_only_its_own_accounts_certificate() {
     assert!(p.stderr.contains("Permission denied"), "{}", p.stderr);
     assert_eq!(env.certifier.signatures_for(TOKEN_B), 1);
     assert_eq!(env.certifier.signatures_for(TOKEN_A), 0);
-    // The same with --account on `certsh git`'s own command line.
+    // A certificate loaded for the right account is reused by the shim.
     ok(env.certsh(["--account", "client-a", "load"]));
     ok(env.git(&shim, ["clone", "-q", &url_a, "right"]));
     assert_eq!(
         env.certifier.signatures_for(TOKEN_A),
         1,
         "load's certificate is reused"
+    );
+    // c.us-3.magento.cloud is sshd B under a name no account serves: the
+    // profile's own certificate is refused there, client-b's (named on
+    // `certsh git`'s command line) is accepted.
+    let url_c = format!(
+        "other-main--app@c.us-3.magento.cloud:{}",
+        env.path("sshd-b/repo.git").display()
+    );
+    fails(env.git(&shim, ["clone", "-q", &url_c, "c-default"]), 128);
+    assert_eq!(env.certifier.signatures_for(certifier::API_TOKEN), 1);
+    ok(env.certsh(["--account", "client-b", "git", "clone", "-q", &url_c, "c-b"]));
+    assert!(env.path("work/c-b/README").exists());
+    assert_eq!(
+        env.certifier.signatures_for(TOKEN_B),
+        1,
+        "the forced clone's, reused"
     );
 }
 
