@@ -141,7 +141,20 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                 };
                 git::git(&cfg, local, force, undo, tie.as_ref())
             }
-            cli::Setup::SshConfig { file, undo } => ssh_config::setup(&load(profile)?, file, undo),
+            cli::Setup::SshConfig { file, undo } => {
+                if account.is_some() {
+                    return Err(error::Fixable::new(
+                        "setup ssh-config writes one block for the profile and every account of it",
+                        "leave out --account",
+                    )
+                    .into());
+                }
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                ssh_config::setup(&Config::load_for(profile, only, &ProcessEnv)?, file, undo)
+            }
         },
         cli::Command::Env { shell, alias } => wrap::env(
             match shell {
@@ -158,7 +171,16 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Rsync { args } => wrap::rsync(&args, profile, account),
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
-        cli::Command::SshConfigHook => ssh::hook(&load(profile)?),
+        cli::Command::SshConfigHook => {
+            // The block names an account on the hook's line when it means
+            // one: otherwise the hook is the profile's, as its files are.
+            let only = config::For {
+                account,
+                profile_only: account.is_none(),
+                ..Default::default()
+            };
+            ssh::hook(&Config::load_for(profile, only, &ProcessEnv)?)
+        }
         cli::Command::Login {
             mfa,
             max_age,

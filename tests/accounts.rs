@@ -531,3 +531,72 @@ fn certsh_config_names_another_accounts_file() {
     assert!(env.state_dir().join("accounts/ci/current").exists());
     fails(env.certsh(["--account", "client-a", "status"]), 1);
 }
+
+#[test]
+fn setup_ssh_config_serves_each_account_to_plain_ssh() {
+    let two = Two::new();
+    let prefix = two.env.installed();
+    let env = &two.env;
+    let certsh = prefix.join("bin/certsh");
+    // The test client config, with certsh's block appended: plain OpenSSH
+    // reads it, with no certsh on its command line.
+    let file = env.path("plain_ssh_config");
+    std::fs::copy(env.path("ssh_config"), &file).unwrap();
+    let f = file.to_str().unwrap();
+    ok(env
+        .command_plain(&certsh)
+        .args(["setup", "ssh-config", "--file", f]));
+    let block = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        block.contains(
+            "Match originalhost \"*.magento.cloud,*.magentosite.cloud\" user \"proja,proja-*\" exec"
+        ),
+        "{block}"
+    );
+    let user = two.a.user().to_string();
+    let plain_ssh = |dest: &str| {
+        let mut cmd = env.command_plain("/usr/bin/ssh");
+        cmd.args(["-F", f, dest, "echo", "connected"]);
+        cmd
+    };
+    // client-b by its host: its hook renews its certificate, sshd B takes it.
+    let p = ok(plain_ssh(&format!("{user}@b.us-3.magento.cloud")));
+    assert_eq!(p.stdout, "connected\n");
+    assert_eq!(env.certifier.signatures_for(TOKEN_B), 1);
+    assert_eq!(
+        env.certifier.signatures_for(certifier::API_TOKEN),
+        0,
+        "the profile's hook does not run for an account's host"
+    );
+    // client-a by its project ID (the cloud's user; the test sshd would not
+    // know it, so ssh -G shows what ssh would use, hooks run).
+    let p = ok(env.command_plain("/usr/bin/ssh").args([
+        "-G",
+        "-F",
+        f,
+        "proja-main--app@a.us-3.magento.cloud",
+    ]));
+    let files: Vec<&str> = p
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("certificatefile "))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].contains("/certsh/accounts/client-a/current/"),
+        "{files:?}"
+    );
+    assert_eq!(env.certifier.signatures_for(TOKEN_A), 1);
+    // A host no account serves: the profile's own certificate, which sshd B
+    // refuses (it accepts only client-b's principal).
+    let p = fails(plain_ssh(&format!("{user}@c.us-3.magento.cloud")), 255);
+    assert!(p.stderr.contains("Permission denied"), "{}", p.stderr);
+    assert_eq!(env.certifier.signatures_for(certifier::API_TOKEN), 1);
+    ok(env
+        .command_plain(&certsh)
+        .args(["setup", "ssh-config", "--undo", "--file", f]));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        std::fs::read_to_string(env.path("ssh_config")).unwrap()
+    );
+}
