@@ -200,10 +200,25 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         }
         cli::Command::Logout { all } => {
             let configs = if all {
-                config::profile::PROFILES
+                // Every profile's own, then every named account's.
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                let mut configs = config::profile::PROFILES
                     .iter()
-                    .map(|p| load(Some(p.name)))
-                    .collect::<Result<Vec<_>>>()?
+                    .map(|p| Config::load_for(Some(p.name), only, &ProcessEnv))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(all) = show::defined_accounts(&configs[0])? {
+                    for a in &all.list {
+                        let who = config::For {
+                            account: Some(&a.name),
+                            ..Default::default()
+                        };
+                        configs.push(Config::load_for(None, who, &ProcessEnv)?);
+                    }
+                }
+                configs
             } else {
                 vec![load(profile)?]
             };
@@ -211,7 +226,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         }
         cli::Command::Doctor { online } => {
             // doctor reports a configuration that fails to load.
-            let (cfg, problems) = Config::read(profile, &ProcessEnv);
+            let (cfg, problems) = Config::read_for(profile, who, &ProcessEnv);
             doctor::run(&cfg, &problems, online)
         }
     }

@@ -389,6 +389,16 @@ fn status_lists_every_account() {
         "{}",
         p.stdout
     );
+    // logout --all: every account too.
+    ok(env.certsh(["logout", "--all"]));
+    assert!(!env.state_dir().join("accounts/client-a/current").exists());
+    let p = fails(env.certsh(["status"]), 1);
+    assert_eq!(
+        p.stdout.matches("no certificate").count(),
+        3,
+        "{}",
+        p.stdout
+    );
 }
 
 #[test]
@@ -598,5 +608,40 @@ fn setup_ssh_config_serves_each_account_to_plain_ssh() {
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         std::fs::read_to_string(env.path("ssh_config")).unwrap()
+    );
+}
+
+#[test]
+fn account_tokens_are_kept_from_the_real_ssh() {
+    let mut env = accounts_only();
+    let script = env.path("bin/env-ssh");
+    let out = env.path("ssh-env");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nenv >> '{}'\necho end >> '{}'\n",
+            out.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("CERTSH_REAL_SSH", &script);
+    // An account's host (certificate, then exec) and any other host (exec).
+    ok(env
+        .command_plain(env.shim())
+        .args(["proja-main--app@git.us-3.magento.cloud", "true"]));
+    assert_eq!(env.certifier.signatures_for(TOKEN_A), 1);
+    ok(env
+        .command_plain(env.shim())
+        .args(["git@github.com", "true"]));
+    let seen = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(seen.matches("end\n").count(), 2, "ssh ran twice");
+    for secret in ["CLIENT_A_TOKEN", "CLIENT_B_TOKEN", TOKEN_A, TOKEN_B] {
+        assert!(!seen.contains(secret), "{secret} reached ssh:\n{seen}");
+    }
+    assert!(
+        seen.contains("HOME="),
+        "the rest of the environment is there"
     );
 }

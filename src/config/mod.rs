@@ -533,7 +533,14 @@ pub fn read_accounts(env: &dyn Env, home: &Path, problems: &mut Problems) -> Opt
     let path = accounts::file_path(|k| env.var_os(k), home);
     let text = read_trusted(&path, home, problems)?;
     match accounts::parse(&path, &text) {
-        Ok(a) => Some(a),
+        Ok(a) => {
+            // Whichever account serves this run, none of their tokens goes
+            // to a child.
+            crate::util::secret::add_token_variables(
+                a.list.iter().filter_map(|a| a.token_env.clone()),
+            );
+            Some(a)
+        }
         Err(e) => {
             problems.invalid.push(e);
             None
