@@ -587,7 +587,15 @@ fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) ->
         }
         (None, Some(all)) => {
             let (user, host) = who.destination?;
-            all.choose(user, host).map(Option::<&Account>::cloned)
+            let chosen = all.choose(user, host).map(Option::<&Account>::cloned);
+            let debug = env
+                .var("CERTSH_LOG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("debug"));
+            crate::util::log::debug(debug, || match &chosen {
+                Ok(Some(a)) => format!("the account {} serves {host}", a.name),
+                _ => format!("no account serves {host}"),
+            });
+            chosen
         }
         _ => Ok(None),
     };
