@@ -281,6 +281,12 @@ fn setup_git_local_account_ties_one_repository() {
     );
     ok(in_repo(&["fetch", "-q", "origin"]));
     assert_eq!(env.certifier.signatures_for(TOKEN_B), 1);
+    let doctor = run(certsh_in_repo(&["doctor"]));
+    assert!(
+        doctor.stdout.contains("core.sshCommand runs certsh"),
+        "{}",
+        doctor.stdout
+    );
     assert_eq!(two.principals("client-b"), ["acct-b"]);
 
     let env = &two.env;
