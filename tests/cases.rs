@@ -163,6 +163,25 @@ fn auth_server_refuses_the_api_token() {
         .run();
 }
 
+/// Issue #11: without `ssh.cert_only`, the error is one warning and the real
+/// ssh runs unchanged (to the test sshd, through its client config); the
+/// test sshd accepts only certificates for this user, so its refusal
+/// follows certsh's line.
+#[test]
+fn no_certificate_connects_with_own_keys() {
+    let mut env = TestEnv::with_sshd();
+    env.unset("CERTSH_CERT_ONLY");
+    env.set(
+        "MAGENTO_CLOUD_CLI_API_AUTH_URL",
+        format!("http://127.0.0.1:{}", closed_port()),
+    );
+    Test::ssh(&env, ["ssh.us-3.magento.cloud", "true"])
+        .status(255)
+        .stdout("")
+        .stderr(file!["cases/no_certificate_own_keys.stderr"])
+        .run();
+}
+
 #[test]
 fn auth_server_not_listening() {
     let mut env = TestEnv::with_sshd();

@@ -415,6 +415,7 @@ fn without_credentials_plain_ssh_says_why() {
     // stderr.
     let mut env = TestEnv::with_sshd();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    env.unset("CERTSH_CERT_ONLY");
     let (file, _) = user_ssh_config(&env);
     let certsh = env.installed().join("bin/certsh");
     ok(env
@@ -426,7 +427,7 @@ fn without_credentials_plain_ssh_says_why() {
     );
     assert!(
         p.stderr.starts_with(&format!(
-            "certsh: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and {}/.magento-cloud/config.yaml has no api.token",
+            "certsh: warning: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and {}/.magento-cloud/config.yaml has no api.token",
             env.home().display()
         )),
         "{}",

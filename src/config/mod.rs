@@ -120,6 +120,10 @@ pub struct Config {
     /// `ssh.add_to_agent`: `certsh load` also adds key and certificate to
     /// the running ssh-agent, for the certificate's lifetime.
     pub add_to_agent: bool,
+    /// `ssh.cert_only` (`CERTSH_CERT_ONLY`): when no certificate can be had,
+    /// a connection to the cloud fails before ssh runs (exit 255), instead
+    /// of going ahead with the user's own keys after a warning.
+    pub cert_only: bool,
     /// A certificate with less time left than this is renewed.
     pub refresh_margin: Duration,
     /// Time allowed for one HTTP request.
@@ -192,6 +196,7 @@ struct SshSection {
     domain_wildcards: Option<OneOrMany>,
     cert_key_ttl: Option<u64>,
     add_to_agent: Option<bool>,
+    cert_only: Option<bool>,
 }
 
 /// A list that may be written as a single string.
@@ -406,6 +411,11 @@ impl Config {
             .or(ssh.add_to_agent)
             .unwrap_or(false);
 
+        let cert_only = problems
+            .take(env_bool(env, "CERTSH_CERT_ONLY"))
+            .or(ssh.cert_only)
+            .unwrap_or(false);
+
         let refresh_margin = problems
             .take(env_secs(env, "CERTSH_REFRESH_MARGIN"))
             .unwrap_or(DEFAULT_REFRESH_MARGIN)
@@ -458,6 +468,7 @@ impl Config {
             auto_load_cert,
             key_ttl,
             add_to_agent,
+            cert_only,
             refresh_margin,
             http_timeout,
             api_token,

@@ -11,6 +11,13 @@
 //! (a malformed `config.yaml`, a HOME the user cannot read, a bad `CERTSH_*`
 //! value) is one warning line before the real ssh runs unchanged. Only a
 //! connection to the cloud stops on it, with the error.
+//!
+//! When no certificate can be had for a cloud host (no credential, no
+//! terminal for a login, the certifier unreachable and no valid
+//! certificate), the error becomes one warning and the real ssh runs
+//! unchanged, with the user's own keys: they work for a project that does
+//! not require MFA. `ssh.cert_only: true` (`CERTSH_CERT_ONLY=1`) keeps the
+//! error and exit 255 before ssh, which CI should prefer.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -73,7 +80,14 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
         return Err(e);
     }
     crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(&cfg), &cfg)?;
-    let cached = certificate(&cfg)?;
+    let cached = match certificate(&cfg) {
+        Ok(cached) => cached,
+        Err(e) if cfg.cert_only => return Err(e),
+        Err(e) => {
+            crate::util::log::warn(&own_keys(&e, Some(&dest.host)));
+            return Err(exec::exec(&real, &[], args));
+        }
+    };
     debug(cfg.debug, || {
         format!("certificate {}", cached.cert_path.display())
     });
@@ -132,9 +146,30 @@ fn still_valid(cfg: &Config) -> Option<Cached> {
 /// if needed. Run by ssh through `Match exec` with ssh's stderr, so its one
 /// line of error or warning reaches the user; its exit status only decides
 /// a `Match` with nothing under it.
+///
+/// When no certificate can be had, ssh goes on without one as with the
+/// shim: the warning says so, and the block's `IdentityFile` lines include
+/// OpenSSH's default keys (`setup/ssh_config.rs`). With `ssh.cert_only` the
+/// line is an error instead, but a `Match exec` cannot stop ssh: the server
+/// then refuses the connection.
 pub fn hook(cfg: &Config) -> Result<ExitCode> {
     if cfg.auto_load_cert {
-        certificate(cfg)?;
+        match certificate(cfg) {
+            Ok(_) => {}
+            Err(e) if cfg.cert_only => return Err(e),
+            Err(e) => crate::util::log::warn(&own_keys(&e, None)),
+        }
     }
     Ok(crate::util::error::success())
+}
+
+/// The one line for a connection that goes ahead without a certificate,
+/// with the user's own keys: they work for a project that does not require
+/// MFA, and for one that does, the server's refusal follows this line.
+/// `ssh.cert_only` turns it into an error before ssh runs.
+fn own_keys(e: &anyhow::Error, host: Option<&str>) -> String {
+    format!(
+        "{e:#}; connecting to {} without a certificate, with your own keys",
+        host.unwrap_or("the host")
+    )
 }

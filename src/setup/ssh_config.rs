@@ -12,9 +12,12 @@
 //! Match originalhost "*.magento.cloud,..."
 //!     IdentityFile "<state>/current/id_ed25519"
 //!     CertificateFile "<state>/current/id_ed25519-cert.pub"
+//!     IdentityFile ~/.ssh/id_rsa
+//!     ... (OpenSSH's other default keys)
 //! Match host "*.magento.cloud,..."
 //!     IdentityFile ...
 //!     CertificateFile ...
+//!     IdentityFile ~/.ssh/id_rsa ...
 //! # END certsh (profile magento)
 //! ```
 //!
@@ -29,6 +32,11 @@
 //!   keeps the hook from running twice for one connection.
 //! - Absolute paths everywhere: ssh's `PATH` may not have certsh, and `~` or
 //!   `%d` point to the passwd home, which is not `$HOME` on CI runners.
+//! - OpenSSH's default keys (`~/.ssh/id_rsa`, `id_ecdsa`, `id_ecdsa_sk`,
+//!   `id_ed25519`, `id_ed25519_sk`) are named after certsh's: ssh tries its
+//!   defaults only when no `IdentityFile` applies, and when no certificate
+//!   can be had the user's own key is what works (for a project without
+//!   MFA). `~` is ssh's passwd home here, as for its own defaults.
 //! - The hook is certsh's hot path (a `readlink`, two small files): about a
 //!   millisecond, plus the shell ssh starts it with.
 //!
@@ -307,11 +315,14 @@ fn block(
     );
     let key = config_safe(&state.join("current/id_ed25519"))?;
     let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
-    let files = format!(
+    let mut files = format!(
         "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
         percent(&key),
         percent(&cert)
     );
+    for default in OPENSSH_DEFAULT_KEYS {
+        files.push_str(&format!("    IdentityFile {default}\n"));
+    }
     let hook = percent(Path::new(&hook));
     // Each account's blocks leave out what earlier ones serve; the
     // profile's leave out every account's.
@@ -358,6 +369,19 @@ fn block(
         created = if created { CREATED } else { "" },
     ))
 }
+
+/// OpenSSH's default key files, which it tries only when no `IdentityFile`
+/// applies to the host. The block names them after certsh's key, so that
+/// when no certificate can be had (no credential, no terminal for a login,
+/// the certifier unreachable) ssh still tries the user's own keys, as the
+/// shim does (`connect/ssh.rs`); missing files are skipped by ssh.
+const OPENSSH_DEFAULT_KEYS: [&str; 5] = [
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+];
 
 /// A path that can be written in ssh_config between double quotes and in
 /// `sh` between single quotes, and that every ssh_config parser reads as

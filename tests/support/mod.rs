@@ -39,8 +39,8 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    /// A world with a certifier, an API token in the environment and no
-    /// certificate yet.
+    /// A world with a certifier, an API token in the environment, no
+    /// certificate yet, and `CERTSH_CERT_ONLY=1`.
     pub fn new() -> TestEnv {
         let root = tempfile::tempdir().expect("temp dir");
         for d in ["home", "tmp", "bin", "work"] {
@@ -71,6 +71,11 @@ impl TestEnv {
                 "MAGENTO_CLOUD_CLI_TOKEN".into(),
                 certifier::API_TOKEN.into(),
             ),
+            // Without a certificate the shim would run the real ssh with
+            // the user's own keys (issue #11); in a world with no sshd that
+            // would be a connection to the real host. Tests of that
+            // fallback unset this and pass the test sshd's client config.
+            ("CERTSH_CERT_ONLY".into(), "1".into()),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
             ("GIT_TERMINAL_PROMPT".into(), "0".into()),
         ];

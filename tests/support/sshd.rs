@@ -90,7 +90,7 @@ impl Sshd {
     /// for any local user.
     ///
     /// Writes into `dir` (which must exist): `ssh_host_ed25519_key`, `ca.pub`,
-    /// `principals`, `sshd_config`, `sshd.log`, `sshd.stderr`, and for the
+    /// `principals`, `authorized_keys` (empty), `sshd_config`, `sshd.log`, `sshd.stderr`, and for the
     /// client `ssh_config` and `known_hosts`. Panics, with the sshd log, if
     /// sshd does not come up within 10 s.
     pub fn start(dir: &Path, ca_public_key: &str, principals: &[&str]) -> Sshd {
@@ -122,6 +122,10 @@ impl Sshd {
         principals_text.push('\n');
         write(&principals_path, &principals_text);
 
+        // Empty: only certificates log in, until a test registers a plain
+        // key (`authorize_key`), as a user's own key on a project without MFA.
+        let authorized_keys = dir.join("authorized_keys");
+        write(&authorized_keys, "");
         let config_path = dir.join("sshd_config");
         let log_path = dir.join("sshd.log");
         let stderr_path = dir.join("sshd.stderr");
@@ -131,7 +135,13 @@ impl Sshd {
             let port = free_port();
             write(
                 &config_path,
-                &sshd_config(port, &host_key_path, &ca_path, &principals_path),
+                &sshd_config(
+                    port,
+                    &host_key_path,
+                    &ca_path,
+                    &principals_path,
+                    &authorized_keys,
+                ),
             );
             // A fresh log per attempt, so readiness and bind errors are read
             // from this attempt only.
@@ -186,6 +196,17 @@ impl Sshd {
             "sshd could not bind a port in {PORT_ATTEMPTS} attempts:\n{}",
             failures.join("\n")
         );
+    }
+
+    /// Registers a plain public key (one OpenSSH line) for the login user,
+    /// as a user's own key registered with a project that does not require
+    /// MFA. sshd reads the file at each connection.
+    pub fn authorize_key(&self, public_key: &str) {
+        let path = self.dir.join("authorized_keys");
+        let mut text = fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(public_key.trim());
+        text.push('\n');
+        write(&path, &text);
     }
 
     /// The port sshd listens on, on 127.0.0.1.
@@ -358,7 +379,13 @@ enum Startup {
     Failed(String),
 }
 
-fn sshd_config(port: u16, host_key: &Path, ca: &Path, principals: &Path) -> String {
+fn sshd_config(
+    port: u16,
+    host_key: &Path,
+    ca: &Path,
+    principals: &Path,
+    authorized_keys: &Path,
+) -> String {
     format!(
         "\
 # Written by tests/support/sshd.rs.
@@ -368,7 +395,7 @@ HostKey \"{host_key}\"
 PidFile none
 TrustedUserCAKeys \"{ca}\"
 AuthorizedPrincipalsFile \"{principals}\"
-AuthorizedKeysFile none
+AuthorizedKeysFile \"{authorized_keys}\"
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -388,6 +415,7 @@ UseDNS no
         host_key = host_key.display(),
         ca = ca.display(),
         principals = principals.display(),
+        authorized_keys = authorized_keys.display(),
     )
 }
 
