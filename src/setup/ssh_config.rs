@@ -347,6 +347,10 @@ fn block(
             name = r.account,
             criteria = r.criteria,
         ));
+        // The user's own keys after the account's, as for the profile.
+        for default in OPENSSH_DEFAULT_KEYS {
+            rules.push_str(&format!("    IdentityFile {default}\n"));
+        }
         before.push(' ');
         before.push_str(&r.negated);
     }
@@ -564,20 +568,40 @@ Match originalhost \"*.m\" user \"p,p-*\" exec \"/c --account a ssh-config-hook\
 Match originalhost \"*.m\" user \"p,p-*\"
     IdentityFile \"/s/accounts/a/current/id_ed25519\"
     CertificateFile \"/s/accounts/a/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
 # The account b.
 Match originalhost \"b.m,!x.m\" !user \"p,p-*\" exec \"/c --account b ssh-config-hook\"
 Match originalhost \"b.m,!x.m\" !user \"p,p-*\"
     IdentityFile \"/s/accounts/b/current/id_ed25519\"
     CertificateFile \"/s/accounts/b/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
 # The profile's own certificate, for what no account serves.
 Match originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\" exec \"/c --profile magento ssh-config-hook\"
 Match host \"*.magento.cloud,*.magentosite.cloud\" !originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\" exec \"/c --profile magento ssh-config-hook\"
 Match originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\"
     IdentityFile \"/s/current/id_ed25519\"
     CertificateFile \"/s/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
 Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\"
     IdentityFile \"/s/current/id_ed25519\"
     CertificateFile \"/s/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
 # END certsh (profile magento)
 ";
         assert_eq!(text, expected);
