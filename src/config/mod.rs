@@ -539,10 +539,17 @@ fn home_dir(env: &dyn Env, problems: &mut Problems) -> PathBuf {
 
 /// The accounts file's accounts (`config/accounts.rs`), or `None` when there
 /// is no accounts file, or it cannot be used (the problem is then in
-/// `problems`).
-pub fn read_accounts(env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Accounts> {
+/// `problems`). A file that may not be opened (a HOME the user cannot
+/// enter) is a problem only when `required`: a connection that merely looks
+/// for accounts goes on as it did before accounts existed.
+pub fn read_accounts(
+    env: &dyn Env,
+    home: &Path,
+    problems: &mut Problems,
+    required: bool,
+) -> Option<Accounts> {
     let path = accounts::file_path(|k| env.var_os(k), home);
-    let text = read_trusted(&path, home, problems)?;
+    let text = read_trusted(&path, home, problems, required)?;
     match accounts::parse(&path, &text) {
         Ok(a) => {
             // Whichever account serves this run, none of their tokens goes
@@ -576,7 +583,7 @@ fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) ->
         return None;
     }
     let (invalid, ignored) = (problems.invalid.len(), problems.ignored.len());
-    let found = read_accounts(env, home, problems);
+    let found = read_accounts(env, home, problems, named.is_some());
     let chosen = match (named, found) {
         (Some((name, origin)), Some(all)) => all.by_name(&name, origin).cloned().map(Some),
         (Some((name, origin)), None) if problems.invalid.len() == invalid => {
@@ -665,7 +672,7 @@ fn configured_wildcards(
 /// `config.yaml`, when it is there, is readable, is the user's alone
 /// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
 fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
-    let Some(text) = read_trusted(path, home, problems) else {
+    let Some(text) = read_trusted(path, home, problems, true) else {
         return FileConfig::default();
     };
     parse_file_config(path, &text).unwrap_or_else(|e| {
@@ -677,7 +684,12 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
 /// The text of a configuration file when it is there, is readable and is
 /// the user's alone (`config/trust.rs`); `None` when it is not there, or
 /// with the problem kept. A missing file costs one failed `open`.
-fn read_trusted(path: &Path, home: &Path, problems: &mut Problems) -> Option<String> {
+fn read_trusted(
+    path: &Path,
+    home: &Path,
+    problems: &mut Problems,
+    denied_is_a_problem: bool,
+) -> Option<String> {
     let unreadable = |e: std::io::Error| -> anyhow::Error {
         Fixable::new(
             format!("cannot read {}: {e}", path.display()),
@@ -688,6 +700,9 @@ fn read_trusted(path: &Path, home: &Path, problems: &mut Problems) -> Option<Str
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !denied_is_a_problem => {
+            return None;
+        }
         Err(e) => {
             problems.invalid.push(unreadable(e));
             return None;

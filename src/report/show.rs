@@ -185,7 +185,7 @@ fn human(cfg: &Config, r: &Report) -> String {
 /// its problems are the error.
 pub fn defined_accounts(cfg: &Config) -> Result<Option<Accounts>> {
     let mut problems = Problems::default();
-    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems);
+    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
     problems.warn_ignored();
     if let Some(e) = problems.invalid.into_iter().next() {
         return Err(e);

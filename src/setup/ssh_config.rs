@@ -201,7 +201,7 @@ struct Rule {
 /// precedence (see the module's comment); empty without accounts.
 fn account_rules(cfg: &Config) -> Result<Vec<Rule>> {
     let mut problems = Problems::default();
-    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems);
+    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
     problems.warn_ignored();
     if let Some(e) = problems.invalid.into_iter().next() {
         return Err(e);
