@@ -3,11 +3,12 @@
 //!
 //! [`Sshd::start`] writes a host key, a `sshd_config` that trusts one user CA
 //! (the test certifier's) and accepts only certificates naming one of the
-//! given principals, and starts `/usr/sbin/sshd -D` on a free port of
-//! 127.0.0.1. It also writes a client `ssh_config` (pass it with `ssh -F`)
-//! that maps the Magento Cloud host names to that port and pins the host key
-//! in its own `known_hosts`, so nothing of the developer's `~/.ssh` is read
-//! or written. Nothing is mocked: authentication is OpenSSH's own.
+//! given principals (and plain keys given to [`Sshd::authorize_key`]), and
+//! starts `/usr/sbin/sshd -D` on a free port of 127.0.0.1. It also writes a
+//! client `ssh_config` (pass it with `ssh -F`) that maps the Magento Cloud
+//! host names to that port and pins the host key in its own `known_hosts`,
+//! so nothing of the developer's `~/.ssh` is read or written. Nothing is
+//! mocked: authentication is OpenSSH's own.
 //!
 //! sshd runs under a small `sh` watchdog that kills it once this process
 //! closes the watchdog's stdin, which happens on [`Drop`] and also when this
