@@ -346,12 +346,17 @@ const ACCOUNTS: &str = "accounts";
 /// `$XDG_RUNTIME_DIR/certsh/<profile>-agent.sock` when the session has a
 /// runtime folder (private to the user, removed at logout), else
 /// `agent.sock` in the state folder. `certsh agent`, `certsh env`, `setup
-/// agent` and `setup ssh-config` all name it through this function.
+/// agent` and `setup ssh-config` all name it through this function. A named
+/// account's is its own (`<profile>.<account>-agent.sock`, or in its state
+/// folder), so that an agent per account can run beside the profile's.
 pub fn agent_socket_path(cfg: &Config) -> PathBuf {
+    let name = match &cfg.account {
+        // An account name has no `.`: this cannot be another profile's.
+        Some(a) => format!("{}.{}", cfg.profile.name, a.name),
+        None => cfg.profile.name.to_string(),
+    };
     match &cfg.runtime_dir {
-        Some(run) => run
-            .join("certsh")
-            .join(format!("{}-agent.sock", cfg.profile.name)),
+        Some(run) => run.join("certsh").join(format!("{name}-agent.sock")),
         None => primary_dir(cfg).join("agent.sock"),
     }
 }
