@@ -94,7 +94,7 @@ impl Invocation {
     /// Runs the action; the caller prints the error, once.
     pub fn run(self) -> Result<ExitCode> {
         match self.action {
-            Action::Ssh(args) => ssh::run(&args, None),
+            Action::Ssh(args) => ssh::run(&args, None, None),
             Action::Command(cli) => run(cli),
         }
     }
@@ -106,9 +106,14 @@ impl Invocation {
 /// leniently: a host out of scope must not depend on it (`connect/ssh.rs`).
 fn run(cli: cli::Cli) -> Result<ExitCode> {
     let profile = cli.profile.as_deref();
-    let load = |profile: Option<&str>| Config::load(profile, &ProcessEnv);
+    let account = cli.account.as_deref();
+    let who = config::For {
+        account,
+        ..Default::default()
+    };
+    let load = |profile: Option<&str>| Config::load_for(profile, who, &ProcessEnv);
     match cli.command {
-        cli::Command::Ssh { args } => ssh::run(&args, profile),
+        cli::Command::Ssh { args } => ssh::run(&args, profile, account),
         cli::Command::Load { refresh, agent } => {
             let cfg = load(profile)?;
             let code = show::load(&cfg, refresh)?;
@@ -116,14 +121,45 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             Ok(code)
         }
         cli::Command::Agent { socket, upstream } => agent::run(load(profile)?, socket, upstream),
-        cli::Command::Status { json } => show::status(&load(profile)?, json),
-        cli::Command::Setup { what } => {
+        cli::Command::Status { json } => {
             let cfg = load(profile)?;
-            match what {
-                cli::Setup::Git { local, force, undo } => git::git(&cfg, local, force, undo),
-                cli::Setup::SshConfig { file, undo } => ssh_config::setup(&cfg, file, undo),
+            if cfg.account.is_none()
+                && let Some(all) = show::defined_accounts(&cfg)?
+            {
+                return show::status_accounts(&cfg, &all, json);
             }
+            show::status(&cfg, json)
         }
+        cli::Command::Setup { what } => match what {
+            cli::Setup::Git { local, force, undo } => {
+                // The record of what was changed is the profile's, so that
+                // --undo finds it with or without the account.
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                let cfg = Config::load_for(profile, only, &ProcessEnv)?;
+                let tie = match account {
+                    Some(name) => git::account_to_tie(&cfg, name, local, undo)?,
+                    None => None,
+                };
+                git::git(&cfg, local, force, undo, tie.as_ref())
+            }
+            cli::Setup::SshConfig { file, undo } => {
+                if account.is_some() {
+                    return Err(error::Fixable::new(
+                        "setup ssh-config writes one block for the profile and every account of it",
+                        "leave out --account",
+                    )
+                    .into());
+                }
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                ssh_config::setup(&Config::load_for(profile, only, &ProcessEnv)?, file, undo)
+            }
+        },
         cli::Command::Env { shell, alias } => wrap::env(
             match shell {
                 cli::EnvShell::Sh => wrap::Shell::Sh,
@@ -132,13 +168,23 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             },
             alias,
             profile,
+            account,
         ),
-        cli::Command::Git { args } => wrap::git(&args, profile),
-        cli::Command::Scp { args } => wrap::scp(&args, profile),
-        cli::Command::Rsync { args } => wrap::rsync(&args, profile),
+        cli::Command::Git { args } => wrap::git(&args, profile, account),
+        cli::Command::Scp { args } => wrap::scp(&args, profile, account),
+        cli::Command::Rsync { args } => wrap::rsync(&args, profile, account),
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
-        cli::Command::SshConfigHook => ssh::hook(&load(profile)?),
+        cli::Command::SshConfigHook => {
+            // The block names an account on the hook's line when it means
+            // one: otherwise the hook is the profile's, as its files are.
+            let only = config::For {
+                account,
+                profile_only: account.is_none(),
+                ..Default::default()
+            };
+            ssh::hook(&Config::load_for(profile, only, &ProcessEnv)?)
+        }
         cli::Command::Login {
             mfa,
             max_age,
@@ -160,10 +206,25 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         }
         cli::Command::Logout { all } => {
             let configs = if all {
-                config::profile::PROFILES
+                // Every profile's own, then every named account's.
+                let only = config::For {
+                    profile_only: true,
+                    ..Default::default()
+                };
+                let mut configs = config::profile::PROFILES
                     .iter()
-                    .map(|p| load(Some(p.name)))
-                    .collect::<Result<Vec<_>>>()?
+                    .map(|p| Config::load_for(Some(p.name), only, &ProcessEnv))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(all) = show::defined_accounts(&configs[0])? {
+                    for a in &all.list {
+                        let who = config::For {
+                            account: Some(&a.name),
+                            ..Default::default()
+                        };
+                        configs.push(Config::load_for(None, who, &ProcessEnv)?);
+                    }
+                }
+                configs
             } else {
                 vec![load(profile)?]
             };
@@ -171,7 +232,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         }
         cli::Command::Doctor { online } => {
             // doctor reports a configuration that fails to load.
-            let (cfg, problems) = Config::read(profile, &ProcessEnv);
+            let (cfg, problems) = Config::read_for(profile, who, &ProcessEnv);
             doctor::run(&cfg, &problems, online)
         }
     }

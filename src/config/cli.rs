@@ -32,6 +32,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
+    /// Named account, from certsh's accounts file; its profile replaces
+    /// --profile. With `setup git --local`, ties the repository to it
+    /// [env: CERTSH_ACCOUNT]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub account: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -11,6 +11,7 @@
 //! still tell a cloud host from any other (`connect/ssh.rs`). Commands take the first
 //! problem as their error ([`Config::load`]).
 
+pub mod accounts;
 pub mod cli;
 pub mod host_pattern;
 pub mod profile;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
+use crate::config::accounts::{Account, Accounts};
 use crate::config::profile::Profile;
 use crate::util::error::Fixable;
 use crate::util::secret::Secret;
@@ -145,6 +147,23 @@ pub struct Config {
     pub runtime_dir: Option<PathBuf>,
     /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
     pub git_ssh_command: Option<String>,
+    /// The named account this configuration is for (`config/accounts.rs`),
+    /// or `None` for the profile's own credential and state folder.
+    pub account: Option<Account>,
+}
+
+/// Who a configuration is for, beyond the profile: the account `--account`
+/// names, and the destination of a connection, from which an account may be
+/// chosen (`config/accounts.rs`). The default is neither.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct For<'a> {
+    /// `--account NAME`; without it, `CERTSH_ACCOUNT`.
+    pub account: Option<&'a str>,
+    /// The ssh user, if known, and the host.
+    pub destination: Option<(Option<&'a str>, &'a str)>,
+    /// The profile's own configuration, whatever `CERTSH_ACCOUNT` says
+    /// (`setup git`, whose record is the profile's).
+    pub profile_only: bool,
 }
 
 /// The keys of `config.yaml` that certsh reads.
@@ -277,7 +296,12 @@ impl Config {
     /// absent, `CERTSH_PROFILE` and then the default apply. Ignored files are
     /// warned about; the first invalid setting is the error.
     pub fn load(profile_name: Option<&str>, env: &dyn Env) -> Result<Config> {
-        let (cfg, problems) = Config::read(profile_name, env);
+        Config::load_for(profile_name, For::default(), env)
+    }
+
+    /// [`Config::load`] for an account or a destination (see [`For`]).
+    pub fn load_for(profile_name: Option<&str>, who: For, env: &dyn Env) -> Result<Config> {
+        let (cfg, problems) = Config::read_for(profile_name, who, env);
         problems.warn_ignored();
         match problems.invalid.into_iter().next() {
             Some(e) => Err(e),
@@ -292,27 +316,27 @@ impl Config {
     /// patterns of every profile, so that no cloud host passes for a foreign
     /// one.
     pub fn read(profile_name: Option<&str>, env: &dyn Env) -> (Config, Problems) {
+        Config::read_for(profile_name, For::default(), env)
+    }
+
+    /// [`Config::read`] for an account or a destination (see [`For`]). An
+    /// account's profile replaces the one `--profile` names; its credential
+    /// is its own (never the profile's variable or `config.yaml`'s token);
+    /// its host patterns are the cloud's too.
+    pub fn read_for(profile_name: Option<&str>, who: For, env: &dyn Env) -> (Config, Problems) {
         let mut problems = Problems::default();
-        let chosen = select_profile(profile_name, env).map(Some);
+        // The profile's problem comes first, as it did before accounts.
+        let mut home_problems = Problems::default();
+        let home = home_dir(env, &mut home_problems);
+        let account = account_for(who, env, &home, &mut home_problems);
+        let chosen = match &account {
+            Some(a) => Ok(Some(a.profile)),
+            None => select_profile(profile_name, env).map(Some),
+        };
         let known_profile = chosen.is_ok();
         let profile = problems.take(chosen).unwrap_or(&profile::PROFILES[0]);
-        let home = match env
-            .var_os("HOME")
-            .map(PathBuf::from)
-            .or_else(std::env::home_dir)
-        {
-            Some(h) => h,
-            None => {
-                problems.invalid.push(
-                    Fixable::new(
-                        "no home directory: HOME is not set",
-                        "set HOME to a folder certsh may use",
-                    )
-                    .into(),
-                );
-                PathBuf::new()
-            }
-        };
+        problems.invalid.append(&mut home_problems.invalid);
+        problems.ignored.append(&mut home_problems.ignored);
         let config_dir = home.join(profile.config_dir);
         let config_file = config_dir.join("config.yaml");
         let file = if known_profile && !home.as_os_str().is_empty() {
@@ -360,6 +384,9 @@ impl Config {
         let mut wildcards = problems
             .take(configured)
             .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
+        if let Some(a) = &account {
+            wildcards.extend(a.hosts.iter().cloned());
+        }
         if !known_profile {
             wildcards = profile::PROFILES
                 .iter()
@@ -399,7 +426,16 @@ impl Config {
             .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
         let token_var = format!("{prefix}TOKEN");
-        let api_token = if let Some(token) = env.var(&token_var) {
+        let api_token = if let Some(a) = &account {
+            // An account's token is its own: the profile's would reach the
+            // certifier on the wrong account's behalf.
+            a.token_env.as_ref().and_then(|var| {
+                env.var(var).map(|token| ApiToken::Env {
+                    var: var.clone(),
+                    token: Secret::new(token.trim().to_string()),
+                })
+            })
+        } else if let Some(token) = env.var(&token_var) {
             Some(ApiToken::Env {
                 var: token_var,
                 token: Secret::new(token.trim().to_string()),
@@ -452,6 +488,7 @@ impl Config {
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),
+            account,
         };
         (cfg, problems)
     }
@@ -463,10 +500,124 @@ impl Config {
         self.http_timeout * 2 + Duration::from_secs(5)
     }
 
+    /// `certsh [--profile NAME | --account NAME] login<rest>`, the command a
+    /// message tells the user to run.
+    pub fn login_command(&self, rest: &str) -> String {
+        match &self.account {
+            Some(a) => format!("certsh --account {} login{rest}", a.name),
+            None => self.profile.login_command(rest),
+        }
+    }
+
     /// The variable that carries an API token for this profile.
     pub fn token_var(&self) -> String {
         format!("{}TOKEN", self.profile.env_prefix)
     }
+}
+
+/// The home directory: `$HOME`, else the passwd database's. None at all is
+/// a problem, and an empty path.
+fn home_dir(env: &dyn Env, problems: &mut Problems) -> PathBuf {
+    match env
+        .var_os("HOME")
+        .map(PathBuf::from)
+        .or_else(std::env::home_dir)
+    {
+        Some(h) => h,
+        None => {
+            problems.invalid.push(
+                Fixable::new(
+                    "no home directory: HOME is not set",
+                    "set HOME to a folder certsh may use",
+                )
+                .into(),
+            );
+            PathBuf::new()
+        }
+    }
+}
+
+/// The accounts file's accounts (`config/accounts.rs`), or `None` when there
+/// is no accounts file, or it cannot be used (the problem is then in
+/// `problems`). A file that may not be opened (a HOME the user cannot
+/// enter) is a problem only when `required`: a connection that merely looks
+/// for accounts goes on as it did before accounts existed.
+pub fn read_accounts(
+    env: &dyn Env,
+    home: &Path,
+    problems: &mut Problems,
+    required: bool,
+) -> Option<Accounts> {
+    let path = accounts::file_path(|k| env.var_os(k), home);
+    let text = read_trusted(&path, home, problems, required)?;
+    match accounts::parse(&path, &text) {
+        Ok(a) => {
+            // Whichever account serves this run, none of their tokens goes
+            // to a child.
+            crate::util::secret::add_token_variables(
+                a.list.iter().filter_map(|a| a.token_env.clone()),
+            );
+            Some(a)
+        }
+        Err(e) => {
+            problems.invalid.push(e);
+            None
+        }
+    }
+}
+
+/// The account `who` names or its destination chooses, if any; a problem
+/// with the accounts file or the choice is kept in `problems`. Without a
+/// name and without an accounts file this is one failed `open`.
+fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Account> {
+    let named = match who.account {
+        Some(n) => Some((n.to_string(), "--account")),
+        None => env
+            .var(accounts::ACCOUNT_VAR)
+            .map(|n| (n, accounts::ACCOUNT_VAR)),
+    };
+    if who.profile_only || (named.is_none() && who.destination.is_none()) {
+        return None;
+    }
+    if home.as_os_str().is_empty() && env.var_os(accounts::FILE_VAR).is_none() {
+        return None;
+    }
+    let (invalid, ignored) = (problems.invalid.len(), problems.ignored.len());
+    let found = read_accounts(env, home, problems, named.is_some());
+    let chosen = match (named, found) {
+        (Some((name, origin)), Some(all)) => all.by_name(&name, origin).cloned().map(Some),
+        (Some((name, origin)), None) if problems.invalid.len() == invalid => {
+            let file = accounts::file_path(|k| env.var_os(k), home);
+            let why = if problems.ignored.len() > ignored {
+                "is ignored"
+            } else {
+                "does not exist"
+            };
+            Err(Fixable::new(
+                format!(
+                    "{origin} names the account {}, but the accounts file {} {why}",
+                    host_pattern::quoted(&name),
+                    file.display()
+                ),
+                "define the account there, in a file only you can write",
+            )
+            .into())
+        }
+        (None, Some(all)) => {
+            let (user, host) = who.destination?;
+            let chosen = all.choose(user, host).map(Option::<&Account>::cloned);
+            let debug = env
+                .var("CERTSH_LOG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("debug"));
+            crate::util::log::debug(debug, || match &chosen {
+                Ok(Some(a)) => format!("the account {} serves {host}", a.name),
+                _ => format!("no account serves {host}"),
+            });
+            chosen
+        }
+        _ => Ok(None),
+    };
+    problems.take(chosen)
 }
 
 /// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.
@@ -521,6 +672,24 @@ fn configured_wildcards(
 /// `config.yaml`, when it is there, is readable, is the user's alone
 /// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
 fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
+    let Some(text) = read_trusted(path, home, problems, true) else {
+        return FileConfig::default();
+    };
+    parse_file_config(path, &text).unwrap_or_else(|e| {
+        problems.invalid.push(e);
+        FileConfig::default()
+    })
+}
+
+/// The text of a configuration file when it is there, is readable and is
+/// the user's alone (`config/trust.rs`); `None` when it is not there, or
+/// with the problem kept. A missing file costs one failed `open`.
+fn read_trusted(
+    path: &Path,
+    home: &Path,
+    problems: &mut Problems,
+    denied_is_a_problem: bool,
+) -> Option<String> {
     let unreadable = |e: std::io::Error| -> anyhow::Error {
         Fixable::new(
             format!("cannot read {}: {e}", path.display()),
@@ -530,17 +699,20 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
     };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileConfig::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !denied_is_a_problem => {
+            return None;
+        }
         Err(e) => {
             problems.invalid.push(unreadable(e));
-            return FileConfig::default();
+            return None;
         }
     };
     let meta = match file.metadata() {
         Ok(m) => m,
         Err(e) => {
             problems.invalid.push(unreadable(e));
-            return FileConfig::default();
+            return None;
         }
     };
     if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
@@ -549,18 +721,14 @@ fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileCo
             path.display(),
             why.describe(why.path == path)
         ));
-        return FileConfig::default();
+        return None;
     }
     let mut bytes = vec![];
     if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
         problems.invalid.push(unreadable(e));
-        return FileConfig::default();
+        return None;
     }
-    let text = String::from_utf8_lossy(&bytes);
-    parse_file_config(path, &text).unwrap_or_else(|e| {
-        problems.invalid.push(e);
-        FileConfig::default()
-    })
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The keys certsh reads from `config.yaml`'s text; `path` is for messages.

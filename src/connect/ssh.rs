@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::config::{Config, ProcessEnv};
+use crate::config::{Config, For, ProcessEnv};
 use crate::connect::command_line;
 use crate::connect::exec;
 use crate::connect::scope;
@@ -37,7 +37,7 @@ use crate::util::log::debug;
 
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
 /// failure: on success this process becomes ssh.
-pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
     let env = ProcessEnv;
     let real = exec::real_ssh()?;
     let mut line = command_line::parse(args);
@@ -54,7 +54,7 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     }
     // What cannot be read or is invalid is reported only where it matters:
     // a host outside the cloud never depends on certsh's configuration.
-    let (cfg, problems) = Config::read(profile, &env);
+    let (cfg, problems) = Config::read_for(profile, destination(&line, account), &env);
     let passthrough = |why: &dyn Fn() -> String| {
         debug(cfg.debug, why);
         let host = line
@@ -93,6 +93,20 @@ pub fn run(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
     });
     let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
     Err(exec::exec(&real, &extra, args))
+}
+
+/// Whom the connection is for: the account `--account` or `CERTSH_ACCOUNT`
+/// names, else the one the accounts file chooses for the destination
+/// (`config/accounts.rs`; no file, no account: one failed `open`).
+fn destination<'a>(line: &'a command_line::SshCommand, account: Option<&'a str>) -> For<'a> {
+    For {
+        account,
+        destination: line
+            .destination
+            .as_ref()
+            .map(|d| (d.user.as_deref(), d.host.as_str())),
+        ..Default::default()
+    }
 }
 
 /// A usable certificate, renewed when needed. When renewal fails and the

@@ -34,7 +34,7 @@ impl StepUp {
         if let Some(age) = self.max_age {
             rest.push_str(&format!(" --max-age {age}"));
         }
-        cfg.profile.login_command(&rest)
+        cfg.login_command(&rest)
     }
 }
 

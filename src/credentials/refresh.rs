@@ -216,7 +216,7 @@ fn step_up(cfg: &Config, cred: &Credential, mut e: anyhow::Error) -> anyhow::Err
         .step_up
         .as_ref()
         .map(|s| s.command(cfg))
-        .unwrap_or_else(|| cfg.profile.login_command(" --mfa"));
+        .unwrap_or_else(|| cfg.login_command(" --mfa"));
     let unset = match (&cred.kind, &cfg.api_token) {
         (Kind::StoredApiToken(_), _) => "certsh logout".to_string(),
         (_, Some(ApiToken::Env { var, .. })) => format!("unset {var}"),
@@ -243,6 +243,26 @@ fn with_comment(text: &str, comment: &str) -> String {
 
 /// The error for "nothing to get a certificate with": a login fixes it.
 pub fn no_credentials(cfg: &Config) -> anyhow::Error {
+    if let Some(a) = &cfg.account {
+        let login = cfg.login_command("");
+        let why = match &a.token_env {
+            Some(var) => Fixable::new(
+                format!(
+                    "no credentials for the account {}: {var} is not set",
+                    a.name
+                ),
+                format!("set {var} to an API token, or run `{login}` at a terminal"),
+            ),
+            None => Fixable::new(
+                format!(
+                    "no credentials for the account {}: nobody logged in",
+                    a.name
+                ),
+                format!("run `{login}` at a terminal, or give it a token_env"),
+            ),
+        };
+        return NeedLogin::new(why, None, None).into();
+    }
     let var = cfg.token_var();
     let why = Fixable::new(
         format!(
@@ -287,7 +307,7 @@ fn refresh_session(
                         cfg.profile.title,
                         api.token_url()
                     ),
-                    format!("log in again: {}", cfg.profile.login_command("")),
+                    format!("log in again: {}", cfg.login_command("")),
                 ),
                 Some(cred.fingerprint.clone()),
                 None,

@@ -50,7 +50,7 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
     if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
         if let Some((path, token, bound)) = stored::stored_api_token(cfg) {
             let origin = format!("the API token stored in {}", path.display());
-            let login = cfg.profile.login_command(" --api-token");
+            let login = cfg.login_command(" --api-token");
             stored::check_bound(
                 cfg,
                 &origin,
@@ -69,7 +69,7 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
                 return Ok(None);
             };
             let origin = format!("the browser session in {}", path.display());
-            let login = cfg.profile.login_command("");
+            let login = cfg.login_command("");
             stored::check_bound(
                 cfg,
                 &origin,

@@ -300,9 +300,18 @@ fn git(cfg: &Config) -> Check {
 }
 
 fn git_command(source: &str, cmd: &str) -> Check {
+    // `CERTSH_ACCOUNT=NAME <shim>` (`setup git --local --account`): the
+    // program comes after the variables the shell sets for it.
+    let assignment = |w: &&str| {
+        w.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && !name.as_bytes()[0].is_ascii_digit()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    };
     let first = cmd
         .split_whitespace()
-        .next()
+        .find(|w| !assignment(w))
         .unwrap_or("")
         .trim_matches(|c| c == '\'' || c == '"');
     let path = if first.contains('/') {

@@ -1,13 +1,17 @@
 //! `certsh load` and `certsh status`: what certificate there is, for whom,
 //! until when. Key id and principals come from the certificate, which the
 //! server wrote, so they are sanitised before they reach the terminal.
+//!
+//! With named accounts (`config/accounts.rs`) and no `--account`, `status`
+//! lists the profile's own certificate and every account's, one line each.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::accounts::Accounts;
+use crate::config::{Config, For, Problems, ProcessEnv};
 use crate::credentials::refresh::Want;
 use crate::credentials::source::{self, Identity};
 use crate::state::cert::{self, now};
@@ -56,6 +60,10 @@ enum State {
 
 #[derive(Serialize)]
 struct Report {
+    /// The named account, when there is one (absent otherwise, as before
+    /// accounts existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     profile: &'static str,
     state: State,
     key_id: Option<String>,
@@ -75,6 +83,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
     let now = now();
     let Some(c) = cached else {
         return Report {
+            account: cfg.account.as_ref().map(|a| a.name.clone()),
             profile: cfg.profile.name,
             state: State::Missing,
             key_id: None,
@@ -101,6 +110,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
         State::RenewSoon
     };
     Report {
+        account: cfg.account.as_ref().map(|a| a.name.clone()),
         profile: cfg.profile.name,
         state,
         key_id: Some(sanitize::text(c.cert.key_id())),
@@ -128,7 +138,12 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
 fn human(cfg: &Config, r: &Report) -> String {
     let title = cfg.profile.title;
     if r.state == State::Missing {
-        let head = format!("No {title} certificate yet (run: certsh load)\n");
+        let head = match &r.account {
+            Some(name) => format!(
+                "No {title} certificate yet for the account {name} (run: certsh --account {name} load)\n"
+            ),
+            None => format!("No {title} certificate yet (run: certsh load)\n"),
+        };
         // The environment and config.yaml speak for themselves; what certsh
         // keeps (or the lack of anything) is worth a line.
         return match r.login.credential {
@@ -150,8 +165,12 @@ fn human(cfg: &Config, r: &Report) -> String {
         _ => "",
     };
     let yes_no = |b: Option<bool>| if b == Some(true) { "yes" } else { "no" };
+    let account = match &r.account {
+        Some(name) => format!("account {name}, "),
+        None => String::new(),
+    };
     format!(
-        "{title} certificate (profile {})\n  Key ID:      {}\n  Principals:  {}\n  Valid until: {when}\n  MFA:         {}\n  Mode:        {}\n  Certificate: {}\n  Key:         {}{note}\n",
+        "{title} certificate ({account}profile {})\n  Key ID:      {}\n  Principals:  {}\n  Valid until: {when}\n  MFA:         {}\n  Mode:        {}\n  Certificate: {}\n  Key:         {}{note}\n",
         r.profile,
         r.key_id.as_deref().unwrap_or(""),
         r.principals.join(", "),
@@ -160,6 +179,72 @@ fn human(cfg: &Config, r: &Report) -> String {
         r.certificate.as_deref().unwrap_or(""),
         r.key.as_deref().unwrap_or(""),
     ) + &login_lines(&r.login)
+}
+
+/// The accounts file's accounts, when there is a file with at least one;
+/// its problems are the error.
+pub fn defined_accounts(cfg: &Config) -> Result<Option<Accounts>> {
+    let mut problems = Problems::default();
+    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
+    problems.warn_ignored();
+    if let Some(e) = problems.invalid.into_iter().next() {
+        return Err(e);
+    }
+    Ok(found.filter(|a| !a.list.is_empty()))
+}
+
+/// `certsh status` with accounts and no `--account`: the profile's own
+/// certificate, then each account's, one line each (or JSON: `default` and
+/// `accounts`). Exits 1 unless every account has a certificate ssh can use.
+pub fn status_accounts(cfg: &Config, all: &Accounts, json: bool) -> Result<ExitCode> {
+    let default = report(cfg, Store::locate(cfg).and_then(|s| s.current()).as_ref());
+    let mut reports = vec![];
+    for a in &all.list {
+        let who = For {
+            account: Some(&a.name),
+            ..Default::default()
+        };
+        let acfg = Config::load_for(None, who, &ProcessEnv)?;
+        let cached = Store::locate(&acfg).and_then(|s| s.current());
+        reports.push(report(&acfg, cached.as_ref()));
+    }
+    if json {
+        let value = serde_json::json!({ "default": default, "accounts": reports });
+        let text = serde_json::to_string_pretty(&value)
+            .map_err(|e| Fixable::new(format!("cannot encode the status: {e}"), "report this"))?;
+        println!("{text}");
+    } else {
+        println!("Accounts in {}:", all.file.display());
+        print!("{}", one_line("(no account)", &default));
+        for r in &reports {
+            print!("{}", one_line(r.account.as_deref().unwrap_or(""), r));
+        }
+    }
+    let usable = |r: &Report| matches!(r.state, State::Valid | State::RenewSoon);
+    Ok(if reports.iter().all(usable) {
+        error::success()
+    } else {
+        ExitCode::from(error::NO_CERTIFICATE)
+    })
+}
+
+/// `  client-a  magento  valid, 59m left  (principals: ...)`.
+fn one_line(name: &str, r: &Report) -> String {
+    let state = match r.state {
+        State::Missing => "no certificate".to_string(),
+        State::Expired => "expired".to_string(),
+        State::OtherCredential => "issued for another API token".to_string(),
+        State::Valid | State::RenewSoon => format!(
+            "valid, {} left",
+            cert::human_duration(r.seconds_left.unwrap_or(0))
+        ),
+    };
+    let principals = if r.principals.is_empty() {
+        String::new()
+    } else {
+        format!("  (principals: {})", r.principals.join(", "))
+    };
+    format!("  {name:<16} {:<10} {state}{principals}\n", r.profile)
 }
 
 /// `Credential:` and `Logged in:` lines.

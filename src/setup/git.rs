@@ -10,6 +10,11 @@
 //! is kept in the state folder (`setup-git.json`), and `--undo` puts it back.
 //! A different value is never overwritten without `--force`, and `--undo`
 //! leaves alone a value that someone changed after the set-up.
+//!
+//! `--local --account NAME` ties one repository to a named account: the
+//! value is `CERTSH_ACCOUNT=NAME <shim>`, which git runs through a shell.
+//! git then probes the command with `-G` once per connection (the name is
+//! no longer plain `ssh`); certsh passes `-G` straight to the real ssh.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +31,8 @@ use crate::util::secret;
 
 const KEY: &str = "core.sshCommand";
 const RECORD: &str = "setup-git.json";
+/// How a value that ties a repository to an account starts.
+const ACCOUNT_PREFIX: &str = "CERTSH_ACCOUNT=";
 
 /// What `setup git` changed in one git config file.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,8 +78,37 @@ impl Scope {
     }
 }
 
-/// `certsh setup git`.
-pub fn git(cfg: &Config, local: bool, force: bool, undo: bool) -> Result<ExitCode> {
+/// The account `setup git --account NAME` ties a repository to, checked
+/// against the accounts file: `None` with `--undo`, which needs no name.
+pub fn account_to_tie(cfg: &Config, name: &str, local: bool, undo: bool) -> Result<Option<String>> {
+    if undo {
+        return Ok(None);
+    }
+    if !local {
+        return Err(Fixable::new(
+            "--account ties one repository to an account, not every repository",
+            "run it in the repository, with --local: certsh setup git --local --account NAME",
+        )
+        .into());
+    }
+    let who = crate::config::For {
+        account: Some(name),
+        ..Default::default()
+    };
+    let account = Config::load_for(Some(cfg.profile.name), who, &crate::config::ProcessEnv)?
+        .account
+        .expect("an account was named");
+    Ok(Some(account.name))
+}
+
+/// `certsh setup git`; `account` ties the repository to a named account.
+pub fn git(
+    cfg: &Config,
+    local: bool,
+    force: bool,
+    undo: bool,
+    account: Option<&String>,
+) -> Result<ExitCode> {
     let scope = if local {
         Scope::Local {
             git_dir: git_dir()?,
@@ -130,13 +166,18 @@ pub fn git(cfg: &Config, local: bool, force: bool, undo: bool) -> Result<ExitCod
         return Ok(error::success());
     }
 
-    let ours = Installed::locate()?.ssh_command()?;
+    let mut ours = Installed::locate()?.ssh_command()?;
+    if let Some(name) = account {
+        // The name is checked (`config/accounts.rs`): no shell quoting needed.
+        ours = format!("{ACCOUNT_PREFIX}{name} {ours}");
+    }
     if current.as_deref() == Some(ours.as_str()) {
         println!("{what} already runs certsh: {ours}");
         return Ok(error::success());
     }
     if let Some(v) = &current
         && !force
+        && !(is_certsh(v) && (account.is_some() || v.starts_with(ACCOUNT_PREFIX)))
     {
         return Err(Fixable::new(
             format!("{what} is already {v:?}; certsh left it unchanged"),
@@ -162,10 +203,16 @@ pub fn git(cfg: &Config, local: bool, force: bool, undo: bool) -> Result<ExitCod
     );
     write_records(&record_path, &records)?;
     set(&scope, &ours)?;
-    println!(
-        "{what} = {ours}\nplain git now gets {} certificates through certsh (undo: {undo_hint})",
-        cfg.profile.title
-    );
+    match account {
+        Some(name) => println!(
+            "{what} = {ours}\nplain git in this repository now gets the account {name}'s \
+             certificates through certsh (undo: {undo_hint})"
+        ),
+        None => println!(
+            "{what} = {ours}\nplain git now gets {} certificates through certsh (undo: {undo_hint})",
+            cfg.profile.title
+        ),
+    }
     Ok(error::success())
 }
 

@@ -48,6 +48,16 @@
 //! generation's certificate, and that one connection fails to authenticate.
 //! The shim and the wrappers never have this window: they hand ssh the
 //! resolved generation's paths.
+//!
+//! Named accounts of the profile (`config/accounts.rs`) get blocks of their
+//! own before the profile's, in the order the shim ranks them: accounts by
+//! project ID (`Match ... user "<id>,<id>-*"`), then host patterns, most
+//! specific first. Each such block excludes what the ones before it serve,
+//! and the profile's blocks exclude them all, so one connection runs one
+//! hook and gets one certificate: the account's. ssh's own criteria decide,
+//! so the user and host never pass through a shell (`%r` and `%n` in a hook's
+//! command line would). Names that reach the cloud only through a `HostName`
+//! line are served by the profile's blocks alone.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -57,8 +67,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::config::Config;
+use crate::config::accounts::Account;
 use crate::config::host_pattern;
+use crate::config::{Config, For, Problems, ProcessEnv};
 use crate::connect::exec;
 use crate::connect::shim::{Installed, sh_quote_path};
 use crate::state::store::Store;
@@ -136,7 +147,8 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
                     .any(|w| w == CREATED.as_bytes())
             })
         });
-    let block = block(cfg, &exe, &store.dir, created)?;
+    let accounts = account_rules(cfg)?;
+    let block = block(cfg, &exe, &store.dir, created, &accounts)?;
     let text = existing.clone().unwrap_or_default();
     let new = match found {
         Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
@@ -172,8 +184,95 @@ fn markers(profile: &str) -> (String, String) {
     )
 }
 
+/// One `Match` criterion set that gives an account its certificate.
+#[derive(Debug)]
+struct Rule {
+    /// The account's name, for its hook.
+    account: String,
+    /// What selects it, e.g. `originalhost "b.example,!c.example"`.
+    criteria: String,
+    /// The same, negated: what later blocks add so as not to match too.
+    negated: String,
+    /// The account's state folder.
+    state: PathBuf,
+}
+
+/// The rules of the profile's named accounts, in the shim's order of
+/// precedence (see the module's comment); empty without accounts.
+fn account_rules(cfg: &Config) -> Result<Vec<Rule>> {
+    let mut problems = Problems::default();
+    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
+    problems.warn_ignored();
+    if let Some(e) = problems.invalid.into_iter().next() {
+        return Err(e);
+    }
+    let Some(all) = found else {
+        return Ok(vec![]);
+    };
+    let mine: Vec<&Account> = all
+        .list
+        .iter()
+        .filter(|a| a.profile == cfg.profile)
+        .collect();
+    let state = |a: &Account| -> Result<PathBuf> {
+        let who = For {
+            account: Some(&a.name),
+            ..Default::default()
+        };
+        let acfg = Config::load_for(None, who, &ProcessEnv)?;
+        Ok(Store::prepare_in_home(&acfg)?.dir)
+    };
+    let scope = cfg.wildcards.join(",");
+    let mut rules = vec![];
+    for a in mine.iter().filter(|a| !a.projects.is_empty()) {
+        let users: Vec<String> = a
+            .projects
+            .iter()
+            .flat_map(|p| [p.clone(), format!("{p}-*")])
+            .collect();
+        let users = users.join(",");
+        rules.push(Rule {
+            account: a.name.clone(),
+            criteria: format!("originalhost \"{scope}\" user \"{users}\""),
+            negated: format!("!user \"{users}\""),
+            state: state(a)?,
+        });
+    }
+    let mut hosts = vec![];
+    for a in &mine {
+        let negations: Vec<&String> = a.hosts.iter().filter(|h| h.starts_with('!')).collect();
+        for p in a.hosts.iter().filter(|h| !h.starts_with('!')) {
+            let chars = p.bytes().filter(|b| !b"*?".contains(b)).count();
+            let list = std::iter::once(p)
+                .chain(negations.iter().copied())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",");
+            hosts.push(((chars == p.len(), chars), *a, list));
+        }
+    }
+    // Most specific first; a tie (which the shim refuses) goes to the name
+    // that sorts first.
+    hosts.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.name.cmp(&y.1.name)));
+    for (_, a, list) in hosts {
+        rules.push(Rule {
+            account: a.name.clone(),
+            criteria: format!("originalhost \"{list}\""),
+            negated: format!("!originalhost \"{list}\""),
+            state: state(a)?,
+        });
+    }
+    Ok(rules)
+}
+
 /// The block's text, ending in a newline.
-fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String> {
+fn block(
+    cfg: &Config,
+    exe: &Path,
+    state: &Path,
+    created: bool,
+    accounts: &[Rule],
+) -> Result<String> {
     let (begin, end) = markers(cfg.profile.name);
     if cfg.wildcards.is_empty() {
         return Err(Fixable::new(
@@ -225,15 +324,50 @@ fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String
         files.push_str(&format!("    IdentityFile {default}\n"));
     }
     let hook = percent(Path::new(&hook));
+    // Each account's blocks leave out what earlier ones serve; the
+    // profile's leave out every account's.
+    let mut rules = String::new();
+    let mut before = String::new();
+    for r in accounts {
+        let account_hook = format!(
+            "{} --account {} ssh-config-hook",
+            sh_quote_path(&config_safe(exe)?)?,
+            r.account
+        );
+        let account_hook = percent(Path::new(&account_hook));
+        let key = config_safe(&r.state.join("current/id_ed25519"))?;
+        let cert = config_safe(&r.state.join("current/id_ed25519-cert.pub"))?;
+        rules.push_str(&format!(
+            "# The account {name}.\n\
+             Match {criteria}{before} exec \"{account_hook}\"\n\
+             Match {criteria}{before}\n    \
+             IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
+            percent(&key),
+            percent(&cert),
+            name = r.account,
+            criteria = r.criteria,
+        ));
+        // The user's own keys after the account's, as for the profile.
+        for default in OPENSSH_DEFAULT_KEYS {
+            rules.push_str(&format!("    IdentityFile {default}\n"));
+        }
+        before.push(' ');
+        before.push_str(&r.negated);
+    }
+    if !accounts.is_empty() {
+        rules.push_str("# The profile's own certificate, for what no account serves.\n");
+    }
+    let not = before;
     Ok(format!(
         "{begin}: written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
          {created}\
          # The hook renews the certificate when needed; its exit status changes nothing below.\n\
-         Match originalhost \"{patterns}\" exec \"{hook}\"\n\
-         Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n\
-         Match originalhost \"{patterns}\"\n\
+         {rules}\
+         Match originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
+         Match host \"{patterns}\" !originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
+         Match originalhost \"{patterns}\"{not}\n\
          {files}\
-         Match host \"{patterns}\"\n\
+         Match host \"{patterns}\"{not}\n\
          {files}\
          {end}\n",
         created = if created { CREATED } else { "" },
@@ -399,6 +533,82 @@ mod tests {
         assert_eq!(exec::openssh_version("OpenSSH_7.2p2 Ubuntu"), Some((7, 2)));
         assert!(exec::openssh_version("OpenSSH_7.2p2").unwrap() < exec::MIN_OPENSSH_INCLUDE);
         assert_eq!(exec::openssh_version("dropbear"), None);
+    }
+
+    #[test]
+    fn accounts_come_first_and_each_block_leaves_out_the_ones_before() {
+        let home = tempfile::tempdir().unwrap();
+        let env: std::collections::HashMap<String, String> =
+            [("HOME".to_string(), home.path().display().to_string())].into();
+        let cfg = Config::load(None, &env).unwrap();
+        let rule = |account: &str, criteria: &str, negated: &str| Rule {
+            account: account.into(),
+            criteria: criteria.into(),
+            negated: negated.into(),
+            state: PathBuf::from(format!("/s/accounts/{account}")),
+        };
+        let rules = [
+            rule(
+                "a",
+                "originalhost \"*.m\" user \"p,p-*\"",
+                "!user \"p,p-*\"",
+            ),
+            rule(
+                "b",
+                "originalhost \"b.m,!x.m\"",
+                "!originalhost \"b.m,!x.m\"",
+            ),
+        ];
+        let text = block(&cfg, Path::new("/c"), Path::new("/s"), false, &rules).unwrap();
+        let expected = "\
+# BEGIN certsh (profile magento): written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`
+# The hook renews the certificate when needed; its exit status changes nothing below.
+# The account a.
+Match originalhost \"*.m\" user \"p,p-*\" exec \"/c --account a ssh-config-hook\"
+Match originalhost \"*.m\" user \"p,p-*\"
+    IdentityFile \"/s/accounts/a/current/id_ed25519\"
+    CertificateFile \"/s/accounts/a/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
+# The account b.
+Match originalhost \"b.m,!x.m\" !user \"p,p-*\" exec \"/c --account b ssh-config-hook\"
+Match originalhost \"b.m,!x.m\" !user \"p,p-*\"
+    IdentityFile \"/s/accounts/b/current/id_ed25519\"
+    CertificateFile \"/s/accounts/b/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
+# The profile's own certificate, for what no account serves.
+Match originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\" exec \"/c --profile magento ssh-config-hook\"
+Match host \"*.magento.cloud,*.magentosite.cloud\" !originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\" exec \"/c --profile magento ssh-config-hook\"
+Match originalhost \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\"
+    IdentityFile \"/s/current/id_ed25519\"
+    CertificateFile \"/s/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
+Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost \"b.m,!x.m\"
+    IdentityFile \"/s/current/id_ed25519\"
+    CertificateFile \"/s/current/id_ed25519-cert.pub\"
+    IdentityFile ~/.ssh/id_rsa
+    IdentityFile ~/.ssh/id_ecdsa
+    IdentityFile ~/.ssh/id_ecdsa_sk
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_ed25519_sk
+# END certsh (profile magento)
+";
+        assert_eq!(text, expected);
+        // Without accounts, the block is the one certsh always wrote.
+        let plain = block(&cfg, Path::new("/c"), Path::new("/s"), false, &[]).unwrap();
+        assert!(!plain.contains("account"), "{plain}");
+        assert!(plain.contains("\nMatch originalhost \"*.magento.cloud,*.magentosite.cloud\" exec \"/c --profile magento ssh-config-hook\"\n"));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! a command line with `-e`. certsh's option goes first, so an `-S` or `-e` the
 //! user adds later still wins.
 //!
-//! `--profile` reaches the certsh that those programs start through
-//! `CERTSH_PROFILE` (they start it without certsh's options).
+//! `--profile` and `--account` reach the certsh that those programs start
+//! through `CERTSH_PROFILE` and `CERTSH_ACCOUNT` (they start it without
+//! certsh's options).
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -18,6 +19,7 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 
 use crate::config::ProcessEnv;
+use crate::config::accounts::ACCOUNT_VAR;
 use crate::connect::shim::{Installed, sh_quote};
 use crate::util::error::{self, Fixable};
 
@@ -34,14 +36,25 @@ pub enum Shell {
 
 /// `certsh env`: prints `GIT_SSH_COMMAND` (and an `ssh` alias when asked)
 /// in the syntax of `shell`, and `CERTSH_PROFILE` when `--profile` was given.
-pub fn env(shell: Shell, alias: bool, profile: Option<&str>) -> Result<ExitCode> {
+pub fn env(
+    shell: Shell,
+    alias: bool,
+    profile: Option<&str>,
+    account: Option<&str>,
+) -> Result<ExitCode> {
     let ssh = Installed::locate()?.ssh_command()?;
     let mut out = String::new();
-    if let Some(name) = profile_name(profile)? {
+    let vars = [
+        ("CERTSH_PROFILE", profile_name(profile)?.map(String::from)),
+        (ACCOUNT_VAR, account_name(account)?),
+    ];
+    // Both values are checked names: letters, digits, `-` and `_`.
+    for (var, value) in vars {
+        let Some(value) = value else { continue };
         out.push_str(&match shell {
-            Shell::Sh => format!("export CERTSH_PROFILE={name}\n"),
-            Shell::Fish => format!("set -gx CERTSH_PROFILE {name}\n"),
-            Shell::Powershell => format!("$env:CERTSH_PROFILE = '{name}'\n"),
+            Shell::Sh => format!("export {var}={value}\n"),
+            Shell::Fish => format!("set -gx {var} {value}\n"),
+            Shell::Powershell => format!("$env:{var} = '{value}'\n"),
         });
     }
     out.push_str(&env_lines(shell, &ssh, alias));
@@ -61,16 +74,33 @@ fn profile_name(profile: Option<&str>) -> Result<Option<&'static str>> {
     }
 }
 
-/// A program to run, with `CERTSH_PROFILE` when `--profile` was given.
+/// The account `--account` names, checked against the accounts file.
+fn account_name(account: Option<&str>) -> Result<Option<String>> {
+    let Some(name) = account else {
+        return Ok(None);
+    };
+    let who = crate::config::For {
+        account: Some(name),
+        ..Default::default()
+    };
+    let cfg = crate::config::Config::load_for(None, who, &ProcessEnv)?;
+    Ok(cfg.account.map(|a| a.name))
+}
+
+/// A program to run, with `CERTSH_PROFILE` when `--profile` was given, and
+/// `CERTSH_ACCOUNT` when `--account` was.
 ///
 /// Unlike every other child of certsh (`secret::command`), these keep the API
 /// token variables: their ssh is certsh again (the shim or `certsh ssh`),
 /// and the token may be the only credential it has. That certsh removes the
 /// variables before it execs the real ssh.
-fn command(program: &str, profile: Option<&str>) -> Result<Command> {
+fn command(program: &str, profile: Option<&str>, account: Option<&str>) -> Result<Command> {
     let mut cmd = Command::new(program);
     if let Some(name) = profile_name(profile)? {
         cmd.env("CERTSH_PROFILE", name);
+    }
+    if let Some(name) = account_name(account)? {
+        cmd.env(ACCOUNT_VAR, name);
     }
     Ok(cmd)
 }
@@ -134,25 +164,25 @@ fn ps_words(ssh: &str) -> Vec<String> {
 }
 
 /// `certsh git ...`: git with `GIT_SSH_COMMAND` set to certsh.
-pub fn git(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+pub fn git(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
     let ssh = Installed::locate()?.ssh_command()?;
-    let mut cmd = command("git", profile)?;
+    let mut cmd = command("git", profile, account)?;
     cmd.env("GIT_SSH_COMMAND", ssh).args(args);
     Err(exec(cmd, "git", "git"))
 }
 
 /// `certsh scp ...`: `scp -S <shim> ...`.
-pub fn scp(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+pub fn scp(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
     let installed = Installed::locate()?;
-    let mut cmd = command("scp", profile)?;
+    let mut cmd = command("scp", profile, account)?;
     cmd.arg("-S").arg(installed.shim()?).args(args);
     Err(exec(cmd, "scp", "openssh-client"))
 }
 
 /// `certsh rsync ...`: `rsync -e <certsh as ssh> ...`.
-pub fn rsync(args: &[OsString], profile: Option<&str>) -> Result<ExitCode> {
+pub fn rsync(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
     let ssh = Installed::locate()?.ssh_command()?;
-    let mut cmd = command("rsync", profile)?;
+    let mut cmd = command("rsync", profile, account)?;
     cmd.arg("-e").arg(ssh).args(args);
     Err(exec(cmd, "rsync", "rsync"))
 }

@@ -328,21 +328,35 @@ pub fn new_key(comment: &str) -> Result<PrivateKey> {
     Ok(key)
 }
 
-/// The state folder in the home folder, whether or not it exists.
+/// The state folder in the home folder, whether or not it exists: a named
+/// account's is its own, `accounts/<name>` inside the profile's, so that two
+/// accounts never share a lock, a key, a certificate or a session.
 pub fn primary_dir(cfg: &Config) -> PathBuf {
-    cfg.config_dir.join("certsh")
+    let dir = cfg.config_dir.join("certsh");
+    match &cfg.account {
+        Some(a) => dir.join(ACCOUNTS).join(&a.name),
+        None => dir,
+    }
 }
+
+/// The folder of the accounts' state folders, inside the profile's.
+const ACCOUNTS: &str = "accounts";
 
 /// The default socket of `certsh agent`, for one profile:
 /// `$XDG_RUNTIME_DIR/certsh/<profile>-agent.sock` when the session has a
 /// runtime folder (private to the user, removed at logout), else
 /// `agent.sock` in the state folder. `certsh agent`, `certsh env`, `setup
-/// agent` and `setup ssh-config` all name it through this function.
+/// agent` and `setup ssh-config` all name it through this function. A named
+/// account's is its own (`<profile>.<account>-agent.sock`, or in its state
+/// folder), so that an agent per account can run beside the profile's.
 pub fn agent_socket_path(cfg: &Config) -> PathBuf {
+    let name = match &cfg.account {
+        // An account name has no `.`: this cannot be another profile's.
+        Some(a) => format!("{}.{}", cfg.profile.name, a.name),
+        None => cfg.profile.name.to_string(),
+    };
     match &cfg.runtime_dir {
-        Some(run) => run
-            .join("certsh")
-            .join(format!("{}-agent.sock", cfg.profile.name)),
+        Some(run) => run.join("certsh").join(format!("{name}-agent.sock")),
         None => primary_dir(cfg).join("agent.sock"),
     }
 }
@@ -382,9 +396,12 @@ pub fn has_dollar_brace(path: &Path) -> bool {
 
 fn fallback_dir(cfg: &Config) -> PathBuf {
     let uid = rustix::process::getuid().as_raw();
-    std::env::temp_dir()
-        .join(format!("certsh-{uid}"))
-        .join(cfg.profile.name)
+    let base = std::env::temp_dir().join(format!("certsh-{uid}"));
+    match &cfg.account {
+        // An account name has no `.`: this cannot be another profile's.
+        Some(a) => base.join(format!("{}.{}", cfg.profile.name, a.name)),
+        None => base.join(cfg.profile.name),
+    }
 }
 
 fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
@@ -399,6 +416,11 @@ fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             r => r.with_context(|| format!("cannot create {}", cfg.config_dir.display()))?,
         }
+    }
+    if cfg.account.is_some() {
+        let profile_dir = cfg.config_dir.join("certsh");
+        make_private_dir(&profile_dir)?;
+        make_private_dir(&profile_dir.join(ACCOUNTS))?;
     }
     make_private_dir(dir)?;
     // A folder we may not write (read-only HOME mounted in CI) is useless.

@@ -9,6 +9,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::process::Command;
+use std::sync::Mutex;
 
 /// A token or other credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,8 +41,10 @@ impl fmt::Display for Secret {
 
 /// A child process without any profile's API token variable
 /// (`MAGENTO_CLOUD_CLI_TOKEN`, `PLATFORMSH_CLI_TOKEN`, `UPSUN_CLI_TOKEN`) in
-/// its environment: the browser, ssh-add, git asked for its config and the
-/// real ssh need none, and a browser may outlive the login by hours. Every
+/// its environment, nor any named account's (`token_env`, registered with
+/// [`add_token_variables`] when the accounts file is read): the browser,
+/// ssh-add, git asked for its config and the real ssh need none, and a
+/// browser may outlive the login by hours. Every
 /// program certsh starts is made here, except the ones whose own child is
 /// certsh again (`certsh git|scp|rsync`, see `setup/wrap.rs`).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
@@ -53,7 +56,29 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
             cmd.env_remove(var);
         }
     }
+    let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
+    for var in accounts.iter() {
+        if std::env::var_os(var).is_some() {
+            cmd.env_remove(var);
+        }
+    }
     cmd
+}
+
+/// The named accounts' token variables, kept from children like the
+/// profiles' (`config/accounts.rs` names them; the configuration registers
+/// them here when it reads the accounts file).
+static ACCOUNT_VARIABLES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Adds variables that hold an API token, to be kept from every child
+/// [`command`] makes.
+pub fn add_token_variables(vars: impl IntoIterator<Item = String>) {
+    let mut known = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
+    for var in vars {
+        if !known.contains(&var) {
+            known.push(var);
+        }
+    }
 }
 
 /// Every profile's API token variable. The profiles are the configuration's

@@ -19,6 +19,11 @@
 //!   `insufficient_user_authentication` to a token without `mfa` in `amr`;
 //! - anything else is a 404.
 //!
+//! An API token may have principals of its own
+//! ([`Certifier::add_api_token_with_principals`]), as two accounts of the
+//! real cloud are two users with different access; signatures are counted per
+//! API token ([`Certifier::signatures_for`]).
+//!
 //! Tests can break the server on purpose ([`Certifier::set_fault`]), change
 //! what it signs (validity, principals, MFA claim), count requests and read a
 //! log of every request, all while the server threads are running.
@@ -176,6 +181,9 @@ struct Settings {
     mfa: bool,
     client_id: String,
     api_tokens: HashSet<String>,
+    /// Principals signed for certificates obtained with these API tokens,
+    /// instead of `principals`.
+    token_principals: HashMap<String, Vec<String>>,
     /// Step-up mode: `POST /ssh` wants `mfa` in the token's `amr`, and a
     /// login at most this old when set.
     step_up: Option<Option<u64>>,
@@ -191,6 +199,8 @@ struct Login {
     redirect_uri: String,
     amr: Vec<String>,
     auth_time: u64,
+    /// The API token logged in with, for an `api_token` grant.
+    api_token: Option<String>,
 }
 
 /// An access token the certifier issued.
@@ -198,6 +208,7 @@ struct Issued {
     expires_at: u64,
     auth_time: u64,
     amr: Vec<String>,
+    api_token: Option<String>,
 }
 
 /// State shared between the test thread and the server threads.
@@ -211,6 +222,8 @@ struct Shared {
     every_issued: Mutex<Vec<String>>,
     log: Mutex<Vec<Request>>,
     sign_requests: AtomicUsize,
+    /// Certificates signed, per API token.
+    signed_for: Mutex<HashMap<String, usize>>,
     token_requests: AtomicUsize,
     /// Authorization codes not yet exchanged.
     codes: Mutex<HashMap<String, Login>>,
@@ -329,6 +342,7 @@ impl Certifier {
                 mfa: false,
                 client_id: DEFAULT_CLIENT_ID.to_string(),
                 api_tokens: HashSet::from([API_TOKEN.to_string()]),
+                token_principals: HashMap::new(),
                 step_up: None,
                 clock_offset: 0,
             }),
@@ -336,6 +350,7 @@ impl Certifier {
             every_issued: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             sign_requests: AtomicUsize::new(0),
+            signed_for: Mutex::new(HashMap::new()),
             token_requests: AtomicUsize::new(0),
             codes: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
@@ -432,6 +447,26 @@ impl Certifier {
     /// Makes another API token valid.
     pub fn add_api_token(&self, token: &str) {
         self.settings().api_tokens.insert(token.to_string());
+    }
+
+    /// Makes another API token valid, whose certificates name `principals`
+    /// (another user's access, as for a second account).
+    pub fn add_api_token_with_principals(&self, token: &str, principals: &[&str]) {
+        let mut s = self.settings();
+        s.api_tokens.insert(token.to_string());
+        s.token_principals.insert(
+            token.to_string(),
+            principals.iter().map(|p| p.to_string()).collect(),
+        );
+    }
+
+    /// How many certificates were signed for access tokens obtained with
+    /// the API token `token`.
+    pub fn signatures_for(&self, token: &str) -> usize {
+        lock(&self.shared.signed_for)
+            .get(token)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Makes an API token invalid (including [`API_TOKEN`]).
@@ -852,6 +887,7 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
             redirect_uri: String::new(),
             amr: vec!["api_token".to_string()],
             auth_time: unix_now(),
+            api_token: form.get("api_token").cloned(),
         },
         Some("api_token") => {
             return Outcome::Answer(Response::error(400, "invalid_grant", "Invalid API token"));
@@ -924,6 +960,7 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
             expires_at,
             auth_time: login.auth_time,
             amr: login.amr.clone(),
+            api_token: login.api_token.clone(),
         },
     );
     let mut answer = serde_json::json!({
@@ -981,6 +1018,7 @@ fn authorize_endpoint(shared: &Shared, request: &Request) -> Outcome {
             redirect_uri: redirect_uri.to_string(),
             amr,
             auth_time: now,
+            api_token: None,
         },
     );
     let location = format!(
@@ -1144,10 +1182,12 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
         .and_then(|value| value.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_string());
-    let (auth_time, amr) = {
+    let (auth_time, amr, api_token) = {
         let issued = lock(&shared.issued);
         match bearer.as_deref().and_then(|token| issued.get(token)) {
-            Some(token) if now < token.expires_at => (token.auth_time, token.amr.clone()),
+            Some(token) if now < token.expires_at => {
+                (token.auth_time, token.amr.clone(), token.api_token.clone())
+            }
             Some(_) => {
                 return Outcome::Answer(Response::invalid_token("The access token has expired"));
             }
@@ -1234,6 +1274,10 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
         }
         _ => (valid_after, now + validity),
     };
+    let principals = api_token
+        .as_ref()
+        .and_then(|t| lock(&shared.settings).token_principals.get(t).cloned())
+        .unwrap_or(principals);
     let cert = sign_certificate(
         &shared.ca,
         &key,
@@ -1244,6 +1288,9 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
         auth_time,
         &amr,
     );
+    if let Some(t) = api_token {
+        *lock(&shared.signed_for).entry(t).or_insert(0) += 1;
+    }
     answer_certificate(&cert)
 }
 
