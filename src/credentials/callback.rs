@@ -235,12 +235,12 @@ pub(crate) fn wait_for_code(
             let fix = if prompt.is_some() {
                 format!(
                     "run `{}` again, finish the login in the browser and paste the address it ends on",
-                    cfg.profile.login_command(" --paste")
+                    cfg.login_command(" --paste")
                 )
             } else {
                 format!(
                     "run `{}` again and finish the login in the browser",
-                    cfg.profile.login_command("")
+                    cfg.login_command("")
                 )
             };
             return Err(Fixable::new(
@@ -378,7 +378,7 @@ fn judge(cfg: &Config, params: &[(String, String)], expected: &Expected) -> Resu
                 "the login was not completed in the browser: {}",
                 sanitize::short(&text, 160)
             ),
-            format!("try again: {}", cfg.profile.login_command("")),
+            format!("try again: {}", cfg.login_command("")),
         )
         .into());
     }

@@ -280,7 +280,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
                 code.answer(callback::FAILED_PAGE);
                 return Err(Fixable::new(
                     format!("{} refused the login: {detail}", api.token_url()),
-                    format!("try again: {}", cfg.profile.login_command("")),
+                    format!("try again: {}", cfg.login_command("")),
                 )
                 .into());
             }
@@ -328,9 +328,7 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
     if let Some(change) = new_subject(old.as_ref().and_then(|o| o.claims.sub.as_deref()), &claims) {
         crate::util::log::warn(&format!(
             "{change} (if you did not log in as that user, run: {})",
-            cfg.profile
-                .login_command("")
-                .replacen(" login", " logout", 1)
+            cfg.login_command("").replacen(" login", " logout", 1)
         ));
     }
     Ok(())
