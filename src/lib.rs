@@ -35,7 +35,7 @@ use crate::config::{Config, ProcessEnv};
 use crate::connect::ssh;
 use crate::credentials::{login, stored};
 use crate::report::{doctor, show};
-use crate::setup::{completions, git, ssh_config, wrap};
+use crate::setup::{agent_service, completions, git, ssh_config, wrap};
 use crate::state::ssh_add;
 use crate::util::error;
 
@@ -117,18 +117,28 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             let cfg = load(profile)?;
             match what {
                 cli::Setup::Git { local, force, undo } => git::git(&cfg, local, force, undo),
-                cli::Setup::SshConfig { file, undo } => ssh_config::setup(&cfg, file, undo),
+                cli::Setup::SshConfig { file, agent, undo } => {
+                    ssh_config::setup(&cfg, file, agent, undo)
+                }
+                cli::Setup::Agent { undo } => agent_service::setup(&cfg, undo),
             }
         }
-        cli::Command::Env { shell, alias } => wrap::env(
-            match shell {
+        cli::Command::Env {
+            shell,
+            alias,
+            agent,
+        } => {
+            let shell = match shell {
                 cli::EnvShell::Sh => wrap::Shell::Sh,
                 cli::EnvShell::Fish => wrap::Shell::Fish,
                 cli::EnvShell::Powershell => wrap::Shell::Powershell,
-            },
-            alias,
-            profile,
-        ),
+            };
+            if agent {
+                wrap::env_agent(shell, &load(profile)?, profile)
+            } else {
+                wrap::env(shell, alias, profile)
+            }
+        }
         cli::Command::Git { args } => wrap::git(&args, profile),
         cli::Command::Scp { args } => wrap::scp(&args, profile),
         cli::Command::Rsync { args } => wrap::rsync(&args, profile),

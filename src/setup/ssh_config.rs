@@ -1,4 +1,4 @@
-//! `certsh setup ssh-config [--file PATH] [--undo]`, and the hook it installs
+//! `certsh setup ssh-config [--file PATH] [--agent] [--undo]`, and the hook it installs
 //! (the hook itself runs on the connection path: `connect/ssh.rs`):
 //! plain `ssh`, `scp`, `sftp`, `rsync` and editors' remote plugins get the
 //! certificate from `~/.ssh/config`, with no certsh on their command line.
@@ -32,6 +32,16 @@
 //! - The hook is certsh's hot path (a `readlink`, two small files): about a
 //!   millisecond, plus the shell ssh starts it with.
 //!
+//! With `--agent` the two `Match ... exec` lines give way to an
+//! `IdentityAgent "<socket>"` line above each `IdentityFile`: `certsh agent`
+//! (`certsh setup agent` starts it at login) renews the certificate when ssh
+//! lists its keys, so no shell is started per connection. The socket is
+//! `state::store::agent_socket_path`, the one the agent's unit and `certsh
+//! env --agent` name. ssh skips an `IdentityAgent` it cannot reach (no
+//! socket, or nothing listening: OpenSSH 9.2 says so only with `-v`) and
+//! goes on with the files, so a certificate still valid on disk works while
+//! the agent is down; an expired one is renewed by nothing until it runs.
+//!
 //! Key and certificate pairing: ssh is given `current/...`, which resolves
 //! the `current` symlink once per file. A certificate renewed for the same
 //! key is replaced inside its generation, so the pair always matches; only
@@ -61,7 +71,7 @@ use crate::util::error::{self, Fixable};
 const CREATED: &str = "# certsh created this file; --undo removes it again\n";
 
 /// `certsh setup ssh-config`.
-pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {
+pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Result<ExitCode> {
     let file = match file {
         Some(f) => f,
         None => crate::connect::scope::passwd_home()
@@ -128,7 +138,12 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
                     .any(|w| w == CREATED.as_bytes())
             })
         });
-    let block = block(cfg, &exe, &store.dir, created)?;
+    let renewal = if agent {
+        Renewal::Agent(crate::state::store::agent_socket_path(cfg))
+    } else {
+        Renewal::Hook(exe)
+    };
+    let block = block(cfg, &renewal, &store.dir, created)?;
     let text = existing.clone().unwrap_or_default();
     let new = match found {
         Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
@@ -149,11 +164,22 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
         None => create(&file, &new)?,
     }
     println!(
-        "added the certsh block to {} (undo: certsh setup ssh-config --undo)\n\
+        "{} the certsh block {} {} (undo: certsh setup ssh-config --undo)\n\
          plain ssh, scp, sftp and rsync to {} now use the certificate",
+        if found.is_some() { "replaced" } else { "added" },
+        if found.is_some() { "in" } else { "to" },
         file.display(),
         cfg.wildcards.join(", ")
     );
+    if let Renewal::Agent(socket) = &renewal {
+        println!(
+            "{}",
+            agent_note(
+                socket,
+                std::os::unix::net::UnixStream::connect(socket).is_ok()
+            )
+        );
+    }
     Ok(error::success())
 }
 
@@ -164,8 +190,31 @@ fn markers(profile: &str) -> (String, String) {
     )
 }
 
+/// How the block keeps the certificate valid.
+enum Renewal {
+    /// `Match exec` runs this certsh's hook before ssh reads a key.
+    Hook(PathBuf),
+    /// `IdentityAgent` names `certsh agent`'s socket, which renews when ssh
+    /// asks it for keys; no process is started per connection.
+    Agent(PathBuf),
+}
+
+/// What `setup ssh-config --agent` adds after writing the block.
+fn agent_note(socket: &Path, listening: bool) -> String {
+    if listening {
+        format!("through certsh agent at {}", socket.display())
+    } else {
+        format!(
+            "note: nothing listens at {} yet: until certsh agent runs there, ssh uses the \
+             certificate on disk as long as it is valid, and nothing renews it (start the \
+             agent at login: certsh setup agent)",
+            socket.display()
+        )
+    }
+}
+
 /// The block's text, ending in a newline.
-fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String> {
+fn block(cfg: &Config, renewal: &Renewal, state: &Path, created: bool) -> Result<String> {
     let (begin, end) = markers(cfg.profile.name);
     if cfg.wildcards.is_empty() {
         return Err(Fixable::new(
@@ -201,25 +250,47 @@ fn block(cfg: &Config, exe: &Path, state: &Path, created: bool) -> Result<String
         )
         .into());
     }
-    let hook = format!(
-        "{} --profile {} ssh-config-hook",
-        sh_quote_path(&config_safe(exe)?)?,
-        cfg.profile.name
-    );
     let key = config_safe(&state.join("current/id_ed25519"))?;
     let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
-    let files = format!(
+    let mut files = format!(
         "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
         percent(&key),
         percent(&cert)
     );
-    let hook = percent(Path::new(&hook));
+    let (command, renewal) = match renewal {
+        Renewal::Hook(exe) => {
+            let hook = format!(
+                "{} --profile {} ssh-config-hook",
+                sh_quote_path(&config_safe(exe)?)?,
+                cfg.profile.name
+            );
+            let hook = percent(Path::new(&hook));
+            (
+                "certsh setup ssh-config",
+                format!(
+                    "# The hook renews the certificate when needed; its exit status changes nothing below.\n\
+                     Match originalhost \"{patterns}\" exec \"{hook}\"\n\
+                     Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n"
+                ),
+            )
+        }
+        Renewal::Agent(socket) => {
+            // The agent first; the files still serve a valid certificate
+            // when it is not running (ssh skips an agent it cannot reach).
+            files.insert_str(
+                0,
+                &format!("    IdentityAgent \"{}\"\n", percent(&config_safe(socket)?)),
+            );
+            (
+                "certsh setup ssh-config --agent",
+                "# certsh agent renews the certificate when ssh asks it for keys.\n".to_string(),
+            )
+        }
+    };
     Ok(format!(
-        "{begin}: written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
+        "{begin}: written by `{command}`, removed by `certsh setup ssh-config --undo`\n\
          {created}\
-         # The hook renews the certificate when needed; its exit status changes nothing below.\n\
-         Match originalhost \"{patterns}\" exec \"{hook}\"\n\
-         Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n\
+         {renewal}\
          Match originalhost \"{patterns}\"\n\
          {files}\
          Match host \"{patterns}\"\n\
