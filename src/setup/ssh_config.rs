@@ -154,6 +154,7 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
     };
     if existing.as_deref() == Some(&new[..]) {
         println!("{} already has the certsh block", file.display());
+        agent_notes(cfg, &file, &renewal);
         return Ok(error::success());
     }
     match &existing {
@@ -171,15 +172,7 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
         file.display(),
         cfg.wildcards.join(", ")
     );
-    if let Renewal::Agent(socket) = &renewal {
-        println!(
-            "{}",
-            agent_note(
-                socket,
-                std::os::unix::net::UnixStream::connect(socket).is_ok()
-            )
-        );
-    }
+    agent_notes(cfg, &file, &renewal);
     Ok(error::success())
 }
 
@@ -199,7 +192,18 @@ enum Renewal {
     Agent(PathBuf),
 }
 
-/// What `setup ssh-config --agent` adds after writing the block.
+/// With `--agent`: whether the agent listens, and whether ssh will use it.
+fn agent_notes(cfg: &Config, file: &Path, renewal: &Renewal) {
+    if let Renewal::Agent(socket) = renewal {
+        let listening = std::os::unix::net::UnixStream::connect(socket).is_ok();
+        println!("{}", agent_note(socket, listening));
+        if let Some(warning) = earlier_identity_agent(cfg, file, socket) {
+            println!("{warning}");
+        }
+    }
+}
+
+/// What `setup ssh-config --agent` says of the agent after writing the block.
 fn agent_note(socket: &Path, listening: bool) -> String {
     if listening {
         format!("through certsh agent at {}", socket.display())
@@ -211,6 +215,34 @@ fn agent_note(socket: &Path, listening: bool) -> String {
             socket.display()
         )
     }
+}
+
+/// A warning when ssh, reading `file`, takes another `IdentityAgent` than
+/// the block's for a cloud host: ssh keeps the first value it reads, and the
+/// block is appended, so a `Host *` line above it (a password manager's
+/// agent, `IdentityAgent none`) wins. `ssh -G` says what ssh will use.
+fn earlier_identity_agent(cfg: &Config, file: &Path, socket: &Path) -> Option<String> {
+    let pattern = cfg.wildcards.iter().find(|p| !p.starts_with('!'))?;
+    let host = pattern.replace(['*', '?'], "x");
+    let out = crate::util::secret::command(exec::real_ssh().ok()?)
+        .arg("-F")
+        .arg(file)
+        .args(["-G", &host])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let used = text
+        .lines()
+        .find_map(|l| l.strip_prefix("identityagent "))?;
+    (Path::new(used) != socket).then(|| {
+        format!(
+            "warning: for {host}, ssh uses IdentityAgent {} from a line above the certsh block in {} \
+             (ssh keeps the first value it reads: move the certsh block above that line)",
+            crate::util::sanitize::short(used, 200),
+            file.display()
+        )
+    })
 }
 
 /// The block's text, ending in a newline.
