@@ -4,8 +4,10 @@
 //! or the layers below it, never back up (`tests/architecture.rs` checks it,
 //! `docs/architecture.md` draws it):
 //!
-//! - `report`, `setup`, `connect`: what the commands do (status and doctor;
-//!   set-up of git, ssh and shells; the path every connection takes);
+//! - `report`, `setup`: what the commands do (status and doctor; set-up of
+//!   git, ssh and shells);
+//! - `connect`, `agent`: the path every connection takes, and the ssh-agent
+//!   that renews the certificate by itself;
 //! - `credentials`: tokens, the cloud's API, renewal and login;
 //! - `state`: keys and certificates on disk and in the agent, and the lock;
 //! - `config`: the command line, profiles and the one `Config`;
@@ -15,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod config;
 pub mod connect;
 pub mod credentials;
@@ -112,6 +115,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             ssh_add::after_load(&cfg, agent)?;
             Ok(code)
         }
+        cli::Command::Agent { socket, upstream } => agent::run(load(profile)?, socket, upstream),
         cli::Command::Status { json } => show::status(&load(profile)?, json),
         cli::Command::Setup { what } => {
             let cfg = load(profile)?;

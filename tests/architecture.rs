@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["lib"],
     &["report", "setup"],
-    &["connect"],
+    &["connect", "agent"],
     &["credentials"],
     &["state"],
     &["config"],

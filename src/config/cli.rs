@@ -61,6 +61,20 @@ pub enum Command {
         #[arg(long)]
         agent: bool,
     },
+    /// Serve the ssh-agent protocol in the foreground, with the certificate
+    /// (renewed when needed, without a login) first and the user's own agent
+    /// behind it, for clients that only talk to an agent (IDEs, GUI git
+    /// clients, containers).
+    Agent {
+        /// The socket to listen on [default: $XDG_RUNTIME_DIR/certsh/<profile>-agent.sock,
+        /// else agent.sock in the state folder].
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// The agent to pass everything else to [default: SSH_AUTH_SOCK as
+        /// it is when the agent starts].
+        #[arg(long, value_name = "PATH")]
+        upstream: Option<PathBuf>,
+    },
     /// Show the current certificate without contacting the network. Exits 1
     /// when there is none that ssh could use.
     Status {

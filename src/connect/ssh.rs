@@ -107,8 +107,8 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
 }
 
 /// A certificate that failed to renew but has not expired yet is still
-/// worth using.
-fn still_valid(cfg: &Config) -> Option<Cached> {
+/// worth using (also to `certsh agent`).
+pub fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
     let fingerprint = source::direct_fingerprint(cfg);
     cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)

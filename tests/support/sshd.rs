@@ -3,11 +3,12 @@
 //!
 //! [`Sshd::start`] writes a host key, a `sshd_config` that trusts one user CA
 //! (the test certifier's) and accepts only certificates naming one of the
-//! given principals, and starts `/usr/sbin/sshd -D` on a free port of
-//! 127.0.0.1. It also writes a client `ssh_config` (pass it with `ssh -F`)
-//! that maps the Magento Cloud host names to that port and pins the host key
-//! in its own `known_hosts`, so nothing of the developer's `~/.ssh` is read
-//! or written. Nothing is mocked: authentication is OpenSSH's own.
+//! given principals (and plain keys given to [`Sshd::authorize_key`]), and
+//! starts `/usr/sbin/sshd -D` on a free port of 127.0.0.1. It also writes a
+//! client `ssh_config` (pass it with `ssh -F`) that maps the Magento Cloud
+//! host names to that port and pins the host key in its own `known_hosts`,
+//! so nothing of the developer's `~/.ssh` is read or written. Nothing is
+//! mocked: authentication is OpenSSH's own.
 //!
 //! sshd runs under a small `sh` watchdog that kills it once this process
 //! closes the watchdog's stdin, which happens on [`Drop`] and also when this
@@ -223,6 +224,19 @@ impl Sshd {
         &self.host_public_key
     }
 
+    /// Lets the user log in with the plain key `public` (one OpenSSH line)
+    /// as well as with a certificate: a key the user registered, as the
+    /// cloud keeps them. sshd reads the file on each connection.
+    pub fn authorize_key(&self, public: &str) {
+        use std::io::Write;
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .expect("open authorized_keys");
+        writeln!(file, "{}", public.trim()).expect("write authorized_keys");
+    }
+
     /// The sshd log so far (`LogLevel VERBOSE`: accepted and refused
     /// certificates, with key ids and serials).
     pub fn log(&self) -> String {
@@ -368,7 +382,7 @@ HostKey \"{host_key}\"
 PidFile none
 TrustedUserCAKeys \"{ca}\"
 AuthorizedPrincipalsFile \"{principals}\"
-AuthorizedKeysFile none
+AuthorizedKeysFile \"{authorized_keys}\"
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -388,6 +402,7 @@ UseDNS no
         host_key = host_key.display(),
         ca = ca.display(),
         principals = principals.display(),
+        authorized_keys = host_key.with_file_name("authorized_keys").display(),
     )
 }
 

@@ -1,0 +1,152 @@
+//! certsh's own identity in the agent: the certificate, renewed without
+//! interaction when a client asks for the list, and signatures made in
+//! process with the key in the state folder.
+//!
+//! Renewal is `refresh::ensure`, under the store's file lock like the shim's,
+//! and under one in-process mutex as well, so that many clients listing at
+//! once wait for one renewal instead of queueing on the file lock one by one.
+//! The agent never logs in: when a login is needed, or the certifier cannot
+//! be reached, it says so in one line (again only once the problem changes)
+//! and lists the upstream agent's keys alone, or the current certificate
+//! while it has not expired.
+
+use std::sync::Mutex;
+
+use ssh_key::{Certificate, PrivateKey, PublicKey, Signature, SigningKey};
+
+use crate::agent::protocol::Identity;
+use crate::config::Config;
+use crate::connect::ssh::still_valid;
+use crate::credentials::refresh::{self, Want};
+use crate::state::cert::{self, now};
+use crate::state::store::{Cached, Store};
+use crate::util::log;
+
+/// certsh's identity, for one profile.
+pub struct Ours {
+    cfg: Config,
+    /// Held while the certificate is checked or renewed. Holds the last
+    /// problem logged, so that it is logged once and not on every request.
+    renewal: Mutex<Option<String>>,
+}
+
+impl Ours {
+    /// The identity of `cfg`'s profile.
+    pub fn new(cfg: Config) -> Ours {
+        Ours {
+            cfg,
+            renewal: Mutex::new(None),
+        }
+    }
+
+    /// The certificate as an agent lists it, renewed first when it is
+    /// missing or inside the renewal margin; `None` when there is none to
+    /// give.
+    pub fn identity(&self) -> Option<Identity> {
+        let cached = self.certificate()?;
+        let key = cached.cert.to_bytes().ok()?;
+        Some(Identity {
+            key,
+            comment: format!("certsh-{}", self.cfg.profile.name).into_bytes(),
+        })
+    }
+
+    fn certificate(&self) -> Option<Cached> {
+        let mut logged = self.renewal.lock().unwrap_or_else(|e| e.into_inner());
+        let problem = match refresh::ensure(&self.cfg, Want::IfNeeded) {
+            Ok(c) => {
+                if logged.take().is_some() {
+                    log::line("agent: the certificate is renewed again");
+                }
+                return Some(c);
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        let current = still_valid(&self.cfg);
+        let what = match &current {
+            Some(c) => format!(
+                "{problem}; the agent serves the current certificate, valid for another {}",
+                cert::human_duration(cert::seconds_left(&c.cert, now()))
+            ),
+            None => format!("{problem}; the agent lists the upstream agent's keys only"),
+        };
+        let key = format!("{problem}{}", current.is_some());
+        if logged.as_deref() != Some(key.as_str()) {
+            log::line(&format!("agent: {what}"));
+            *logged = Some(key);
+        }
+        current
+    }
+
+    /// A signature of `data` by certsh's key, when `blob` names it: its
+    /// public key, or any certificate of it (a client may still hold the
+    /// one from before a renewal). `None` when the key is not ours, for the
+    /// upstream agent to answer.
+    pub fn sign(&self, blob: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        let named = match Certificate::from_bytes(blob) {
+            Ok(c) => c.public_key().clone(),
+            Err(_) => PublicKey::from_bytes(blob).ok()?.key_data().clone(),
+        };
+        // No renewal here: the key is the one the list gave, and a renewal
+        // for the same key keeps it.
+        let cached = Store::locate(&self.cfg)?.current()?;
+        if cached.public_key.key_data() != &named {
+            return None;
+        }
+        let key = PrivateKey::read_openssh_file(&cached.key_path).ok()?;
+        if key.public_key().key_data() != &named {
+            return None;
+        }
+        let signature = sign_with(&key, data).ok()?;
+        Some(encode(&signature))
+    }
+}
+
+fn sign_with<K: SigningKey>(key: &K, data: &[u8]) -> Result<Signature, ssh_key::Error> {
+    key.try_sign(data).map_err(|_| ssh_key::Error::Crypto)
+}
+
+/// The signature blob: its algorithm's name and its bytes, as SSH strings.
+fn encode(signature: &Signature) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in [
+        signature.algorithm().as_str().as_bytes(),
+        signature.as_bytes(),
+    ] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use ssh_key::Algorithm;
+    use ssh_key::rand_core::OsRng;
+
+    use super::*;
+
+    #[test]
+    fn a_signature_blob_verifies_as_ssh_reads_it() {
+        let key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let blob = encode(&sign_with(&key, b"session data").unwrap());
+        // Read back as a peer would: algorithm name, then 64 bytes.
+        let mut rest = &blob[..];
+        let mut string = || {
+            let (n, tail) = rest.split_first_chunk::<4>().unwrap();
+            let n = u32::from_be_bytes(*n) as usize;
+            let (s, tail) = tail.split_at(n);
+            rest = tail;
+            s.to_vec()
+        };
+        assert_eq!(string(), b"ssh-ed25519");
+        let bytes = string();
+        assert_eq!(bytes.len(), 64);
+        assert!(rest.is_empty());
+        let sig = Signature::new(Algorithm::Ed25519, bytes).unwrap();
+        use signature::Verifier;
+        let public = key.public_key();
+        Verifier::verify(public, b"session data", &sig).unwrap();
+        assert!(Verifier::verify(public, b"other data", &sig).is_err());
+    }
+}
