@@ -300,7 +300,7 @@ fn setup_ssh_config_agent_replaces_the_hook_and_ssh_falls_back_to_the_files_when
         "{}",
         p.stdout
     );
-    // Again: unchanged, and now without the warning.
+    // Again: unchanged, and now without that warning.
     let p = ok(env
         .command_plain(&certsh)
         .args(["setup", "ssh-config", "--agent", "--file", f]));
@@ -309,7 +309,7 @@ fn setup_ssh_config_agent_replaces_the_hook_and_ssh_falls_back_to_the_files_when
         "{}",
         p.stdout
     );
-    assert!(!p.stdout.contains("warning"), "{}", p.stdout);
+    assert!(!p.stdout.contains("uses IdentityAgent"), "{}", p.stdout);
 
     // No agent and no certificate: nothing renews, ssh is refused.
     let p = fails(
@@ -409,4 +409,132 @@ fn env_agent_names_the_socket_in_each_shell() {
             .to_string()
     );
     fails(env.certsh(["env", "--agent", "--alias"]), 2);
+}
+
+/// Polls until `cond` holds. The limit only guards against a hang.
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The words of a systemd `ExecStart=` line whose quoted words hold no
+/// quote (what `setup agent` writes).
+fn exec_start(unit: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut words = vec![];
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let (word, tail) = match rest.strip_prefix('"') {
+            Some(r) => r.split_once('"').expect("a closing quote"),
+            None => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        words.push(word.replace("%%", "%").replace("$$", "$"));
+        rest = tail.trim_start();
+    }
+    words
+}
+
+/// The whole way, short of systemd starting the unit (no user manager runs
+/// here): the unit's own command line, started with no SSH_AUTH_SOCK as a
+/// service is, serves the socket that the ssh_config block names, and plain
+/// ssh with no certificate on disk logs in through it alone.
+#[test]
+#[cfg_attr(target_os = "macos", ignore = "systemd user units are Linux's")]
+fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
+    let mut env = TestEnv::with_sshd();
+    let run_dir = env_with_runtime_dir(&mut env);
+    let certsh = env.installed().join("bin/certsh");
+    ok(env.command_plain(&certsh).args(["setup", "agent"]));
+    let file = user_ssh_config(&env);
+    // The user's own file has no IdentityAgent of its own (see the warning
+    // test above), but IdentitiesOnly yes: ssh then drops an agent key that
+    // matches no file it loaded as it started, so with no certificate on
+    // disk the agent's new one is not offered. Said, with the fix.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("    IdentityAgent none\n", "");
+    std::fs::write(&file, &text).unwrap();
+    let setup = || {
+        ok(env.command_plain(&certsh).args([
+            "setup",
+            "ssh-config",
+            "--agent",
+            "--file",
+            file.to_str().unwrap(),
+        ]))
+    };
+    let p = setup();
+    assert!(
+        p.stdout.contains(&format!(
+            "warning: for x.magento.cloud, {} sets IdentitiesOnly yes",
+            file.display()
+        )),
+        "{}",
+        p.stdout
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("    IdentitiesOnly yes\n", "");
+    std::fs::write(&file, &text).unwrap();
+    let p = setup();
+    assert!(!p.stdout.contains("warning"), "{}", p.stdout);
+
+    let unit = std::fs::read_to_string(unit_file(&env, "certsh-agent.service")).unwrap();
+    let words = exec_start(&unit);
+    assert_eq!(words[0], certsh.to_str().unwrap());
+    let log = env.path("agent.log");
+    let mut agent = env
+        .std_command(&words[0])
+        .args(&words[1..])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let socket = run_dir.join("certsh/magento-agent.sock");
+    wait_until("the agent listens", || {
+        if let Ok(Some(status)) = agent.try_wait() {
+            panic!(
+                "certsh agent exited with {status}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let p = setup();
+    assert!(
+        p.stdout
+            .contains(&format!("through certsh agent at {}", socket.display())),
+        "{}",
+        p.stdout
+    );
+
+    assert!(env.certificate_bytes().is_none(), "no certificate yet");
+    let p = ok(plain_ssh(
+        &env,
+        &file,
+        &["git.us-3.magento.cloud", "echo", "agent"],
+    ));
+    assert_eq!(p.stdout, "agent\n");
+    assert_eq!(env.certifier.sign_requests(), 1, "the agent obtained it");
+    let p = ok(plain_ssh(
+        &env,
+        &file,
+        &["ssh.us-3.magento.cloud", "echo", "again"],
+    ));
+    assert_eq!(p.stdout, "again\n");
+    assert_eq!(env.certifier.sign_requests(), 1, "and reuses it");
+    let _ = agent.kill();
+    let _ = agent.wait();
 }

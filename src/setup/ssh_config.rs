@@ -197,7 +197,7 @@ fn agent_notes(cfg: &Config, file: &Path, renewal: &Renewal) {
     if let Renewal::Agent(socket) = renewal {
         let listening = std::os::unix::net::UnixStream::connect(socket).is_ok();
         println!("{}", agent_note(socket, listening));
-        if let Some(warning) = earlier_identity_agent(cfg, file, socket) {
+        for warning in agent_warnings(cfg, file, socket) {
             println!("{warning}");
         }
     }
@@ -217,32 +217,54 @@ fn agent_note(socket: &Path, listening: bool) -> String {
     }
 }
 
-/// A warning when ssh, reading `file`, takes another `IdentityAgent` than
-/// the block's for a cloud host: ssh keeps the first value it reads, and the
-/// block is appended, so a `Host *` line above it (a password manager's
-/// agent, `IdentityAgent none`) wins. `ssh -G` says what ssh will use.
-fn earlier_identity_agent(cfg: &Config, file: &Path, socket: &Path) -> Option<String> {
-    let pattern = cfg.wildcards.iter().find(|p| !p.starts_with('!'))?;
+/// Warnings when ssh, reading `file`, would not use the agent for a cloud
+/// host, as `ssh -G` says:
+/// - another `IdentityAgent` than the block's: ssh keeps the first value it
+///   reads, and the block is appended, so a `Host *` line above it (a
+///   password manager's agent, `IdentityAgent none`) wins;
+/// - `IdentitiesOnly yes`: ssh then offers an agent's key only when it
+///   equals a file it loaded when it started, so a certificate the agent
+///   obtains or renews during the connection is not offered, and that
+///   connection fails when there was no valid one on disk (the first one,
+///   and the first after an expiry).
+fn agent_warnings(cfg: &Config, file: &Path, socket: &Path) -> Vec<String> {
+    let Some(pattern) = cfg.wildcards.iter().find(|p| !p.starts_with('!')) else {
+        return vec![];
+    };
     let host = pattern.replace(['*', '?'], "x");
-    let out = crate::util::secret::command(exec::real_ssh().ok()?)
-        .arg("-F")
-        .arg(file)
-        .args(["-G", &host])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let Ok(out) = exec::real_ssh().and_then(|ssh| {
+        Ok(crate::util::secret::command(ssh)
+            .arg("-F")
+            .arg(file)
+            .args(["-G", &host])
+            .stdin(std::process::Stdio::null())
+            .output()?)
+    }) else {
+        return vec![];
+    };
     let text = String::from_utf8_lossy(&out.stdout);
-    let used = text
-        .lines()
-        .find_map(|l| l.strip_prefix("identityagent "))?;
-    (Path::new(used) != socket).then(|| {
-        format!(
+    let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key));
+    let mut warnings = vec![];
+    if let Some(used) = value("identityagent ")
+        && Path::new(used) != socket
+    {
+        warnings.push(format!(
             "warning: for {host}, ssh uses IdentityAgent {} from a line above the certsh block in {} \
              (ssh keeps the first value it reads: move the certsh block above that line)",
             crate::util::sanitize::short(used, 200),
             file.display()
-        )
-    })
+        ));
+    }
+    if value("identitiesonly ") == Some("yes") {
+        warnings.push(format!(
+            "warning: for {host}, {} sets IdentitiesOnly yes, so ssh offers the agent's certificate \
+             only when the one on disk was already valid as ssh started: a connection with none \
+             valid fails once (set IdentitiesOnly no for the cloud hosts above that line, or keep \
+             the hook: certsh setup ssh-config without --agent)",
+            file.display()
+        ));
+    }
+    warnings
 }
 
 /// The block's text, ending in a newline.
