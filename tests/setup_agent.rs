@@ -538,3 +538,67 @@ fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// What `docker run -v "$SSH_AUTH_SOCK":/ssh-agent -e
+/// SSH_AUTH_SOCK=/ssh-agent` does, without Docker (none runs here): the
+/// socket bind-mounted into new mount and network namespaces, under a user
+/// namespace whose root is this user (rootless Docker's and podman's
+/// mapping). ssh-add there lists certsh's certificate, and the agent signs
+/// with it (`ssh-add -T`).
+#[test]
+#[cfg_attr(target_os = "macos", ignore = "Linux namespaces")]
+fn the_agent_socket_works_bind_mounted_into_a_container_like_namespace() {
+    let mut env = TestEnv::new();
+    let run_dir = env_with_runtime_dir(&mut env);
+    let socket = run_dir.join("certsh/magento-agent.sock");
+    let log = env.path("agent.log");
+    let mut agent = env
+        .std_command(certsh_bin())
+        .arg("agent")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the agent listens", || {
+        if let Ok(Some(status)) = agent.try_wait() {
+            panic!(
+                "certsh agent exited with {status}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    // The certificate the agent obtains when first asked, as a public file
+    // for ssh-add -T.
+    let p = ok(env
+        .command_plain("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &socket));
+    assert!(p.stdout.contains("(ED25519-CERT)"), "{}", p.stdout);
+    let cert = env.state_dir().join("current/id_ed25519-cert.pub");
+    assert!(cert.exists());
+
+    let script = "mount -t tmpfs none /mnt && touch /mnt/ssh-agent && \
+                  mount --bind \"$HOST_SOCKET\" /mnt/ssh-agent && \
+                  SSH_AUTH_SOCK=/mnt/ssh-agent ssh-add -l && \
+                  SSH_AUTH_SOCK=/mnt/ssh-agent ssh-add -T \"$CERT\" && echo signed";
+    let p = ok(env
+        .command_plain("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--net",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("HOST_SOCKET", &socket)
+        .env("CERT", &cert));
+    assert!(p.stdout.contains("(ED25519-CERT)"), "{}", p.stdout);
+    assert!(p.stdout.ends_with("signed\n"), "{}\n{}", p.stdout, p.stderr);
+    assert_eq!(env.certifier.sign_requests(), 1);
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
