@@ -509,7 +509,16 @@ mod launchd {
                 self.bootout();
             }
             let file = self.file.to_string_lossy();
-            let out = run("launchctl", &["bootstrap", &self.domain, &file])?;
+            let mut out = run("launchctl", &["bootstrap", &self.domain, &file])?;
+            // bootout returns before launchd has let go of the job, and a
+            // bootstrap at once can fail for that alone: a few more tries.
+            for _ in 0..5 {
+                if out.status.success() || !changed {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                out = run("launchctl", &["bootstrap", &self.domain, &file])?;
+            }
             if !out.status.success() {
                 // An ssh login has no gui domain; RunAtLoad still starts
                 // the agent at the next desktop login.
