@@ -10,6 +10,9 @@
 #   agent   /usr/bin/ssh with the `setup ssh-config --agent` block
 #           (IdentityAgent), `certsh agent` running and signing.
 #
+# Then the agent's part alone, without a connection: `ssh-add -T` through
+# certsh agent against the same through OpenSSH's ssh-agent.
+#
 #   scripts/bench-connect.sh [--runs N]     (default 300 rounds)
 #
 # Every round runs each way once, in an order that rotates from round to
@@ -46,6 +49,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== building certsh (release) and the test bed (not timed)"
+# shellcheck source=scripts/build-flags.sh
 . scripts/build-flags.sh
 # shellcheck disable=SC2086 # the flags are words
 cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
@@ -126,6 +130,7 @@ done
 grep -q "Server accepts key: .*agent" "$work/agent_way.log" ||
     { echo "bench-connect: the agent way did not authenticate through the agent:" >&2; cat "$work/agent_way.log" >&2; exit 1; }
 sleep 0.1
+# shellcheck source=/dev/null # written by the test bed
 . "$work/bed/counters.env"
 signed_before="$CERTSH_TEST_SIGN_REQUESTS"
 
@@ -140,16 +145,46 @@ while [ "$r" -lt "$runs" ]; do
         t0=$EPOCHREALTIME
         "way_$w" </dev/null
         t1=$EPOCHREALTIME
-        echo "$(( (${t1/./} - ${t0/./}) ))" >> "$work/times_$w"
-        echo "$r $w $(( (${t1/./} - ${t0/./}) ))" >> "$work/rounds"
+        us=$(( ${t1/./} - ${t0/./} ))
+        echo "$us" >> "$work/times_$w"
+        echo "$r $w $us" >> "$work/rounds"
     done
     r=$((r + 1))
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo ?)"
 sleep 0.1
+# shellcheck source=/dev/null # written by the test bed
 . "$work/bed/counters.env"
 [ "$CERTSH_TEST_SIGN_REQUESTS" = "$signed_before" ] ||
     { echo "bench-connect: certificates were signed during the timing; the numbers include renewals" >&2; exit 1; }
+
+# The agent's part alone, with no connection around it: `ssh-add -T` asks
+# for the keys and has the certificate's key sign and verify (what ssh asks
+# of an agent per connection), through certsh agent and through OpenSSH's
+# ssh-agent holding the same key and certificate, interleaved.
+eval "$(ssh-agent -s -a "$work/openssh-agent.sock")" >/dev/null
+openssh_agent_pid="$SSH_AGENT_PID"
+SSH_AUTH_SOCK="$work/openssh-agent.sock" ssh-add -q "$key" 2>/dev/null
+unset SSH_AUTH_SOCK SSH_AGENT_PID
+for sock in "$socket" "$work/openssh-agent.sock"; do
+    SSH_AUTH_SOCK="$sock" ssh-add -T "$key-cert.pub" 2>/dev/null ||
+        { echo "bench-connect: ssh-add -T fails through $sock" >&2; exit 1; }
+done
+sign_runs=$((runs * 4))
+: > "$work/sign_certsh"
+: > "$work/sign_openssh"
+r=0
+while [ "$r" -lt "$sign_runs" ]; do
+    for a in certsh openssh; do
+        case "$a" in certsh) sock="$socket" ;; *) sock="$work/openssh-agent.sock" ;; esac
+        t0=$EPOCHREALTIME
+        SSH_AUTH_SOCK="$sock" ssh-add -T "$key-cert.pub" 2>/dev/null
+        t1=$EPOCHREALTIME
+        echo "$(( ${t1/./} - ${t0/./} ))" >> "$work/sign_$a"
+    done
+    r=$((r + 1))
+done
+kill "$openssh_agent_pid"
 
 median() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 p90() { sort -n "$1" | awk '{ a[NR] = $1 } END { i = int(NR * 0.9); if (i < 1) i = 1; print a[i] }'; }
@@ -168,6 +203,10 @@ for w in "${ways[@]}"; do
     m="$(median "$work/times_$w")"
     awk -v w="$w" -v m="$m" -v p="$(p90 "$work/times_$w")" -v d="$(paired "$w")" -v f="$floor" 'BEGIN {
         printf "%-6s %8.2f ms %8.2f ms %+10.2f ms %7.3fx\n", w, m / 1000, p / 1000, d / 1000, m / f }'
+done
+for a in certsh openssh; do
+    awk -v a="$a" -v m="$(median "$work/sign_$a")" -v n="$sign_runs" 'BEGIN {
+        printf "ssh-add -T (list, sign, verify) through %s agent: %.2f ms median of %d\n", a, m / 1000, n }'
 done
 echo "(median of $runs connections each; '- plain': median of each round's difference to its"
 echo " plain connection; ratio: of the medians. One certificate for all, none signed during the timing.)"
