@@ -198,11 +198,21 @@ paired() {
         END { for (r in t) print t[r] - f[r] }' "$work/rounds" > "$work/diff_$1"
     median "$work/diff_$1"
 }
-printf '%-6s %11s %11s %13s %8s\n' way median p90 "- plain" ratio
+# A 95% confidence interval for that median, from order statistics (no
+# assumption about the distribution): the sorted differences at
+# n/2 -+ 0.98 sqrt(n).
+interval() {
+    sort -n "$work/diff_$1" | awk '{ a[NR] = $1 } END {
+        h = 0.98 * sqrt(NR); lo = int(NR / 2 - h); hi = int(NR / 2 + h) + 1
+        if (lo < 1) lo = 1; if (hi > NR) hi = NR
+        printf "%+.2f to %+.2f ms", a[lo] / 1000, a[hi] / 1000 }'
+}
+printf '%-6s %11s %11s %13s %8s   %s\n' way median p90 "- plain" ratio "95% interval of '- plain'"
 for w in "${ways[@]}"; do
     m="$(median "$work/times_$w")"
-    awk -v w="$w" -v m="$m" -v p="$(p90 "$work/times_$w")" -v d="$(paired "$w")" -v f="$floor" 'BEGIN {
-        printf "%-6s %8.2f ms %8.2f ms %+10.2f ms %7.3fx\n", w, m / 1000, p / 1000, d / 1000, m / f }'
+    d="$(paired "$w")"
+    awk -v w="$w" -v m="$m" -v p="$(p90 "$work/times_$w")" -v d="$d" -v f="$floor" -v i="$(interval "$w")" 'BEGIN {
+        printf "%-6s %8.2f ms %8.2f ms %+10.2f ms %7.3fx   %s\n", w, m / 1000, p / 1000, d / 1000, m / f, i }'
 done
 for a in certsh openssh; do
     awk -v a="$a" -v m="$(median "$work/sign_$a")" -v n="$sign_runs" 'BEGIN {
