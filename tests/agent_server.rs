@@ -270,6 +270,9 @@ fn the_upstream_agents_keys_stay_listed_and_usable() {
         keys[1], own,
         "then the upstream agent's key, as it holds it"
     );
+    // Nothing of certsh's was added to the upstream agent.
+    let (_, direct, _) = list(&env, &upstream.sock);
+    assert_eq!(direct, std::slice::from_ref(&own));
     // Log in with the user's own key only: ssh asks certsh's agent to sign
     // for it, and certsh passes that on to the upstream agent.
     let public = env.path("user_key.pub");
@@ -643,4 +646,68 @@ fn the_default_socket_is_in_the_runtime_folder_and_never_its_own_upstream() {
     )
     .run();
     assert!(!open.join("a.sock").exists());
+}
+
+/// Sends one request body on a new connection and returns the answer's body.
+fn ask(sock: &Path, body: &[u8]) -> Vec<u8> {
+    let answer = answer_to(sock, &framed(body));
+    assert!(answer.len() >= 5, "an answer: {answer:?}");
+    let len = u32::from_be_bytes(answer[..4].try_into().unwrap()) as usize;
+    assert_eq!(answer.len(), 4 + len, "{answer:?}");
+    answer[4..].to_vec()
+}
+
+fn string(b: &[u8]) -> Vec<u8> {
+    let mut out = (b.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(b);
+    out
+}
+
+#[test]
+fn certsh_signs_for_its_key_and_its_certificate_in_process_and_nothing_else() {
+    let env = TestEnv::with_sshd();
+    let sock = env.path("run/agent.sock");
+    let _agent = CertshAgent::start(&env, &sock, &[]);
+    let (_, keys, _) = list(&env, &sock);
+    let cert = ssh_key::Certificate::from_openssh(&keys[0]).unwrap();
+    let public = ssh_key::PublicKey::from(cert.public_key().clone());
+    let data = b"what a server asks to be signed";
+    for blob in [cert.to_bytes().unwrap(), public.to_bytes().unwrap()] {
+        let mut request = vec![13];
+        request.extend(string(&blob));
+        request.extend(string(data));
+        request.extend(0u32.to_be_bytes());
+        let answer = ask(&sock, &request);
+        assert_eq!(answer[0], 14, "SIGN_RESPONSE: {answer:?}");
+        // string(signature blob) = string("ssh-ed25519") string(64 bytes)
+        let sig = &answer[5..];
+        assert_eq!(&sig[..15], b"\0\0\0\x0bssh-ed25519");
+        assert_eq!(&sig[15..19], &64u32.to_be_bytes());
+        let sig = ssh_key::Signature::new(ssh_key::Algorithm::Ed25519, sig[19..].to_vec()).unwrap();
+        signature::Verifier::verify(&public, data, &sig).expect("signed by certsh's key");
+        assert!(signature::Verifier::verify(&public, b"other data", &sig).is_err());
+    }
+    // Another key, with no upstream agent to ask: FAILURE.
+    let other =
+        ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+            .unwrap();
+    let mut request = vec![13];
+    request.extend(string(&other.public_key().to_bytes().unwrap()));
+    request.extend(string(data));
+    request.extend(0u32.to_be_bytes());
+    assert_eq!(ask(&sock, &request), [5]);
+    // The private key was written once, where certsh keeps it, and nowhere
+    // else: no other file in the test's world holds a private key.
+    let holding_keys: Vec<PathBuf> = files_below(env.root.path())
+        .into_iter()
+        .filter(|p| p.is_file() && !p.is_symlink())
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(11).any(|w| w == b"PRIVATE KEY")))
+        .collect();
+    let link = std::fs::read_link(env.state_dir().join("current")).unwrap();
+    let mut expected = vec![
+        env.path("sshd/ssh_host_ed25519_key"),
+        env.state_dir().join(link).join("id_ed25519"),
+    ];
+    expected.sort();
+    assert_eq!(holding_keys, expected);
 }

@@ -63,9 +63,15 @@ pub fn run(cfg: Config, socket: Option<PathBuf>, upstream: Option<PathBuf>) -> R
     stop_on_signals(bound.remover())?;
     match &upstream {
         Some(up) => log::line(&format!(
-            "agent listening on {}, in front of the agent on {}",
+            "agent listening on {}, in front of the agent on {}{}",
             socket.display(),
-            up.display()
+            up.display(),
+            // Not an error: the upstream agent may start later, and each
+            // client connection tries it again.
+            match upstream::connect(up) {
+                Ok(_) => String::new(),
+                Err(e) => format!(" (not answering now: {e})"),
+            }
         )),
         None => log::line(&format!(
             "agent listening on {}, with no upstream agent",
