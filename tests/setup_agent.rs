@@ -63,7 +63,7 @@ fn setup_agent_writes_a_unit_systemd_accepts_changes_nothing_twice_and_undo_remo
             "# certsh setup agent wrote this file; `certsh setup agent --undo` removes it.\n\
              [Unit]\n\
              Description=certsh agent: self-renewing SSH certificates (profile magento)\n\
-             Documentation=https://github.com/certsh/certsh#agent\n\
+             Documentation=https://github.com/certsh/certsh#ides-gui-git-clients-and-containers-certsh-agent\n\
              \n\
              [Service]\n\
              ExecStart=\"{}\" --profile magento agent --socket \"{}\"\n\

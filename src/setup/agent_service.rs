@@ -228,7 +228,7 @@ pub fn systemd_unit(profile: &str, exe: &Path, socket: &Path) -> Result<String> 
         "{SYSTEMD_MARKER}\n\
          [Unit]\n\
          Description=certsh agent: self-renewing SSH certificates (profile {profile})\n\
-         Documentation=https://github.com/certsh/certsh#agent\n\
+         Documentation=https://github.com/certsh/certsh#ides-gui-git-clients-and-containers-certsh-agent\n\
          \n\
          [Service]\n\
          ExecStart={} --profile {profile} agent --socket {}\n\
