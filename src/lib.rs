@@ -38,7 +38,7 @@ use crate::config::{Config, ProcessEnv};
 use crate::connect::ssh;
 use crate::credentials::{login, stored};
 use crate::report::{doctor, show};
-use crate::setup::{completions, git, ssh_config, wrap};
+use crate::setup::{agent_service, completions, git, ssh_config, wrap};
 use crate::state::ssh_add;
 use crate::util::error;
 
@@ -145,7 +145,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                 };
                 git::git(&cfg, local, force, undo, tie.as_ref())
             }
-            cli::Setup::SshConfig { file, undo } => {
+            cli::Setup::SshConfig { file, agent, undo } => {
                 if account.is_some() {
                     return Err(error::Fixable::new(
                         "setup ssh-config writes one block for the profile and every account of it",
@@ -157,19 +157,36 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                     profile_only: true,
                     ..Default::default()
                 };
-                ssh_config::setup(&Config::load_for(profile, only, &ProcessEnv)?, file, undo)
+                let cfg = Config::load_for(profile, only, &ProcessEnv)?;
+                ssh_config::setup(&cfg, file, agent, undo)
+            }
+            cli::Setup::Agent { undo } => {
+                if account.is_some() {
+                    return Err(error::Fixable::new(
+                        "setup agent starts the profile's agent; a named account's is not set up",
+                        "leave out --account, or run certsh --account NAME agent yourself",
+                    )
+                    .into());
+                }
+                agent_service::setup(&load(profile)?, undo)
             }
         },
-        cli::Command::Env { shell, alias } => wrap::env(
-            match shell {
+        cli::Command::Env {
+            shell,
+            alias,
+            agent,
+        } => {
+            let shell = match shell {
                 cli::EnvShell::Sh => wrap::Shell::Sh,
                 cli::EnvShell::Fish => wrap::Shell::Fish,
                 cli::EnvShell::Powershell => wrap::Shell::Powershell,
-            },
-            alias,
-            profile,
-            account,
-        ),
+            };
+            if agent {
+                wrap::env_agent(shell, &load(profile)?, profile)
+            } else {
+                wrap::env(shell, alias, profile, account)
+            }
+        }
         cli::Command::Git { args } => wrap::git(&args, profile, account),
         cli::Command::Scp { args } => wrap::scp(&args, profile, account),
         cli::Command::Rsync { args } => wrap::rsync(&args, profile, account),

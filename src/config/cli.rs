@@ -142,6 +142,11 @@ pub enum Command {
         /// Also define an `ssh` alias (a function in PowerShell).
         #[arg(long)]
         alias: bool,
+        /// Print SSH_AUTH_SOCK for `certsh agent` instead: every program that
+        /// talks to an ssh-agent (ssh, git, IDEs started from this shell, a
+        /// container given the socket) then gets the certificate from it.
+        #[arg(long, conflicts_with = "alias")]
+        agent: bool,
     },
     /// Run git with certsh as its ssh (GIT_SSH_COMMAND), without any set-up.
     #[command(disable_help_flag = true, allow_hyphen_values = true)]
@@ -204,7 +209,22 @@ pub enum Setup {
         /// of the passwd database, which is the one OpenSSH reads].
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
+        /// The faster choice when `certsh agent` runs (`certsh setup agent`):
+        /// cloud hosts get `IdentityAgent <its socket>` instead of the
+        /// `Match exec` hook, which costs every ssh a shell. Without a
+        /// running agent nothing renews the certificate: keep the hook there.
+        #[arg(long)]
+        agent: bool,
         /// Remove the block, and nothing else.
+        #[arg(long, conflicts_with = "agent")]
+        undo: bool,
+    },
+    /// Start `certsh agent` at login: a systemd user unit on Linux
+    /// (certsh-agent.service, or certsh-agent-<profile>.service for another
+    /// profile than magento), a launchd agent on macOS. Run it again after
+    /// moving certsh.
+    Agent {
+        /// Stop the agent and remove what this wrote, and nothing else.
         #[arg(long)]
         undo: bool,
     },

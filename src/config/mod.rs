@@ -145,6 +145,9 @@ pub struct Config {
     /// `XDG_RUNTIME_DIR` when it is an absolute path: where `certsh agent`
     /// puts its socket by default (`state::store::agent_socket_path`).
     pub runtime_dir: Option<PathBuf>,
+    /// `XDG_CONFIG_HOME` when it is an absolute path: where systemd's user
+    /// manager, and so `certsh setup agent`, looks for user units.
+    pub xdg_config_home: Option<PathBuf>,
     /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
     pub git_ssh_command: Option<String>,
     /// The named account this configuration is for (`config/accounts.rs`),
@@ -485,6 +488,10 @@ impl Config {
             agent_socket: env.var_os("SSH_AUTH_SOCK"),
             runtime_dir: env
                 .var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute()),
+            xdg_config_home: env
+                .var_os("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),

@@ -1,4 +1,4 @@
-//! `certsh setup ssh-config [--file PATH] [--undo]`, and the hook it installs
+//! `certsh setup ssh-config [--file PATH] [--agent] [--undo]`, and the hook it installs
 //! (the hook itself runs on the connection path: `connect/ssh.rs`):
 //! plain `ssh`, `scp`, `sftp`, `rsync` and editors' remote plugins get the
 //! certificate from `~/.ssh/config`, with no certsh on their command line.
@@ -40,6 +40,18 @@
 //! - The hook is certsh's hot path (a `readlink`, two small files): about a
 //!   millisecond, plus the shell ssh starts it with.
 //!
+//! With `--agent` the two `Match ... exec` lines give way to an
+//! `IdentityAgent "<socket>"` line above each `IdentityFile`: `certsh agent`
+//! (`certsh setup agent` starts it at login) renews the certificate when ssh
+//! lists its keys, so no shell is started per connection. The socket is
+//! `state::store::agent_socket_path`, the one the agent's unit and `certsh
+//! env --agent` name. ssh skips an `IdentityAgent` it cannot reach (no
+//! socket, or nothing listening: OpenSSH 9.2 says so only with `-v`) and
+//! goes on with the files, so a certificate still valid on disk works while
+//! the agent is down; an expired one is renewed by nothing until it runs.
+//! Named accounts keep their hooks: the agent serves the profile's own
+//! credential, and the profile's lines leave the accounts' hosts out.
+//!
 //! Key and certificate pairing: ssh is given `current/...`, which resolves
 //! the `current` symlink once per file. A certificate renewed for the same
 //! key is replaced inside its generation, so the pair always matches; only
@@ -80,7 +92,7 @@ use crate::util::error::{self, Fixable};
 const CREATED: &str = "# certsh created this file; --undo removes it again\n";
 
 /// `certsh setup ssh-config`.
-pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode> {
+pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Result<ExitCode> {
     let file = match file {
         Some(f) => f,
         None => crate::connect::scope::passwd_home()
@@ -148,7 +160,12 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
             })
         });
     let accounts = account_rules(cfg)?;
-    let block = block(cfg, &exe, &store.dir, created, &accounts)?;
+    let renewal = if agent {
+        Renewal::Agent(crate::state::store::agent_socket_path(cfg))
+    } else {
+        Renewal::Hook
+    };
+    let block = block(cfg, &exe, &renewal, &store.dir, created, &accounts)?;
     let text = existing.clone().unwrap_or_default();
     let new = match found {
         Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
@@ -159,6 +176,7 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
     };
     if existing.as_deref() == Some(&new[..]) {
         println!("{} already has the certsh block", file.display());
+        agent_notes(cfg, &file, &renewal);
         return Ok(error::success());
     }
     match &existing {
@@ -169,11 +187,14 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, undo: bool) -> Result<ExitCode
         None => create(&file, &new)?,
     }
     println!(
-        "added the certsh block to {} (undo: certsh setup ssh-config --undo)\n\
+        "{} the certsh block {} {} (undo: certsh setup ssh-config --undo)\n\
          plain ssh, scp, sftp and rsync to {} now use the certificate",
+        if found.is_some() { "replaced" } else { "added" },
+        if found.is_some() { "in" } else { "to" },
         file.display(),
         cfg.wildcards.join(", ")
     );
+    agent_notes(cfg, &file, &renewal);
     Ok(error::success())
 }
 
@@ -182,6 +203,90 @@ fn markers(profile: &str) -> (String, String) {
         format!("# BEGIN certsh (profile {profile})"),
         format!("# END certsh (profile {profile})"),
     )
+}
+
+/// How the block keeps the certificate valid.
+enum Renewal {
+    /// `Match exec` runs certsh's hook before ssh reads a key.
+    Hook,
+    /// `IdentityAgent` names `certsh agent`'s socket, which renews when ssh
+    /// asks it for keys; no process is started per connection.
+    Agent(PathBuf),
+}
+
+/// With `--agent`: whether the agent listens, and whether ssh will use it.
+fn agent_notes(cfg: &Config, file: &Path, renewal: &Renewal) {
+    if let Renewal::Agent(socket) = renewal {
+        let listening = std::os::unix::net::UnixStream::connect(socket).is_ok();
+        println!("{}", agent_note(socket, listening));
+        for warning in agent_warnings(cfg, file, socket) {
+            println!("{warning}");
+        }
+    }
+}
+
+/// What `setup ssh-config --agent` says of the agent after writing the block.
+fn agent_note(socket: &Path, listening: bool) -> String {
+    if listening {
+        format!("through certsh agent at {}", socket.display())
+    } else {
+        format!(
+            "note: nothing listens at {} yet: until certsh agent runs there, ssh uses the \
+             certificate on disk as long as it is valid, and nothing renews it (start the \
+             agent at login: certsh setup agent)",
+            socket.display()
+        )
+    }
+}
+
+/// Warnings when ssh, reading `file`, would not use the agent for a cloud
+/// host, as `ssh -G` says:
+/// - another `IdentityAgent` than the block's: ssh keeps the first value it
+///   reads, and the block is appended, so a `Host *` line above it (a
+///   password manager's agent, `IdentityAgent none`) wins;
+/// - `IdentitiesOnly yes`: ssh then offers an agent's key only when it
+///   equals a file it loaded when it started, so a certificate the agent
+///   obtains or renews during the connection is not offered, and that
+///   connection fails when there was no valid one on disk (the first one,
+///   and the first after an expiry).
+fn agent_warnings(cfg: &Config, file: &Path, socket: &Path) -> Vec<String> {
+    let Some(pattern) = cfg.wildcards.iter().find(|p| !p.starts_with('!')) else {
+        return vec![];
+    };
+    let host = pattern.replace(['*', '?'], "x");
+    let Ok(out) = exec::real_ssh().and_then(|ssh| {
+        Ok(crate::util::secret::command(ssh)
+            .arg("-F")
+            .arg(file)
+            .args(["-G", &host])
+            .stdin(std::process::Stdio::null())
+            .output()?)
+    }) else {
+        return vec![];
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key));
+    let mut warnings = vec![];
+    if let Some(used) = value("identityagent ")
+        && Path::new(used) != socket
+    {
+        warnings.push(format!(
+            "warning: for {host}, ssh uses IdentityAgent {} from a line above the certsh block in {} \
+             (ssh keeps the first value it reads: move the certsh block above that line)",
+            crate::util::sanitize::short(used, 200),
+            file.display()
+        ));
+    }
+    if value("identitiesonly ") == Some("yes") {
+        warnings.push(format!(
+            "warning: for {host}, {} sets IdentitiesOnly yes, so ssh offers the agent's certificate \
+             only when the one on disk was already valid as ssh started: a connection with none \
+             valid fails once (set IdentitiesOnly no for the cloud hosts above that line, or keep \
+             the hook: certsh setup ssh-config without --agent)",
+            file.display()
+        ));
+    }
+    warnings
 }
 
 /// One `Match` criterion set that gives an account its certificate.
@@ -269,6 +374,7 @@ fn account_rules(cfg: &Config) -> Result<Vec<Rule>> {
 fn block(
     cfg: &Config,
     exe: &Path,
+    renewal: &Renewal,
     state: &Path,
     created: bool,
     accounts: &[Rule],
@@ -324,6 +430,24 @@ fn block(
         files.push_str(&format!("    IdentityFile {default}\n"));
     }
     let hook = percent(Path::new(&hook));
+    let (command, comment) = match renewal {
+        Renewal::Hook => (
+            "certsh setup ssh-config",
+            "# The hook renews the certificate when needed; its exit status changes nothing below.\n",
+        ),
+        Renewal::Agent(socket) => {
+            // The agent first; the files still serve a valid certificate
+            // when it is not running (ssh skips an agent it cannot reach).
+            files.insert_str(
+                0,
+                &format!("    IdentityAgent \"{}\"\n", percent(&config_safe(socket)?)),
+            );
+            (
+                "certsh setup ssh-config --agent",
+                "# certsh agent renews the certificate when ssh asks it for keys.\n",
+            )
+        }
+    };
     // Each account's blocks leave out what earlier ones serve; the
     // profile's leave out every account's.
     let mut rules = String::new();
@@ -358,13 +482,19 @@ fn block(
         rules.push_str("# The profile's own certificate, for what no account serves.\n");
     }
     let not = before;
+    let hooks = match renewal {
+        Renewal::Agent(_) => String::new(),
+        Renewal::Hook => format!(
+            "Match originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
+             Match host \"{patterns}\" !originalhost \"{patterns}\"{not} exec \"{hook}\"\n"
+        ),
+    };
     Ok(format!(
-        "{begin}: written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
+        "{begin}: written by `{command}`, removed by `certsh setup ssh-config --undo`\n\
          {created}\
-         # The hook renews the certificate when needed; its exit status changes nothing below.\n\
+         {comment}\
          {rules}\
-         Match originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
-         Match host \"{patterns}\" !originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
+         {hooks}\
          Match originalhost \"{patterns}\"{not}\n\
          {files}\
          Match host \"{patterns}\"{not}\n\
@@ -559,7 +689,15 @@ mod tests {
                 "!originalhost \"b.m,!x.m\"",
             ),
         ];
-        let text = block(&cfg, Path::new("/c"), Path::new("/s"), false, &rules).unwrap();
+        let text = block(
+            &cfg,
+            Path::new("/c"),
+            &Renewal::Hook,
+            Path::new("/s"),
+            false,
+            &rules,
+        )
+        .unwrap();
         let expected = "\
 # BEGIN certsh (profile magento): written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`
 # The hook renews the certificate when needed; its exit status changes nothing below.
@@ -606,7 +744,15 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
 ";
         assert_eq!(text, expected);
         // Without accounts, the block is the one certsh always wrote.
-        let plain = block(&cfg, Path::new("/c"), Path::new("/s"), false, &[]).unwrap();
+        let plain = block(
+            &cfg,
+            Path::new("/c"),
+            &Renewal::Hook,
+            Path::new("/s"),
+            false,
+            &[],
+        )
+        .unwrap();
         assert!(!plain.contains("account"), "{plain}");
         assert!(plain.contains("\nMatch originalhost \"*.magento.cloud,*.magentosite.cloud\" exec \"/c --profile magento ssh-config-hook\"\n"));
     }

@@ -1,6 +1,7 @@
 //! One-off use without set-up: `certsh git|scp|rsync ...` run those programs
 //! with certsh as their ssh, and `certsh env` prints the lines a CI job or a
-//! shell profile evaluates to get the same for every later command.
+//! shell profile evaluates to get the same for every later command
+//! (`--agent`: `SSH_AUTH_SOCK` for `certsh agent`, for every agent client).
 //!
 //! Each program has its own way to be given an ssh: git reads
 //! `GIT_SSH_COMMAND` (through the shell), scp takes a program with `-S`, rsync
@@ -18,8 +19,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
-use crate::config::ProcessEnv;
 use crate::config::accounts::ACCOUNT_VAR;
+use crate::config::{Config, ProcessEnv};
 use crate::connect::shim::{Installed, sh_quote};
 use crate::util::error::{self, Fixable};
 
@@ -48,18 +49,64 @@ pub fn env(
         ("CERTSH_PROFILE", profile_name(profile)?.map(String::from)),
         (ACCOUNT_VAR, account_name(account)?),
     ];
-    // Both values are checked names: letters, digits, `-` and `_`.
     for (var, value) in vars {
         let Some(value) = value else { continue };
-        out.push_str(&match shell {
-            Shell::Sh => format!("export {var}={value}\n"),
-            Shell::Fish => format!("set -gx {var} {value}\n"),
-            Shell::Powershell => format!("$env:{var} = '{value}'\n"),
-        });
+        out.push_str(&var_line(shell, var, &value));
     }
     out.push_str(&env_lines(shell, &ssh, alias));
     print!("{out}");
     Ok(error::success())
+}
+
+/// `certsh env --agent`: prints `SSH_AUTH_SOCK` for `certsh agent`'s socket
+/// (`state::store::agent_socket_path`, the path `setup agent` and `setup
+/// ssh-config --agent` write) in the syntax of `shell`, and `CERTSH_PROFILE`
+/// when `--profile` was given. Nothing checks that the agent runs: a shell
+/// profile evaluates this before the login that starts it.
+pub fn env_agent(shell: Shell, cfg: &Config, profile: Option<&str>) -> Result<ExitCode> {
+    let socket = crate::state::store::agent_socket_path(cfg);
+    let socket = socket.to_str().ok_or_else(|| {
+        Fixable::new(
+            format!("the agent's socket {} is not UTF-8", socket.display()),
+            "set XDG_RUNTIME_DIR, or HOME, to a plain path",
+        )
+    })?;
+    if socket.contains(char::is_control) {
+        return Err(Fixable::new(
+            format!("the agent's socket {socket:?} contains a control character"),
+            "set XDG_RUNTIME_DIR, or HOME, to a plain path",
+        )
+        .into());
+    }
+    let mut out = String::new();
+    if profile.is_some() {
+        out.push_str(&var_line(shell, "CERTSH_PROFILE", cfg.profile.name));
+    }
+    if let Some(account) = &cfg.account {
+        out.push_str(&var_line(shell, ACCOUNT_VAR, &account.name));
+    }
+    out.push_str(&agent_line(shell, socket));
+    print!("{out}");
+    Ok(error::success())
+}
+
+/// `var=value` for `shell`; `value` is a checked name (letters, digits,
+/// `-` and `_`), so it needs no quoting.
+fn var_line(shell: Shell, var: &str, value: &str) -> String {
+    match shell {
+        Shell::Sh => format!("export {var}={value}\n"),
+        Shell::Fish => format!("set -gx {var} {value}\n"),
+        Shell::Powershell => format!("$env:{var} = '{value}'\n"),
+    }
+}
+
+/// The line that points every agent client at `socket`.
+fn agent_line(shell: Shell, socket: &str) -> String {
+    match shell {
+        Shell::Sh => format!("export SSH_AUTH_SOCK={}\n", sh_quote(socket)),
+        Shell::Fish => format!("set -gx SSH_AUTH_SOCK {}\n", fish_quote(socket)),
+        Shell::Powershell => format!("$env:SSH_AUTH_SOCK = {}\n", ps_quote(socket)),
+    }
 }
 
 /// The profile `--profile` names, checked, in its canonical spelling.
@@ -228,6 +275,27 @@ mod tests {
         assert_eq!(
             env_lines(Shell::Fish, SHIM, true),
             format!("set -gx GIT_SSH_COMMAND '{SHIM}'\nalias ssh '{SHIM}'\n")
+        );
+    }
+
+    #[test]
+    fn agent_lines_quote_the_socket_for_each_shell() {
+        let socket = "/run/user/1000/certsh/magento-agent.sock";
+        assert_eq!(
+            agent_line(Shell::Sh, socket),
+            format!("export SSH_AUTH_SOCK={socket}\n")
+        );
+        assert_eq!(
+            agent_line(Shell::Sh, "/Users/it's me/agent.sock"),
+            "export SSH_AUTH_SOCK='/Users/it'\\''s me/agent.sock'\n"
+        );
+        assert_eq!(
+            agent_line(Shell::Fish, "/a b/it's\\x"),
+            "set -gx SSH_AUTH_SOCK '/a b/it\\'s\\\\x'\n"
+        );
+        assert_eq!(
+            agent_line(Shell::Powershell, "/a b/it's"),
+            "$env:SSH_AUTH_SOCK = '/a b/it''s'\n"
         );
     }
 
