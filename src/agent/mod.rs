@@ -3,8 +3,8 @@
 //! with their own SSH stack, GUI git clients, containers given the host's
 //! agent).
 //!
-//! It listens on a UNIX socket (`server.rs`) and serves its own user only
-//! (`peer.rs`). Listing renews the certificate when needed and puts it
+//! It listens on a UNIX socket (`server.rs`) and serves its own user (and
+//! root) only (`peer.rs`). Listing renews the certificate when needed and puts it
 //! first; sign requests for certsh's key are signed in process (`key.rs`);
 //! everything else goes to the user's own agent unchanged (`upstream.rs`).
 //! The wire format is `protocol.rs`. Clients are served concurrently, one

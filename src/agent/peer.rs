@@ -1,8 +1,9 @@
 //! Who is at the other end of a connection to the agent's socket: the
 //! kernel's word for the peer's uid, `SO_PEERCRED` on Linux and
-//! `getpeereid` on macOS. The agent serves its own user only; the folder and
-//! socket modes already keep others out, and this check stands behind them
-//! for a socket given with `--socket` in a folder others can reach.
+//! `getpeereid` on macOS. The agent serves its own user (and root, as
+//! OpenSSH's ssh-agent does) only; the folder and socket modes already keep
+//! others out, and this check stands behind them for a socket given with
+//! `--socket` in a folder others can reach.
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -32,6 +33,14 @@ pub fn uid(_stream: &UnixStream) -> io::Result<u32> {
     ))
 }
 
+/// Whether a peer of uid `peer` is served by an agent running as `own`:
+/// its own user, and root, as OpenSSH's ssh-agent does. Root can read the
+/// key in the state folder anyway; refusing it would only break a rootful
+/// container given the socket (`docker run -v "$SSH_AUTH_SOCK":...`).
+pub fn may_serve(peer: u32, own: u32) -> bool {
+    peer == own || peer == 0
+}
+
 /// This process's uid.
 pub fn own_uid() -> u32 {
     rustix::process::getuid().as_raw()
@@ -40,6 +49,15 @@ pub fn own_uid() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn its_own_user_and_root_are_served_and_nobody_else() {
+        assert!(may_serve(1000, 1000));
+        assert!(may_serve(0, 1000));
+        assert!(may_serve(0, 0));
+        assert!(!may_serve(1001, 1000));
+        assert!(!may_serve(1000, 0));
+    }
 
     #[test]
     fn a_peer_of_this_process_is_this_user() {

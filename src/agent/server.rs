@@ -197,10 +197,10 @@ fn is_transient(e: &io::Error) -> bool {
 /// One connection, from the peer check to its end.
 fn client(mut stream: UnixStream, shared: &Shared) {
     match peer::uid(&stream) {
-        Ok(uid) if uid == peer::own_uid() => {}
+        Ok(uid) if peer::may_serve(uid, peer::own_uid()) => {}
         Ok(uid) => {
             log::line(&format!(
-                "agent: refused a client of uid {uid}: it serves its own user only"
+                "agent: refused a client of uid {uid}: it serves its own user (and root) only"
             ));
             return;
         }
