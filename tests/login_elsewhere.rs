@@ -121,6 +121,20 @@ fn redirect_port(text: &str) -> u16 {
     text[at..at + 4].parse().unwrap()
 }
 
+/// `certsh login` at a terminal, the address the browser ended on typed at
+/// the prompt: logged in, the first line is `first`, no code shown.
+#[track_caller]
+fn logs_in_by_pasting_after(env: &TestEnv, first: &str) {
+    let p = at_terminal(
+        env,
+        &certsh_line("login"),
+        "wait_prompt 1; type_line \"$(ended_on)\"",
+    );
+    assert_logged_in(env, &p);
+    assert!(p.stdout.starts_with(first), "{}", p.stdout);
+    assert_no_codes(env, &p.stdout);
+}
+
 #[test]
 fn paste_mode_logs_in_with_the_address_the_browser_ended_on() {
     let env = world(false);
@@ -325,20 +339,10 @@ fn over_ssh_login_says_paste_mode_prints_the_forward_line_and_the_listener_still
 #[test]
 fn with_no_display_and_no_browser_login_says_paste_mode() {
     let env = world(false);
-    let p = at_terminal(
+    logs_in_by_pasting_after(
         &env,
-        &certsh_line("login"),
-        "wait_prompt 1; type_line \"$(ended_on)\"",
+        "certsh: paste mode: no display and no browser here (DISPLAY, WAYLAND_DISPLAY and BROWSER are unset)\r\n",
     );
-    assert_logged_in(&env, &p);
-    assert!(
-        p.stdout.starts_with(
-            "certsh: paste mode: no display and no browser here (DISPLAY, WAYLAND_DISPLAY and BROWSER are unset)\r\n"
-        ),
-        "{}",
-        p.stdout
-    );
-    assert_no_codes(&env, &p.stdout);
 }
 
 #[test]
@@ -447,18 +451,8 @@ fn in_wsl_a_browser_that_does_not_open_falls_back_to_paste_mode() {
     std::fs::write(root.join("proc/sys/fs/binfmt_misc/WSLInterop"), "enabled\n").unwrap();
     env.set("CERTSH_TEST_WSL", &root);
     windows_opener(&mut env, "cmd.exe", "exit 1");
-    let p = at_terminal(
+    logs_in_by_pasting_after(
         &env,
-        &certsh_line("login"),
-        "wait_prompt 1; type_line \"$(ended_on)\"",
+        "certsh: paste mode: WSL (/proc/sys/fs/binfmt_misc/WSLInterop): cmd.exe failed (exit status: 1)\r\n",
     );
-    assert_logged_in(&env, &p);
-    assert!(
-        p.stdout.starts_with(
-            "certsh: paste mode: WSL (/proc/sys/fs/binfmt_misc/WSLInterop): cmd.exe failed (exit status: 1)\r\n"
-        ),
-        "{}",
-        p.stdout
-    );
-    assert_no_codes(&env, &p.stdout);
 }
