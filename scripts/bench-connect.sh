@@ -11,7 +11,9 @@
 #           (IdentityAgent), `certsh agent` running and signing.
 #
 # Then the agent's part alone, without a connection: `ssh-add -T` through
-# certsh agent against the same through OpenSSH's ssh-agent.
+# certsh agent against the same through OpenSSH's ssh-agent, and one
+# connection's requests (list, sign) with no process start at all
+# (scripts/agent-roundtrip.py).
 #
 #   scripts/bench-connect.sh [--runs N]     (default 300 rounds)
 #
@@ -184,6 +186,19 @@ while [ "$r" -lt "$sign_runs" ]; do
     done
     r=$((r + 1))
 done
+# The same without any process start: one connection's requests (list,
+# sign) over the socket, timed in one Python process, blocks of 100 rounds
+# alternating between the two agents.
+: > "$work/rt_certsh"
+: > "$work/rt_openssh"
+r=0
+while [ "$r" -lt "$runs" ]; do
+    for a in certsh openssh; do
+        case "$a" in certsh) sock="$socket" ;; *) sock="$work/openssh-agent.sock" ;; esac
+        python3 "$here/scripts/agent-roundtrip.py" "$sock" "$key-cert.pub" 100 >> "$work/rt_$a"
+    done
+    r=$((r + 100))
+done
 kill "$openssh_agent_pid"
 
 median() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -217,6 +232,10 @@ done
 for a in certsh openssh; do
     awk -v a="$a" -v m="$(median "$work/sign_$a")" -v n="$sign_runs" 'BEGIN {
         printf "ssh-add -T (list, sign, verify) through %s agent: %.2f ms median of %d\n", a, m / 1000, n }'
+done
+for a in certsh openssh; do
+    awk -v a="$a" -v m="$(median "$work/rt_$a")" -v p="$(p90 "$work/rt_$a")" -v n="$(wc -l < "$work/rt_$a")" 'BEGIN {
+        printf "one connection'"'"'s requests (list, sign) through %s agent, no process start: %.3f ms median, %.3f ms p90 of %d\n", a, m / 1000, p / 1000, n }'
 done
 echo "(median of $runs connections each; '- plain': median of each round's difference to its"
 echo " plain connection; ratio: of the medians. One certificate for all, none signed during the timing.)"
