@@ -414,22 +414,8 @@ fn block(
         )
         .into());
     }
-    let hook = format!(
-        "{} --profile {} ssh-config-hook",
-        sh_quote_path(&config_safe(exe)?)?,
-        cfg.profile.name
-    );
-    let key = config_safe(&state.join("current/id_ed25519"))?;
-    let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
-    let mut files = format!(
-        "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
-        percent(&key),
-        percent(&cert)
-    );
-    for default in OPENSSH_DEFAULT_KEYS {
-        files.push_str(&format!("    IdentityFile {default}\n"));
-    }
-    let hook = percent(Path::new(&hook));
+    let hook = hook_command(exe, "--profile", cfg.profile.name)?;
+    let mut files = key_lines(state)?;
     let (command, comment) = match renewal {
         Renewal::Hook => (
             "certsh setup ssh-config",
@@ -453,28 +439,16 @@ fn block(
     let mut rules = String::new();
     let mut before = String::new();
     for r in accounts {
-        let account_hook = format!(
-            "{} --account {} ssh-config-hook",
-            sh_quote_path(&config_safe(exe)?)?,
-            r.account
-        );
-        let account_hook = percent(Path::new(&account_hook));
-        let key = config_safe(&r.state.join("current/id_ed25519"))?;
-        let cert = config_safe(&r.state.join("current/id_ed25519-cert.pub"))?;
+        let account_hook = hook_command(exe, "--account", &r.account)?;
         rules.push_str(&format!(
             "# The account {name}.\n\
              Match {criteria}{before} exec \"{account_hook}\"\n\
-             Match {criteria}{before}\n    \
-             IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
-            percent(&key),
-            percent(&cert),
+             Match {criteria}{before}\n\
+             {files}",
+            files = key_lines(&r.state)?,
             name = r.account,
             criteria = r.criteria,
         ));
-        // The user's own keys after the account's, as for the profile.
-        for default in OPENSSH_DEFAULT_KEYS {
-            rules.push_str(&format!("    IdentityFile {default}\n"));
-        }
         before.push(' ');
         before.push_str(&r.negated);
     }
@@ -502,6 +476,33 @@ fn block(
          {end}\n",
         created = if created { CREATED } else { "" },
     ))
+}
+
+/// The hook's command line for ssh_config (`%` doubled): certsh with
+/// `option value` (`--profile magento`, `--account client-a`).
+fn hook_command(exe: &Path, option: &str, value: &str) -> Result<String> {
+    let hook = format!(
+        "{} {option} {value} ssh-config-hook",
+        sh_quote_path(&config_safe(exe)?)?
+    );
+    Ok(percent(Path::new(&hook)))
+}
+
+/// The key and certificate lines for the state folder `state`, then the
+/// user's own keys ([`OPENSSH_DEFAULT_KEYS`]), for the profile and for each
+/// account alike.
+fn key_lines(state: &Path) -> Result<String> {
+    let key = config_safe(&state.join("current/id_ed25519"))?;
+    let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
+    let mut lines = format!(
+        "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
+        percent(&key),
+        percent(&cert)
+    );
+    for default in OPENSSH_DEFAULT_KEYS {
+        lines.push_str(&format!("    IdentityFile {default}\n"));
+    }
+    Ok(lines)
 }
 
 /// OpenSSH's default key files, which it tries only when no `IdentityFile`
