@@ -69,16 +69,6 @@ fn valid_before(env: &TestEnv) -> u64 {
         .valid_before()
 }
 
-/// Polls until `cond` holds. The limit only guards against a hang.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `ssh-add -L`: (exit code, lines).
 fn agent_keys(env: &TestEnv) -> (Option<i32>, Vec<String>) {
     let p = run(env.command_plain("ssh-add").arg("-L"));

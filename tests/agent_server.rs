@@ -14,87 +14,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-
-/// Polls until `cond` holds. The limit only guards against a hang.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `certsh agent` running in the background, its stderr in a file. Stopped
-/// (SIGKILL) on drop.
-struct CertshAgent {
-    child: Child,
-    sock: PathBuf,
-    log: PathBuf,
-}
-
-impl CertshAgent {
-    /// Starts `certsh agent --socket <sock> <extra>` in `env`, and waits for
-    /// its line saying where it listens.
-    fn start(env: &TestEnv, sock: &Path, extra: &[&str]) -> CertshAgent {
-        let mut args = vec![OsString::from("--socket"), sock.into()];
-        args.extend(extra.iter().map(OsString::from));
-        CertshAgent::start_with(env, sock, &args)
-    }
-
-    /// Starts `certsh agent <args>`, which is to listen on `sock`.
-    fn start_with(env: &TestEnv, sock: &Path, args: &[OsString]) -> CertshAgent {
-        let log = env.path(&format!(
-            "certsh-agent-{}.log",
-            sock.file_name().unwrap().to_string_lossy()
-        ));
-        let child = env
-            .std_command(certsh_bin())
-            .arg("agent")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("certsh agent starts");
-        let mut agent = CertshAgent {
-            child,
-            sock: sock.to_path_buf(),
-            log,
-        };
-        wait_until("certsh agent says where it listens", || {
-            if let Ok(Some(status)) = agent.child.try_wait() {
-                panic!("certsh agent exited with {status}:\n{}", agent.log());
-            }
-            agent.log().contains("agent listening on")
-        });
-        agent
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM and waits for the process to end.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for CertshAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A real `ssh-agent -d` (foreground, log on stderr), stopped on drop.
 struct SshAgent {

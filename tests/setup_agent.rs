@@ -411,19 +411,6 @@ fn env_agent_names_the_socket_in_each_shell() {
     fails(env.certsh(["env", "--agent", "--alias"]), 2);
 }
 
-/// Polls until `cond` holds. The limit only guards against a hang.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// The words of a systemd `ExecStart=` line whose quoted words hold no
 /// quote (what `setup agent` writes).
 fn exec_start(unit: &str) -> Vec<String> {
@@ -492,26 +479,10 @@ fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
     let unit = std::fs::read_to_string(unit_file(&env, "certsh-agent.service")).unwrap();
     let words = exec_start(&unit);
     assert_eq!(words[0], certsh.to_str().unwrap());
-    let log = env.path("agent.log");
-    let mut agent = env
-        .std_command(&words[0])
-        .args(&words[1..])
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let socket = run_dir.join("certsh/magento-agent.sock");
-    wait_until("the agent listens", || {
-        if let Ok(Some(status)) = agent.try_wait() {
-            panic!(
-                "certsh agent exited with {status}:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
+    let mut unit_command = env.std_command(&words[0]);
+    unit_command.args(&words[1..]).env_remove("SSH_AUTH_SOCK");
+    let _agent = CertshAgent::spawn(&env, unit_command, &socket);
     let p = setup();
     assert!(
         p.stdout
@@ -535,8 +506,6 @@ fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
     ));
     assert_eq!(p.stdout, "again\n");
     assert_eq!(env.certifier.sign_requests(), 1, "and reuses it");
-    let _ = agent.kill();
-    let _ = agent.wait();
 }
 
 /// What `docker run -v "$SSH_AUTH_SOCK":/ssh-agent -e
@@ -551,24 +520,7 @@ fn the_agent_socket_works_bind_mounted_into_a_container_like_namespace() {
     let mut env = TestEnv::new();
     let run_dir = env_with_runtime_dir(&mut env);
     let socket = run_dir.join("certsh/magento-agent.sock");
-    let log = env.path("agent.log");
-    let mut agent = env
-        .std_command(certsh_bin())
-        .arg("agent")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_until("the agent listens", || {
-        if let Ok(Some(status)) = agent.try_wait() {
-            panic!(
-                "certsh agent exited with {status}:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
+    let _agent = CertshAgent::start_with(&env, &socket, &[]);
     // The certificate the agent obtains when first asked, as a public file
     // for ssh-add -T.
     let p = ok(env
@@ -599,6 +551,4 @@ fn the_agent_socket_works_bind_mounted_into_a_container_like_namespace() {
     assert!(p.stdout.contains("(ED25519-CERT)"), "{}", p.stdout);
     assert!(p.stdout.ends_with("signed\n"), "{}\n{}", p.stdout, p.stderr);
     assert_eq!(env.certifier.sign_requests(), 1);
-    let _ = agent.kill();
-    let _ = agent.wait();
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod agent;
 pub mod certifier;
 pub mod files;
 pub mod release;
@@ -18,6 +19,7 @@ use assert_cmd::Command;
 use snapbox::IntoData;
 use tempfile::TempDir;
 
+pub use agent::CertshAgent;
 pub use certifier::{Certifier, Fault};
 pub use files::{FileServer, tree_snapshot};
 pub use sshd::Sshd;
@@ -635,4 +637,18 @@ pub fn local_user(name: &str) -> (u32, u32) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("cannot create the local user {name} (useradd, as root)");
+}
+
+/// Polls until `cond` holds. The limit (two minutes) only guards against a
+/// hang; it is not a claim about speed.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
