@@ -265,8 +265,8 @@ fn locking_through_the_agent_locks_the_upstream_agent_and_the_certificate_stays(
 
 #[test]
 #[cfg_attr(
-    target_os = "macos",
-    ignore = "a second local user: root, useradd, setpriv"
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
 fn a_client_of_another_uid_is_refused_by_the_agent_itself() {
     let env = TestEnv::with_sshd();

@@ -99,6 +99,10 @@ impl Proxy {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn issue_9_finding_2_a_config_file_of_another_user_is_ignored() {
     let (uid, _) = attacker();
     let mut env = TestEnv::new();
@@ -139,6 +143,10 @@ fn issue_9_finding_2_a_config_file_of_another_user_is_ignored() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn issue_9_finding_2_a_group_writable_config_file_or_folder_is_ignored() {
     let (_, gid) = attacker();
     for case in ["folder", "file"] {
@@ -192,6 +200,10 @@ fn issue_9_finding_2_a_group_writable_config_file_or_folder_is_ignored() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn issue_9_finding_2_a_token_file_of_another_user_is_ignored() {
     let (uid, _) = attacker();
     let mut env = TestEnv::new();
@@ -225,6 +237,10 @@ fn issue_9_finding_2_a_token_file_of_another_user_is_ignored() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn issue_9_finding_2_a_state_folder_of_another_user_is_not_read() {
     // A config folder others may write lets her swap the state folder for
     // her own, with her API token stored in it.
@@ -338,6 +354,10 @@ fn issue_9_finding_6_a_bad_certsh_variable_does_not_break_ssh_to_other_hosts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn issue_9_finding_6_an_unreadable_home_does_not_break_ssh_to_other_hosts() {
     // `docker run --user` with HOME=/root: a HOME the user cannot enter.
     let (uid, gid) = attacker();

@@ -261,6 +261,10 @@ fn login_csrf_state_and_challenge_are_in_no_argv() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn login_csrf_callbacks_from_another_user_are_refused_and_the_login_goes_on() {
     let attacker = local_user("certsh-attacker");
     let mut env = world();
@@ -474,6 +478,10 @@ fn secrets_in_children_no_token_variable_reaches_the_browser_ssh_or_ssh_add() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: a second local user needs root (scripts/test --all)"
+)]
 fn secrets_in_core_files_certsh_is_not_dumpable_during_a_login() {
     let user = local_user("certsh-other");
     let mut env = world();

@@ -5,6 +5,9 @@
 //! cargo, no config file, no terminal). The install line downloads the
 //! release made by `scripts/dist.sh` from a loopback server; the clone goes
 //! through the test sshd. Issues #4 and #8.
+// Tier all (scripts/test --all): builds the release with scripts/dist.sh,
+// which needs the cross tools that tier checks for.
+#![cfg(feature = "test-all")]
 
 mod support;
 

@@ -5,6 +5,9 @@
 //!
 //! The builds are slow, so scripts/dist.sh runs once per test binary (the
 //! `Release` fixture) and the checks are grouped into a few tests.
+// Tier all (scripts/test --all): builds the release with scripts/dist.sh,
+// which needs the cross tools that tier checks for.
+#![cfg(feature = "test-all")]
 
 mod support;
 

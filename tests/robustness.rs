@@ -285,8 +285,8 @@ fn a_planted_symlink_in_the_temp_dir_is_refused() {
 
 #[test]
 #[cfg_attr(
-    target_os = "macos",
-    ignore = "needs root to chown (the macOS runner's user is not root)"
+    not(feature = "test-all"),
+    ignore = "tier all: chown to another user needs root (scripts/test --all)"
 )]
 fn a_temp_folder_planted_by_another_user_is_refused() {
     require_root("create a folder owned by another user");
@@ -340,7 +340,10 @@ impl Drop for Mount {
 }
 
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "mounts a Linux tmpfs as root")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: mounts a tmpfs as root (scripts/test --all)"
+)]
 fn a_full_disk_gives_a_clear_error_and_keeps_a_valid_certificate_in_use() {
     let env = TestEnv::with_sshd();
     let _mount = Mount::tmpfs(&env.home(), "256k");
@@ -365,7 +368,10 @@ fn a_full_disk_gives_a_clear_error_and_keeps_a_valid_certificate_in_use() {
 }
 
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "mounts a Linux tmpfs as root")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: mounts a tmpfs as root (scripts/test --all)"
+)]
 fn a_read_only_home_keeps_a_valid_certificate_in_use() {
     let mut env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");
@@ -412,6 +418,10 @@ fn a_certificate_that_is_not_yet_valid_is_refused_naming_the_clock() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: mounts a tmpfs as root (scripts/test --all)"
+)]
 fn a_read_only_home_renews_into_the_temp_dir_once() {
     let env = TestEnv::with_sshd();
     let mount = Mount::tmpfs(&env.home(), "1m");

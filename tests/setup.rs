@@ -276,6 +276,10 @@ fn setup_ssh_config_creates_a_missing_file_and_undo_removes_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: needs rsync (scripts/test --all)"
+)]
 fn certsh_scp_and_rsync_copy_through_the_test_sshd() {
     let mut env = TestEnv::with_sshd();
     let certsh = env.installed().join("bin/certsh");

@@ -31,7 +31,10 @@ fn systemctl(env: &TestEnv, args: &[&str]) -> Printed {
 }
 
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "systemd user units are Linux's")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: systemd's own tools check the unit (scripts/test --all)"
+)]
 fn setup_agent_writes_a_unit_systemd_accepts_changes_nothing_twice_and_undo_removes_it() {
     let mut env = TestEnv::new();
     let run_dir = env_with_runtime_dir(&mut env);
@@ -132,7 +135,10 @@ fn setup_agent_writes_a_unit_systemd_accepts_changes_nothing_twice_and_undo_remo
 }
 
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "systemd user units are Linux's")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: systemd's own tools check the unit (scripts/test --all)"
+)]
 fn setup_agent_leaves_a_unit_it_did_not_write_and_names_other_profiles_apart() {
     let env = TestEnv::new();
     let certsh = env.installed().join("bin/certsh");
@@ -184,6 +190,10 @@ fn setup_agent_leaves_a_unit_it_did_not_write_and_names_other_profiles_apart() {
 /// same reader as Apple's `plutil` for this XML form), with a path that
 /// needs escaping.
 #[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: python3's plistlib reads the plist (scripts/test --all)"
+)]
 fn launchd_plist_reads_back_with_plistlib() {
     let env = TestEnv::new();
     let exe = Path::new("/Users/R&D <team>/.local/bin/certsh");
@@ -436,7 +446,10 @@ fn exec_start(unit: &str) -> Vec<String> {
 /// service is, serves the socket that the ssh_config block names, and plain
 /// ssh with no certificate on disk logs in through it alone.
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "systemd user units are Linux's")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: systemd's own tools check the unit (scripts/test --all)"
+)]
 fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
     let mut env = TestEnv::with_sshd();
     let run_dir = env_with_runtime_dir(&mut env);
@@ -515,7 +528,10 @@ fn the_units_command_serves_plain_ssh_through_the_ssh_config_block() {
 /// mapping). ssh-add there lists certsh's certificate, and the agent signs
 /// with it (`ssh-add -T`).
 #[test]
-#[cfg_attr(target_os = "macos", ignore = "Linux namespaces")]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: Linux namespaces need root (scripts/test --all)"
+)]
 fn the_agent_socket_works_bind_mounted_into_a_container_like_namespace() {
     let mut env = TestEnv::new();
     let run_dir = env_with_runtime_dir(&mut env);
