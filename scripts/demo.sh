@@ -20,8 +20,23 @@ if [ ! -x "$shim" ] || [ ! -x "$certsh" ]; then
     echo "demo: $shim not found; run ./install.sh --prefix $prefix first" >&2
     exit 1
 fi
-command -v git >/dev/null || { echo "demo: git is needed" >&2; exit 1; }
-[ -x /usr/sbin/sshd ] || { echo "demo: /usr/sbin/sshd is needed (apt-get install openssh-server)" >&2; exit 1; }
+# The demo needs git and OpenSSH's server. As root with apt-get (a fresh
+# Debian or Ubuntu box, a container) it installs them; otherwise it names the
+# one command to run.
+missing=""
+command -v git >/dev/null 2>&1 || missing="git"
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing$missing"
+        apt-get update -qq
+        # shellcheck disable=SC2086 # one word per package
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+        echo "demo: needs$missing (as root: apt-get install -y$missing; on macOS, enable Remote Login for sshd)" >&2
+        exit 1
+    fi
+fi
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/certsh-demo.XXXXXX")"
