@@ -1,13 +1,26 @@
-//! SECURITY.md and README.md back their promises with test names. Each name
-//! they cite must be a test that exists (in the file they name, when a row
-//! names one), so that a renamed or deleted test cannot leave a promise
-//! pointing at nothing. Issue #9.
+//! SECURITY.md, README.md and the pages in docs/ back their promises with
+//! test names. Each name they cite must be a test that exists (in the file
+//! they name, when a row names one), so that a renamed or deleted test cannot
+//! leave a promise pointing at nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The documents whose test citations are checked.
-const DOCS: [&str; 2] = ["SECURITY.md", "README.md"];
+/// The documents whose test citations are checked: SECURITY.md, README.md
+/// and every page in docs/, relative to the crate root.
+fn docs() -> Vec<String> {
+    let mut out = vec!["SECURITY.md".to_string(), "README.md".to_string()];
+    let mut pages: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    pages.sort();
+    out.extend(pages);
+    out
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,18 +120,18 @@ fn problems(doc: &str, text: &str, tests: &BTreeMap<String, Vec<String>>) -> Vec
 }
 
 #[test]
-fn every_test_cited_in_security_md_and_the_readme_exists() {
+fn every_test_cited_in_the_documents_exists() {
     let tests = all_tests();
     let mut cited = 0;
     let mut wrong = vec![];
-    for doc in DOCS {
-        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+    for doc in docs() {
+        let text = std::fs::read_to_string(root().join(&doc)).unwrap();
         cited += text
             .lines()
             .flat_map(spans)
             .filter(|s| is_test_name(s))
             .count();
-        wrong.extend(problems(doc, &text, &tests));
+        wrong.extend(problems(&doc, &text, &tests));
     }
     assert!(cited >= 20, "the documents cite tests: {cited}");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
