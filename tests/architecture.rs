@@ -83,7 +83,16 @@ fn module_of(path: &Path) -> Option<Module> {
             folder: folder.clone(),
             file: file.clone(),
         }),
-        _ => panic!("{}: certsh's folders are one level deep", rel.display()),
+        // A file's own folder (`a/b/mod.rs`, `a/b/c.rs`) holds the parts of
+        // file `b`: one module of folder `a`, split by job.
+        [folder, file, _] => Some(Module {
+            folder: folder.clone(),
+            file: file.clone(),
+        }),
+        _ => panic!(
+            "{}: certsh's folders are at most two levels deep",
+            rel.display()
+        ),
     }
 }
 

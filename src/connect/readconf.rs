@@ -1,6 +1,6 @@
 //! ssh_config's line syntax, as OpenSSH's `readconf.c` cuts a line: a
 //! keyword and its arguments, with quotes, `=` and comments. The `-o` values
-//! of the command line (`command_line.rs`) and the configuration files the
+//! of the command line (`command_line/`) and the configuration files the
 //! scope check reads (`scope.rs`) are both cut here, so that the two read
 //! a line the same way ssh does.
 
