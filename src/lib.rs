@@ -1,7 +1,7 @@
 //! certsh: short-lived SSH certificates, obtained in front of ssh and git.
 //!
 //! The modules are grouped by layer; a module imports only from its own layer
-//! or the layers below it, never back up (`tests/architecture.rs` checks it,
+//! or the layers below it, never back up (`tests/it/architecture.rs` checks it,
 //! `docs/architecture.md` draws it):
 //!
 //! - `report`, `setup`: what the commands do (status and doctor; set-up of

@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn every_profiles_token_variable_is_known() {
-        // Those set in this environment are removed; `tests/attacks_login.rs`
+        // Those set in this environment are removed; `tests/it/attacks_login.rs`
         // sets them all and reads the children's environments.
         let cmd = command("true");
         for var in token_vars().filter(|v| std::env::var_os(v).is_some()) {

@@ -42,6 +42,7 @@ impl Release {
         signing_key(&key, &signers);
         let out = dir.path().join("dist");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let _one_build = dist_lock();
         run(Command::new(root.join("scripts/dist.sh"))
             .arg("--out")
             .arg(&out)
@@ -82,6 +83,13 @@ impl Release {
 /// passphrase), and `signers`, an `allowed_signers` file naming its public
 /// half with the principal and namespace install.sh checks
 /// (`certsh-release`).
+/// Held while `scripts/dist.sh` runs: the test modules share one process,
+/// and two builds at once would race for `target/<target>/release`.
+pub fn dist_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub fn signing_key(key: &Path, signers: &Path) {
     run(Command::new("ssh-keygen")
         .args([

@@ -2,7 +2,7 @@
 //! exec, one clear line, no token in the output, and a good certificate is
 //! never replaced. Issue #2.
 
-mod support;
+use crate::support;
 
 use support::*;
 

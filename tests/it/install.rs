@@ -3,7 +3,7 @@
 //! Issue #4. This is the one test that builds the release binary (into the
 //! shared target folder, so cargo builds it once).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

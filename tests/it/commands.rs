@@ -1,7 +1,7 @@
 //! `certsh load`, `certsh status` and the messages for what the user must
 //! fix: no credentials, a broken config file. Issue #2.
 
-mod support;
+use crate::support;
 
 use support::*;
 

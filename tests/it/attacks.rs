@@ -5,7 +5,7 @@
 //! when missing (CI runs as root); files are handed to it with `chown`, and
 //! `setpriv` runs certsh as it where the victim must not be root.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -7,7 +7,7 @@
 //! with `Sshd::authorize_key`, one plain key: the user's own, passed with
 //! `-i` as a user's own `IdentityFile` would be.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

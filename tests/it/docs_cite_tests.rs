@@ -140,15 +140,15 @@ fn every_test_cited_in_the_documents_exists() {
 #[test]
 fn the_check_finds_a_missing_test_and_a_wrong_file() {
     let tests = all_tests();
-    let text = "| x | `tests/faults.rs` `no_such_test_was_ever_written` |\n\
-                | y | `tests/faults.rs` `state_files_are_private` |\n\
+    let text = "| x | `tests/it/faults.rs` `no_such_test_was_ever_written` |\n\
+                | y | `tests/it/faults.rs` `state_files_are_private` |\n\
                 | z | `tests/no_such_file.rs` |\n\
-                | ok | `tests/git_and_ssh.rs` `state_files_are_private`, `api.token_file` |\n";
+                | ok | `tests/it/git_and_ssh.rs` `state_files_are_private`, `api.token_file` |\n";
     assert_eq!(
         problems("DOC", text, &tests),
         [
             "DOC:1: no test called no_such_test_was_ever_written",
-            "DOC:2: state_files_are_private is not in tests/faults.rs but in tests/git_and_ssh.rs",
+            "DOC:2: state_files_are_private is not in tests/it/faults.rs but in tests/it/git_and_ssh.rs",
             "DOC:3: tests/no_such_file.rs does not exist",
         ]
     );

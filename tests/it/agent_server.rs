@@ -6,7 +6,7 @@
 //! `-o IdentityAgent=<certsh's socket>`, as an IDE or a GUI git client would
 //! be set up.
 
-mod support;
+use crate::support;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

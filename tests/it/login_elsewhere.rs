@@ -8,7 +8,7 @@
 //! authorize URL shown on the terminal and stops at the redirect to
 //! 127.0.0.1, which would not load there; the typist pastes that address.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! full and read-only disks, hostile networks and clocks. Each ends in a
 //! working connection or one clear line, never a hang or a panic. Issue #5.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

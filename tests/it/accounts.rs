@@ -10,7 +10,7 @@
 //! else is OpenSSH's own: which certificate a project accepts is decided by
 //! sshd's `AuthorizedPrincipalsFile`.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //! (OpenSSH reads `~/.ssh/config` from the passwd home, not `$HOME`, so a
 //! test cannot place one there).
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

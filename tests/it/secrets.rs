@@ -2,7 +2,7 @@
 //! (`CERTSH_LOG=debug` included), error, child argv, or file outside the state
 //! folder, across a run of the usual scenarios and the failing ones. Issue #5.
 
-mod support;
+use crate::support;
 
 use std::fs;
 

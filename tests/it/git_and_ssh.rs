@@ -1,7 +1,7 @@
 //! The three users, end to end: git and ssh through certsh against the real
 //! sshd, with the test certifier signing. Issue #2.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

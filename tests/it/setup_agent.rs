@@ -5,7 +5,7 @@
 //! --agent` against the real sshd and OpenSSH, and `env --agent`. All of them
 //! name one socket.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -325,7 +325,7 @@ fn no_import_from_a_higher_layer() {
     }
     assert!(
         wrong.is_empty(),
-        "imports from a higher layer (LAYERS in tests/architecture.rs):\n{}",
+        "imports from a higher layer (LAYERS in tests/it/architecture.rs):\n{}",
         wrong.join("\n")
     );
 }

@@ -9,7 +9,7 @@
 // which needs the cross tools that tier checks for.
 #![cfg(feature = "test-all")]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -97,7 +97,7 @@ fn recipe_steps(name: &'static str, steps: Vec<Vec<String>>) -> Recipe {
 fn github() -> Recipe {
     let (section, blocks) = recipe("GitHub Actions");
     assert!(section.contains("MAGENTO_CLOUD_CLI_TOKEN"));
-    // The first block uses the action (tests/action.rs); this is the second.
+    // The first block uses the action (tests/it/action.rs); this is the second.
     let v = yaml(&blocks[1]);
     let job = &v["jobs"]["clone"];
     assert_eq!(

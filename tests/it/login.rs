@@ -6,7 +6,7 @@
 //! certsh's loopback listener (curl). A terminal is a pseudo-terminal from
 //! util-linux `script`.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 // which needs the cross tools that tier checks for.
 #![cfg(feature = "test-all")]
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -106,6 +106,7 @@ fn run_ok(cmd: &mut Command) -> String {
 /// install.sh with the test signer in it.
 fn dist(out: &Path, fixture: &Fixture) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let _one_build = support::release::dist_lock();
     run_ok(
         Command::new(root.join("scripts/dist.sh"))
             .arg("--out")

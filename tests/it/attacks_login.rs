@@ -10,7 +10,7 @@
 //! redirect (curl, one hop at a time), recording its arguments, its
 //! environment and every address it visits.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -11,7 +11,7 @@
 //! `SNAPSHOTS=overwrite cargo test --test NAME` rewrites the files a test
 //! checks. Issues #2, #9 and #10.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
@@ -60,7 +60,7 @@ fn closed_port() -> u16 {
         .port()
 }
 
-// The certifier and the auth server (tests/faults.rs checks that a good
+// The certifier and the auth server (tests/it/faults.rs checks that a good
 // certificate survives each of these).
 
 #[test]

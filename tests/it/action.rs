@@ -17,7 +17,7 @@
 // which needs the cross tools that tier checks for.
 #![cfg(feature = "test-all")]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

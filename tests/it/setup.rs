@@ -2,7 +2,7 @@
 //! git, `setup ssh-config` for plain ssh, the `git`/`scp`/`rsync` wrappers,
 //! `env` and completions. Issue #4.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

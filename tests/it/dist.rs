@@ -9,7 +9,7 @@
 // which needs the cross tools that tier checks for.
 #![cfg(feature = "test-all")]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -100,6 +100,7 @@ impl Release {
             std::fs::write(&signers, format!("# the test's release key\n{line}")).unwrap();
             let (host, other) = targets();
             let out = dir.path().join("out");
+            let _one_build = support::release::dist_lock();
             run_ok(&mut dist_sh(&[
                 "--out".as_ref(),
                 out.as_os_str(),

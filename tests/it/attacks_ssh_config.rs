@@ -2,7 +2,7 @@
 //! shared temp folder or a crafted command line, and what certsh does about
 //! it. Each test is named after the finding of issue #9 it guards.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

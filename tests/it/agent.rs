@@ -2,7 +2,7 @@
 //! certificate is held for its lifetime and no longer, certsh's stale
 //! entries are cleared, and no agent is a note, not a failure. Issue #4.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
