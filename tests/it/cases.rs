@@ -756,10 +756,12 @@ fn doctor_online_with_the_auth_server_unreachable() {
 fn every_case_file_is_checked() {
     let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut sources = String::new();
-    for entry in std::fs::read_dir(&tests).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            sources += &std::fs::read_to_string(&path).unwrap();
+    for dir in [tests.clone(), tests.join("it")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources += &std::fs::read_to_string(&path).unwrap();
+            }
         }
     }
     let mut orphans = vec![];
