@@ -305,6 +305,16 @@ install_release() {
         fi
     fi
     base="${base%/}"
+    # Userinfo in a URL is refused whatever the scheme: with it, a reader and
+    # curl can disagree on the host (http://example.com?@127.0.0.1/), and a
+    # password does not belong on a command line.
+    case "$base" in
+        *://*)
+            case "$(url_authority "$base")" in
+                *@*) die "refusing a download URL with a user name or password in it (give the host alone: https://HOST/PATH)" ;;
+            esac
+            ;;
+    esac
     case "$base" in
         https://*)
             kind=url
@@ -474,11 +484,17 @@ platform_target() {
     echo "$arch-$suffix"
 }
 
-# The host of an http URL: no user, no port; IPv6 in brackets.
-url_host() {
+# The authority of a URL as curl reads it: after the scheme, up to the
+# first "/", "?" or "#".
+url_authority() {
     rest="${1#*://}"
-    rest="${rest%%/*}"
-    rest="${rest##*@}"
+    echo "${rest%%[/?#]*}"
+}
+
+# The host of an http URL (which has no userinfo: refused above): no port;
+# IPv6 in brackets.
+url_host() {
+    rest="$(url_authority "$1")"
     case "$rest" in
         \[*) echo "${rest%%]*}]" ;;
         *) echo "${rest%%:*}" ;;

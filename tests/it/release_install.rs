@@ -683,7 +683,11 @@ fn plain_http_to_another_host_is_refused_before_any_connection() {
             "http://127.0.0.1.example.invalid:80/x",
             "127.0.0.1.example.invalid",
         ),
-        ("http://user@10.0.0.1:8080", "10.0.0.1"),
+        // The host ends at the first "?" or "#", as curl reads it: what
+        // follows, an "@" included, is not the host.
+        ("http://example.invalid?@127.0.0.1/x", "example.invalid"),
+        ("http://example.invalid#@127.0.0.1/x", "example.invalid"),
+        ("http://example.invalid?x=127.0.0.1", "example.invalid"),
     ] {
         t.machine.assert_refused(
             &format!("sh '{}/install.sh'", t.release.display()),
@@ -692,6 +696,28 @@ fn plain_http_to_another_host_is_refused_before_any_connection() {
                 "install.sh: refusing plain http to '{host}' (use https; plain http only to 127.0.0.1, [::1] or localhost)"
             ),
         );
+    }
+    assert_eq!(t.server.total_requests(), 0);
+}
+
+/// A URL with userinfo (an `@` before the first `/`, `?` or `#`) is refused
+/// whatever follows: a host after an `@` is easy to misread, and a password
+/// in the URL would sit on curl's command line. Neither the URL nor the
+/// password is repeated in the line.
+#[test]
+fn a_download_url_with_a_user_or_password_is_refused_before_any_connection() {
+    let t = Tampered::new(|_| {});
+    let script = format!("sh '{}/install.sh'", t.release.display());
+    let refused = "install.sh: refusing a download URL with a user name or password in it (give the host alone: https://HOST/PATH)";
+    for base in [
+        "http://user@127.0.0.1:8080/x",
+        "http://example.invalid@127.0.0.1/x",
+        "https://user:secret-password@example.invalid/x",
+    ] {
+        t.machine
+            .assert_refused(&script, &[("CERTSH_DOWNLOAD_URL", base)], refused);
+        t.machine
+            .assert_refused(&format!("{script} --from '{base}'"), &[], refused);
     }
     assert_eq!(t.server.total_requests(), 0);
 }
