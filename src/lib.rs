@@ -139,17 +139,17 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                     ..Default::default()
                 };
                 let cfg = Config::load_for(profile, only, &ProcessEnv)?;
-                let tie = match account {
-                    Some(name) => git::account_to_tie(&cfg, name, local, undo)?,
+                let tie = match config::named_account(account, &ProcessEnv) {
+                    Some((name, _)) => git::account_to_tie(&cfg, &name, local, undo)?,
                     None => None,
                 };
                 git::git(&cfg, local, force, undo, tie.as_ref())
             }
             cli::Setup::SshConfig { file, agent, undo } => {
-                if account.is_some() {
+                if let Some((_, origin)) = config::named_account(account, &ProcessEnv) {
                     return Err(error::Fixable::new(
                         "setup ssh-config writes one block for the profile and every account of it",
-                        "leave out --account",
+                        leave_out(origin),
                     )
                     .into());
                 }
@@ -161,10 +161,13 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                 ssh_config::setup(&cfg, file, agent, undo)
             }
             cli::Setup::Agent { undo } => {
-                if account.is_some() {
+                if let Some((_, origin)) = config::named_account(account, &ProcessEnv) {
                     return Err(error::Fixable::new(
                         "setup agent starts the profile's agent; a named account's is not set up",
-                        "leave out --account, or run certsh --account NAME agent yourself",
+                        format!(
+                            "{}, or run certsh --account NAME agent yourself",
+                            leave_out(origin)
+                        ),
                     )
                     .into());
                 }
@@ -252,5 +255,14 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             let (cfg, problems) = Config::read_for(profile, who, &ProcessEnv);
             doctor::run(&cfg, &problems, online)
         }
+    }
+}
+
+/// How to drop a named account given as `origin` (the flag or the variable).
+fn leave_out(origin: &str) -> String {
+    if origin.starts_with("--") {
+        format!("leave out {origin}")
+    } else {
+        format!("unset {origin}")
     }
 }

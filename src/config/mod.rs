@@ -169,6 +169,18 @@ pub struct For<'a> {
     pub profile_only: bool,
 }
 
+/// The account a command was given by name, and where the name came from:
+/// `--account NAME`, else `CERTSH_ACCOUNT`. The one place both are read, so
+/// that no command accepts under one what it refuses under the other.
+pub fn named_account(flag: Option<&str>, env: &dyn Env) -> Option<(String, &'static str)> {
+    match flag {
+        Some(n) => Some((n.to_string(), "--account")),
+        None => env
+            .var(accounts::ACCOUNT_VAR)
+            .map(|n| (n, accounts::ACCOUNT_VAR)),
+    }
+}
+
 /// The keys of `config.yaml` that certsh reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -577,12 +589,7 @@ pub fn read_accounts(
 /// with the accounts file or the choice is kept in `problems`. Without a
 /// name and without an accounts file this is one failed `open`.
 fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Account> {
-    let named = match who.account {
-        Some(n) => Some((n.to_string(), "--account")),
-        None => env
-            .var(accounts::ACCOUNT_VAR)
-            .map(|n| (n, accounts::ACCOUNT_VAR)),
-    };
+    let named = named_account(who.account, env);
     if who.profile_only || (named.is_none() && who.destination.is_none()) {
         return None;
     }

@@ -332,6 +332,60 @@ fn accounts_only() -> TestEnv {
     env
 }
 
+/// `--account` and `CERTSH_ACCOUNT` are one input: the set-ups that refuse
+/// a named account refuse it whichever way it is given, and write nothing.
+#[test]
+fn setups_refuse_a_named_account_given_by_flag_or_by_variable_alike() {
+    let env = accounts_only();
+    let agent = "setup agent starts the profile's agent; a named account's is not set up";
+    let block = "setup ssh-config writes one block for the profile and every account of it";
+    for (args, var, problem, fix) in [
+        (
+            vec!["--account", "client-a", "setup", "agent"],
+            None,
+            agent,
+            "leave out --account, or run certsh --account NAME agent yourself",
+        ),
+        (
+            vec!["setup", "agent"],
+            Some("client-a"),
+            agent,
+            "unset CERTSH_ACCOUNT, or run certsh --account NAME agent yourself",
+        ),
+        (
+            vec!["--account", "client-a", "setup", "ssh-config"],
+            None,
+            block,
+            "leave out --account",
+        ),
+        (
+            vec!["setup", "ssh-config"],
+            Some("client-a"),
+            block,
+            "unset CERTSH_ACCOUNT",
+        ),
+    ] {
+        let mut cmd = env.certsh(&args);
+        if let Some(name) = var {
+            cmd.env("CERTSH_ACCOUNT", name);
+        }
+        let p = fails(cmd, 1);
+        assert_eq!(
+            p.stderr,
+            format!("certsh: {problem} ({fix})\n"),
+            "{args:?} {var:?}"
+        );
+    }
+    assert!(
+        !env.home().join(".ssh/config").exists(),
+        "no ssh_config block"
+    );
+    assert!(
+        !env.home().join(".config/systemd").exists(),
+        "no systemd unit"
+    );
+}
+
 #[test]
 fn status_lists_every_account() {
     let env = accounts_only();
