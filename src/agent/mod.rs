@@ -38,6 +38,7 @@ pub fn run(cfg: Config, socket: Option<PathBuf>, upstream: Option<PathBuf>) -> R
     let socket = socket.unwrap_or_else(|| store::agent_socket_path(&cfg));
     let socket = std::path::absolute(&socket)
         .with_context(|| format!("cannot resolve {}", socket.display()))?;
+    let given_upstream = upstream.is_some();
     let upstream = match upstream {
         Some(p) if same_socket(&p, &socket) => {
             return Err(Fixable::new(
@@ -60,6 +61,28 @@ pub fn run(cfg: Config, socket: Option<PathBuf>, upstream: Option<PathBuf>) -> R
             .filter(|p| !same_socket(p, &socket)),
     };
     let bound = server::bind(&socket)?;
+    // A symlink to the socket itself passes the path checks above: compare
+    // what it leads to, now that the socket exists.
+    let upstream = match upstream {
+        Some(p) if bound.is_at(&p) => {
+            if given_upstream {
+                return Err(Fixable::new(
+                    format!(
+                        "the upstream agent {} is this agent's own socket",
+                        p.display()
+                    ),
+                    "give the socket of another agent with --upstream",
+                )
+                .into());
+            }
+            log::line(&format!(
+                "agent: SSH_AUTH_SOCK ({}) leads to this agent's own socket; it is not used as the upstream agent",
+                p.display()
+            ));
+            None
+        }
+        other => other,
+    };
     stop_on_signals(bound.remover())?;
     match &upstream {
         Some(up) => log::line(&format!(

@@ -99,6 +99,12 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// Whether `path` leads to this very socket, through symlinks or not
+    /// (the same device and inode once resolved).
+    pub fn is_at(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+
     /// Removes the socket file if it is still this one (not a socket of an
     /// agent started since).
     pub fn remove(&self) {

@@ -570,6 +570,56 @@ fn the_default_socket_is_in_the_runtime_folder_and_never_its_own_upstream() {
     assert!(!open.join("a.sock").exists());
 }
 
+/// SSH_AUTH_SOCK, or --upstream, as a symlink to the agent's own socket: the
+/// agent does not forward to itself (each request would loop until the
+/// connection limit), and says so in one line.
+#[test]
+fn a_symlink_to_its_own_socket_is_never_the_agents_upstream() {
+    let mut env = TestEnv::with_sshd();
+    let sock = env.path("run/agent.sock");
+    let link = env.path("link-to-agent.sock");
+    std::os::unix::fs::symlink(&sock, &link).unwrap();
+    env.set("SSH_AUTH_SOCK", &link);
+    let agent = CertshAgent::start(&env, &sock, &[]);
+    let (code, keys, err) = list(&env, &sock);
+    assert_eq!((code, keys.len()), (Some(0), 1), "{err} {keys:#?}");
+    assert!(keys[0].starts_with(CERT_TYPE), "{keys:#?}");
+    let lines: Vec<String> = agent
+        .log()
+        .lines()
+        .filter(|l| l.contains("SSH_AUTH_SOCK"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "certsh: agent: SSH_AUTH_SOCK ({}) leads to this agent's own socket; it is not used as the upstream agent",
+            link.display()
+        )]
+    );
+    drop(agent);
+    let other = env.path("run2/agent.sock");
+    let link2 = env.path("link-to-agent2.sock");
+    std::os::unix::fs::symlink(&other, &link2).unwrap();
+    Test::certsh(
+        &env,
+        [
+            OsString::from("agent"),
+            "--socket".into(),
+            other.clone().into(),
+            "--upstream".into(),
+            link2.into(),
+        ],
+    )
+    .status(1)
+    .stderr(
+        "certsh: the upstream agent [ROOT]/link-to-agent2.sock is this agent's own socket \
+             (give the socket of another agent with --upstream)\n",
+    )
+    .run();
+    assert!(!other.exists(), "the socket is removed again");
+}
+
 /// Sends one request body on a new connection and returns the answer's body.
 fn ask(sock: &Path, body: &[u8]) -> Vec<u8> {
     let answer = answer_to(sock, &framed(body));
