@@ -120,7 +120,11 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             ssh_add::after_load(&cfg, agent)?;
             Ok(code)
         }
-        cli::Command::Agent { socket, upstream } => agent::run(load(profile)?, socket, upstream),
+        cli::Command::Agent {
+            socket,
+            upstream,
+            allow_forwarded,
+        } => agent::run(load(profile)?, socket, upstream, allow_forwarded),
         cli::Command::Status { json } => {
             let cfg = load(profile)?;
             if cfg.account.is_none()

@@ -2,6 +2,13 @@
 //! interaction when a client asks for the list, and signatures made in
 //! process with the key in the state folder.
 //!
+//! The key signs SSH logins only: the data must read as the userauth
+//! request of a public-key login offering this very key, for the session
+//! the connection is bound to (`session.rs`), and the connection must not be
+//! a forwarded one unless the agent runs with `--allow-forwarded`. Anything
+//! else (SSHSIG blobs of `ssh-keygen -Y sign` and git commit signing, other
+//! data, a login for another session) gets the agent's failure answer.
+//!
 //! Renewal is `refresh::ensure`, under the store's file lock like the shim's,
 //! and under one in-process mutex as well, so that many clients listing at
 //! once wait for one renewal instead of queueing on the file lock one by one.
@@ -14,7 +21,8 @@ use std::sync::Mutex;
 
 use ssh_key::{Certificate, PrivateKey, PublicKey, Signature, SigningKey};
 
-use crate::agent::protocol::Identity;
+use crate::agent::protocol::{self, Identity};
+use crate::agent::session::Session;
 use crate::config::Config;
 use crate::connect::ssh::still_valid;
 use crate::credentials::refresh::{self, Want};
@@ -25,18 +33,27 @@ use crate::util::log;
 /// certsh's identity, for one profile.
 pub struct Ours {
     cfg: Config,
+    /// Whether forwarded connections may use it (`--allow-forwarded`).
+    allow_forwarded: bool,
     /// Held while the certificate is checked or renewed. Holds the last
     /// problem logged, so that it is logged once and not on every request.
     renewal: Mutex<Option<String>>,
 }
 
 impl Ours {
-    /// The identity of `cfg`'s profile.
-    pub fn new(cfg: Config) -> Ours {
+    /// The identity of `cfg`'s profile; `allow_forwarded`: whether
+    /// connections that ssh opened for a remote host may use it.
+    pub fn new(cfg: Config, allow_forwarded: bool) -> Ours {
         Ours {
             cfg,
+            allow_forwarded,
             renewal: Mutex::new(None),
         }
+    }
+
+    /// Whether a client connection of `session` may use certsh's identity.
+    pub fn serves(&self, session: &Session) -> bool {
+        self.allow_forwarded || !session.forwarded()
     }
 
     /// The certificate as an agent lists it, renewed first when it is
@@ -78,11 +95,12 @@ impl Ours {
         current
     }
 
-    /// A signature of `data` by certsh's key, when `blob` names it: its
-    /// public key, or any certificate of it (a client may still hold the
-    /// one from before a renewal). `None` when the key is not ours, for the
-    /// upstream agent to answer.
-    pub fn sign(&self, blob: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    /// The answer to a sign request for `blob` over `data` on a connection
+    /// of `session`, when `blob` names certsh's key: its public key, or any
+    /// certificate of it (a client may still hold the one from before a
+    /// renewal). `None` when the key is not ours, for the upstream agent to
+    /// answer.
+    pub fn sign(&self, blob: &[u8], data: &[u8], session: &Session) -> Option<Signed> {
         let named = match Certificate::from_bytes(blob) {
             Ok(c) => c.public_key().clone(),
             Err(_) => PublicKey::from_bytes(blob).ok()?.key_data().clone(),
@@ -93,13 +111,49 @@ impl Ours {
         if cached.public_key.key_data() != &named {
             return None;
         }
-        let key = PrivateKey::read_openssh_file(&cached.key_path).ok()?;
-        if key.public_key().key_data() != &named {
-            return None;
+        if !self.serves(session) {
+            return Some(Signed::Refused(
+                "certsh's key was asked to sign on a forwarded connection (ssh -A); \
+                 start the agent with --allow-forwarded to allow it",
+            ));
         }
-        let signature = sign_with(&key, data).ok()?;
-        Some(encode(&signature))
+        match protocol::parse_userauth(data) {
+            Some(auth) if auth.key == blob && session.permits(&auth) => {}
+            Some(auth) if auth.key == blob => {
+                return Some(Signed::Refused(
+                    "certsh's key was asked to sign a login for another session than the \
+                     connection is bound to",
+                ));
+            }
+            _ => {
+                return Some(Signed::Refused(
+                    "certsh's key was asked to sign data that is not an SSH login for it; \
+                     it signs logins only",
+                ));
+            }
+        }
+        let Ok(key) = PrivateKey::read_openssh_file(&cached.key_path) else {
+            return Some(Signed::Refused("certsh's private key cannot be read"));
+        };
+        if key.public_key().key_data() != &named {
+            return Some(Signed::Refused(
+                "certsh's private key does not match its certificate",
+            ));
+        }
+        Some(match sign_with(&key, data) {
+            Ok(signature) => Signed::Signature(encode(&signature)),
+            Err(_) => Signed::Refused("certsh's key could not sign"),
+        })
     }
+}
+
+/// What certsh answers a sign request for its own key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Signed {
+    /// The signature blob.
+    Signature(Vec<u8>),
+    /// Refused, and why (for the log; the client gets the failure answer).
+    Refused(&'static str),
 }
 
 fn sign_with<K: SigningKey>(key: &K, data: &[u8]) -> Result<Signature, ssh_key::Error> {

@@ -6,7 +6,8 @@
 //! It listens on a UNIX socket (`server.rs`) and serves its own user (and
 //! root) only (`peer.rs`). Listing renews the certificate when needed and puts it
 //! first; sign requests for certsh's key are signed in process (`key.rs`);
-//! everything else goes to the user's own agent unchanged (`upstream.rs`).
+//! everything else goes to the user's own agent unchanged (`upstream.rs`),
+//! on a connection bound as the client's is (`session.rs`).
 //! The wire format is `protocol.rs`. Clients are served concurrently, one
 //! thread per connection up to a cap (`server.rs` says why).
 //!
@@ -18,6 +19,7 @@ pub mod key;
 pub mod peer;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
@@ -33,8 +35,15 @@ use crate::util::log;
 
 /// Runs the agent on `socket` (default: `store::agent_socket_path`), in
 /// front of `upstream` (default: `SSH_AUTH_SOCK`, unless that is this very
-/// socket). Returns only when it cannot go on.
-pub fn run(cfg: Config, socket: Option<PathBuf>, upstream: Option<PathBuf>) -> Result<ExitCode> {
+/// socket). `allow_forwarded`: whether connections ssh opened for a remote
+/// host may use certsh's certificate (`session.rs`). Returns only when it
+/// cannot go on.
+pub fn run(
+    cfg: Config,
+    socket: Option<PathBuf>,
+    upstream: Option<PathBuf>,
+    allow_forwarded: bool,
+) -> Result<ExitCode> {
     let socket = socket.unwrap_or_else(|| store::agent_socket_path(&cfg));
     let socket = std::path::absolute(&socket)
         .with_context(|| format!("cannot resolve {}", socket.display()))?;
@@ -103,7 +112,7 @@ pub fn run(cfg: Config, socket: Option<PathBuf>, upstream: Option<PathBuf>) -> R
     }
     let debug = cfg.debug;
     let shared = Arc::new(server::Shared {
-        ours: key::Ours::new(cfg),
+        ours: key::Ours::new(cfg, allow_forwarded),
         upstream,
         debug,
     });

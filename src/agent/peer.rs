@@ -33,6 +33,31 @@ pub fn uid(_stream: &UnixStream) -> io::Result<u32> {
     ))
 }
 
+/// The pid of the process that connected `stream` (as it was at
+/// `connect`), to count its connections.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn pid(stream: &UnixStream) -> io::Result<u32> {
+    let cred = rustix::net::sockopt::socket_peercred(stream)?;
+    Ok(cred.pid.as_raw_nonzero().get() as u32)
+}
+
+/// The pid of the process that connected `stream` (`LOCAL_PEERPID`).
+#[cfg(target_os = "macos")]
+pub fn pid(stream: &UnixStream) -> io::Result<u32> {
+    let pid = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::LocalPeerPid)
+        .map_err(io::Error::from)?;
+    Ok(pid as u32)
+}
+
+/// Elsewhere the peer's pid is unknown.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+pub fn pid(_stream: &UnixStream) -> io::Result<u32> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "cannot tell the peer's pid on this system",
+    ))
+}
+
 /// Whether a peer of uid `peer` is served by an agent running as `own`:
 /// its own user, and root, as OpenSSH's ssh-agent does. Root can read the
 /// key in the state folder anyway; refusing it would only break a rootful
@@ -64,5 +89,6 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         assert_eq!(uid(&a).unwrap(), own_uid());
         assert_eq!(uid(&b).unwrap(), own_uid());
+        assert_eq!(pid(&a).unwrap(), std::process::id());
     }
 }

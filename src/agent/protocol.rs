@@ -13,6 +13,8 @@ use std::io::{self, Read};
 
 /// `SSH_AGENT_FAILURE`.
 pub const FAILURE: u8 = 5;
+/// `SSH_AGENT_SUCCESS`.
+pub const SUCCESS: u8 = 6;
 /// `SSH_AGENTC_REQUEST_IDENTITIES`.
 pub const REQUEST_IDENTITIES: u8 = 11;
 /// `SSH_AGENT_IDENTITIES_ANSWER`.
@@ -21,6 +23,14 @@ pub const IDENTITIES_ANSWER: u8 = 12;
 pub const SIGN_REQUEST: u8 = 13;
 /// `SSH_AGENT_SIGN_RESPONSE`.
 pub const SIGN_RESPONSE: u8 = 14;
+
+/// `SSH_AGENTC_EXTENSION`.
+pub const EXTENSION: u8 = 27;
+/// The extension by which ssh tells the agent which host a connection is
+/// for (OpenSSH's `PROTOCOL.agent`, 8.9 and later).
+pub const SESSION_BIND: &[u8] = b"session-bind@openssh.com";
+/// `SSH_MSG_USERAUTH_REQUEST` (RFC 4252).
+pub const USERAUTH_REQUEST: u8 = 50;
 
 /// The longest message, the type byte included: OpenSSH's `AGENT_MAX_LEN`.
 pub const MAX_MESSAGE: usize = 256 * 1024;
@@ -105,8 +115,70 @@ pub enum Request<'a> {
         data: &'a [u8],
         flags: u32,
     },
+    /// The `session-bind@openssh.com` extension.
+    SessionBind(SessionBind<'a>),
     /// Anything else: for the upstream agent.
     Other(u8),
+}
+
+/// A `session-bind@openssh.com` request: the host key of the server ssh is
+/// talking to, the session's identifier, the server's signature over it,
+/// and whether the connection is a forwarded one (ssh opened it for a
+/// remote host's use) rather than ssh's own authentication.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct SessionBind<'a> {
+    pub host_key: &'a [u8],
+    pub session_id: &'a [u8],
+    pub signature: &'a [u8],
+    pub forwarding: bool,
+}
+
+/// The parts of an SSH userauth request that the agent checks before its
+/// key signs it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Userauth<'a> {
+    pub session_id: &'a [u8],
+    /// The key blob the request offers.
+    pub key: &'a [u8],
+    /// The server's host key, for `publickey-hostbound-v00@openssh.com`.
+    pub host_key: Option<&'a [u8]>,
+}
+
+/// Reads `data` as the `SSH_MSG_USERAUTH_REQUEST` of a public-key login
+/// (RFC 4252 section 7; OpenSSH's `publickey-hostbound-v00@openssh.com`
+/// adds the host key): session identifier, type 50, user, service,
+/// method, TRUE, algorithm, key blob, [host key], and nothing after. `None`
+/// for anything else, SSHSIG blobs included.
+pub fn parse_userauth(data: &[u8]) -> Option<Userauth<'_>> {
+    let mut rest = data;
+    let session_id = string(&mut rest)?;
+    let (&kind, tail) = rest.split_first()?;
+    rest = tail;
+    if kind != USERAUTH_REQUEST {
+        return None;
+    }
+    let _user = string(&mut rest)?;
+    let _service = string(&mut rest)?;
+    let hostbound = match string(&mut rest)? {
+        b"publickey" => false,
+        b"publickey-hostbound-v00@openssh.com" => true,
+        _ => return None,
+    };
+    if boolean(&mut rest)? != Some(true) {
+        return None;
+    }
+    let _algorithm = string(&mut rest)?;
+    let key = string(&mut rest)?;
+    let host_key = if hostbound {
+        Some(string(&mut rest)?)
+    } else {
+        None
+    };
+    rest.is_empty().then_some(Userauth {
+        session_id,
+        key,
+        host_key,
+    })
 }
 
 /// Reads a request body (from [`read_message`]).
@@ -125,8 +197,41 @@ pub fn parse_request(body: &[u8]) -> Result<Request<'_>, Malformed> {
             }
             Ok(Request::Sign { key, data, flags })
         }
+        EXTENSION => {
+            let name = string(&mut rest).ok_or(Malformed::BadFields(kind))?;
+            if name != SESSION_BIND {
+                return Ok(Request::Other(kind));
+            }
+            let host_key = string(&mut rest).ok_or(Malformed::BadFields(kind))?;
+            let session_id = string(&mut rest).ok_or(Malformed::BadFields(kind))?;
+            let signature = string(&mut rest).ok_or(Malformed::BadFields(kind))?;
+            let forwarding = boolean(&mut rest)
+                .flatten()
+                .ok_or(Malformed::BadFields(kind))?;
+            if !rest.is_empty() {
+                return Err(bad);
+            }
+            Ok(Request::SessionBind(SessionBind {
+                host_key,
+                session_id,
+                signature,
+                forwarding,
+            }))
+        }
         other => Ok(Request::Other(other)),
     }
+}
+
+/// A `session-bind@openssh.com` request body (for tests and the upstream
+/// side).
+pub fn session_bind(bind: &SessionBind<'_>) -> Vec<u8> {
+    let mut out = vec![EXTENSION];
+    put_string(&mut out, SESSION_BIND);
+    put_string(&mut out, bind.host_key);
+    put_string(&mut out, bind.session_id);
+    put_string(&mut out, bind.signature);
+    out.push(u8::from(bind.forwarding));
+    out
 }
 
 /// One identity: a key blob and its comment.
@@ -207,6 +312,18 @@ fn uint32(rest: &mut &[u8]) -> Option<u32> {
     let (n, tail) = rest.split_first_chunk::<4>()?;
     *rest = tail;
     Some(u32::from_be_bytes(*n))
+}
+
+/// A boolean: `Some(None)` for a byte other than 0 and 1, which certsh
+/// refuses rather than reads as true.
+fn boolean(rest: &mut &[u8]) -> Option<Option<bool>> {
+    let (&b, tail) = rest.split_first()?;
+    *rest = tail;
+    Some(match b {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    })
 }
 
 fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
@@ -299,6 +416,88 @@ mod tests {
             Err(Malformed::BadFields(FAILURE))
         );
         assert_eq!(parse_identities(&identities_answer(&[])), Ok(vec![]));
+    }
+
+    fn put(out: &mut Vec<u8>, parts: &[&[u8]]) {
+        for p in parts {
+            put_string(out, p);
+        }
+    }
+
+    #[test]
+    fn a_publickey_login_is_read_and_anything_else_is_not() {
+        let login = |method: &[u8], tail: &[&[u8]]| {
+            let mut d = vec![];
+            put(&mut d, &[b"sid"]);
+            d.push(USERAUTH_REQUEST);
+            put(&mut d, &[b"user", b"ssh-connection", method]);
+            d.push(1);
+            put(&mut d, &[b"ssh-ed25519", b"KEY"]);
+            put(&mut d, tail);
+            d
+        };
+        assert_eq!(
+            parse_userauth(&login(b"publickey", &[])),
+            Some(Userauth {
+                session_id: b"sid",
+                key: b"KEY",
+                host_key: None
+            })
+        );
+        assert_eq!(
+            parse_userauth(&login(b"publickey-hostbound-v00@openssh.com", &[b"HOST"])),
+            Some(Userauth {
+                session_id: b"sid",
+                key: b"KEY",
+                host_key: Some(b"HOST")
+            })
+        );
+        // The hostbound method without its host key, the plain one with
+        // more after it, another method, another message type.
+        assert_eq!(
+            parse_userauth(&login(b"publickey-hostbound-v00@openssh.com", &[])),
+            None
+        );
+        assert_eq!(parse_userauth(&login(b"publickey", &[b"HOST"])), None);
+        assert_eq!(parse_userauth(&login(b"hostbased", &[])), None);
+        let mut other = login(b"publickey", &[]);
+        other[7] = 51;
+        assert_eq!(parse_userauth(&other), None);
+        // FALSE (a query, never signed) and a boolean that is neither.
+        for b in [0u8, 2] {
+            let mut d = login(b"publickey", &[]);
+            let at = 4 + 3 + 1 + 8 + 18 + 13;
+            assert_eq!(d[at], 1);
+            d[at] = b;
+            assert_eq!(parse_userauth(&d), None, "boolean {b}");
+        }
+        let mut sshsig = b"SSHSIG".to_vec();
+        put(&mut sshsig, &[b"git", b"", b"sha512", b"hash"]);
+        assert_eq!(parse_userauth(&sshsig), None);
+    }
+
+    #[test]
+    fn a_session_binding_is_read_and_other_extensions_are_passed_on() {
+        let bind = SessionBind {
+            host_key: b"host",
+            session_id: b"sid",
+            signature: b"sig",
+            forwarding: true,
+        };
+        let body = session_bind(&bind);
+        assert_eq!(parse_request(&body), Ok(Request::SessionBind(bind)));
+        let mut bad_bool = body.clone();
+        *bad_bool.last_mut().unwrap() = 2;
+        assert_eq!(
+            parse_request(&bad_bool),
+            Err(Malformed::BadFields(EXTENSION))
+        );
+        let mut longer = body.clone();
+        longer.push(0);
+        assert_eq!(parse_request(&longer), Err(Malformed::BadFields(EXTENSION)));
+        let mut query = vec![EXTENSION];
+        put(&mut query, &[b"query"]);
+        assert_eq!(parse_request(&query), Ok(Request::Other(EXTENSION)));
     }
 
     fn identity() -> impl Strategy<Value = Identity> {

@@ -80,6 +80,11 @@ pub enum Command {
         /// it is when the agent starts].
         #[arg(long, value_name = "PATH")]
         upstream: Option<PathBuf>,
+        /// Also list and use the certificate on connections that ssh opened
+        /// for a remote host (`ssh -A`); by default only the upstream agent's
+        /// keys are offered there.
+        #[arg(long)]
+        allow_forwarded: bool,
     },
     /// Show the current certificate without contacting the network. Exits 1
     /// when there is none that ssh could use.

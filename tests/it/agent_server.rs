@@ -13,62 +13,14 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
 
-/// A real `ssh-agent -d` (foreground, log on stderr), stopped on drop.
-struct SshAgent {
-    child: Child,
-    sock: PathBuf,
-}
-
-impl SshAgent {
-    fn start(env: &TestEnv) -> SshAgent {
-        let sock = env.path("upstream.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-d")
-            .arg("-a")
-            .arg(&sock)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(env.path("upstream.log")).unwrap())
-            .spawn()
-            .expect("ssh-agent starts");
-        wait_until("ssh-agent makes its socket", || sock.exists());
-        SshAgent { child, sock }
-    }
-
-    /// A new plain ed25519 key (`ssh-keygen`), added to this agent; returns
-    /// its public line.
-    fn add_new_key(&self, env: &TestEnv) -> String {
-        let key = env.path("user_key");
-        ok(env
-            .command_plain("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "user-own-key", "-f"])
-            .arg(&key));
-        ok(env
-            .command_plain("ssh-add")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &self.sock));
-        std::fs::read_to_string(key.with_extension("pub"))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for SshAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `ssh-add -L` through `sock`: (exit code, keys, stderr). An empty agent
 /// is exit code 1 and no keys.
-fn list(env: &TestEnv, sock: &Path) -> (Option<i32>, Vec<String>, String) {
+pub(crate) fn list(env: &TestEnv, sock: &Path) -> (Option<i32>, Vec<String>, String) {
     let p = run(env
         .command_plain("ssh-add")
         .arg("-L")
@@ -84,7 +36,7 @@ fn list(env: &TestEnv, sock: &Path) -> (Option<i32>, Vec<String>, String) {
 
 /// `/usr/bin/ssh` to the test sshd with certsh's socket as its agent and no
 /// certsh anywhere on the command line.
-fn ssh_through(env: &TestEnv, sock: &Path) -> assert_cmd::Command {
+pub(crate) fn ssh_through(env: &TestEnv, sock: &Path) -> assert_cmd::Command {
     let mut cmd = env.command_plain("/usr/bin/ssh");
     cmd.arg("-F")
         .arg(env.ssh_config())
@@ -95,7 +47,7 @@ fn ssh_through(env: &TestEnv, sock: &Path) -> assert_cmd::Command {
 }
 
 /// The lines of sshd's log that accepted a login.
-fn accepted(env: &TestEnv) -> Vec<String> {
+pub(crate) fn accepted(env: &TestEnv) -> Vec<String> {
     env.sshd()
         .log()
         .lines()
@@ -104,7 +56,7 @@ fn accepted(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
-const CERT_TYPE: &str = "ssh-ed25519-cert-v01@openssh.com ";
+pub(crate) const CERT_TYPE: &str = "ssh-ed25519-cert-v01@openssh.com ";
 
 #[test]
 fn ssh_logs_in_with_the_certificate_through_the_agent_alone() {
@@ -319,7 +271,7 @@ fn a_client_of_another_uid_is_refused_by_the_agent_itself() {
 
 /// Writes `bytes` on a new connection to `sock` (then closes the writing
 /// side), and returns everything the agent answers before it closes.
-fn answer_to(sock: &Path, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn answer_to(sock: &Path, bytes: &[u8]) -> Vec<u8> {
     let mut s = UnixStream::connect(sock).unwrap();
     // A guard against a hang, not a claim about speed.
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
@@ -338,7 +290,7 @@ fn answer_to(sock: &Path, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn framed(body: &[u8]) -> Vec<u8> {
+pub(crate) fn framed(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(body);
     out
@@ -621,7 +573,7 @@ fn a_symlink_to_its_own_socket_is_never_the_agents_upstream() {
 }
 
 /// Sends one request body on a new connection and returns the answer's body.
-fn ask(sock: &Path, body: &[u8]) -> Vec<u8> {
+pub(crate) fn ask(sock: &Path, body: &[u8]) -> Vec<u8> {
     let answer = answer_to(sock, &framed(body));
     assert!(answer.len() >= 5, "an answer: {answer:?}");
     let len = u32::from_be_bytes(answer[..4].try_into().unwrap()) as usize;
@@ -629,10 +581,40 @@ fn ask(sock: &Path, body: &[u8]) -> Vec<u8> {
     answer[4..].to_vec()
 }
 
-fn string(b: &[u8]) -> Vec<u8> {
+pub(crate) fn string(b: &[u8]) -> Vec<u8> {
     let mut out = (b.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(b);
     out
+}
+
+/// The data ssh asks an agent to sign for a login (RFC 4252 section 7):
+/// session id, 50, user, service, method, TRUE, algorithm, key blob, and
+/// for the hostbound method the server's host key.
+pub(crate) fn userauth(session_id: &[u8], key: &[u8], host_key: Option<&[u8]>) -> Vec<u8> {
+    let mut out = string(session_id);
+    out.push(50);
+    out.extend(string(b"user"));
+    out.extend(string(b"ssh-connection"));
+    match host_key {
+        None => out.extend(string(b"publickey")),
+        Some(_) => out.extend(string(b"publickey-hostbound-v00@openssh.com")),
+    }
+    out.push(1);
+    out.extend(string(b"ssh-ed25519-cert-v01@openssh.com"));
+    out.extend(string(key));
+    if let Some(h) = host_key {
+        out.extend(string(h));
+    }
+    out
+}
+
+/// A sign request body.
+pub(crate) fn sign_request(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut request = vec![13];
+    request.extend(string(key));
+    request.extend(string(data));
+    request.extend(0u32.to_be_bytes());
+    request
 }
 
 #[test]
@@ -643,30 +625,24 @@ fn certsh_signs_for_its_key_and_its_certificate_in_process_and_nothing_else() {
     let (_, keys, _) = list(&env, &sock);
     let cert = ssh_key::Certificate::from_openssh(&keys[0]).unwrap();
     let public = ssh_key::PublicKey::from(cert.public_key().clone());
-    let data = b"what a server asks to be signed";
     for blob in [cert.to_bytes().unwrap(), public.to_bytes().unwrap()] {
-        let mut request = vec![13];
-        request.extend(string(&blob));
-        request.extend(string(data));
-        request.extend(0u32.to_be_bytes());
-        let answer = ask(&sock, &request);
+        let data = userauth(b"a session id", &blob, None);
+        let answer = ask(&sock, &sign_request(&blob, &data));
         assert_eq!(answer[0], 14, "SIGN_RESPONSE: {answer:?}");
         // string(signature blob) = string("ssh-ed25519") string(64 bytes)
         let sig = &answer[5..];
         assert_eq!(&sig[..15], b"\0\0\0\x0bssh-ed25519");
         assert_eq!(&sig[15..19], &64u32.to_be_bytes());
         let sig = ssh_key::Signature::new(ssh_key::Algorithm::Ed25519, sig[19..].to_vec()).unwrap();
-        signature::Verifier::verify(&public, data, &sig).expect("signed by certsh's key");
+        signature::Verifier::verify(&public, &data, &sig).expect("signed by certsh's key");
         assert!(signature::Verifier::verify(&public, b"other data", &sig).is_err());
     }
+    let data = b"what a server asks to be signed";
     // Another key, with no upstream agent to ask: FAILURE.
     let other =
         ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
             .unwrap();
-    let mut request = vec![13];
-    request.extend(string(&other.public_key().to_bytes().unwrap()));
-    request.extend(string(data));
-    request.extend(0u32.to_be_bytes());
+    let request = sign_request(&other.public_key().to_bytes().unwrap(), data);
     assert_eq!(ask(&sock, &request), [5]);
     // The private key was written once, where certsh keeps it, and nowhere
     // else: no other file in the test's world holds a private key.

@@ -13,6 +13,7 @@ mod support;
 mod accounts;
 mod action;
 mod agent;
+mod agent_guards;
 mod agent_server;
 mod architecture;
 // Linux only: attacks (see .github/workflows/ci.yml).

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::{TestEnv, certsh_bin, wait_until};
+use super::{TestEnv, certsh_bin, ok, wait_until};
 
 /// A running `certsh agent`.
 pub struct CertshAgent {
@@ -75,6 +75,54 @@ impl CertshAgent {
 }
 
 impl Drop for CertshAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real `ssh-agent -d` (foreground, log on stderr), stopped on drop.
+pub struct SshAgent {
+    pub child: Child,
+    pub sock: PathBuf,
+}
+
+impl SshAgent {
+    pub fn start(env: &TestEnv) -> SshAgent {
+        let sock = env.path("upstream.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-d")
+            .arg("-a")
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(env.path("upstream.log")).unwrap())
+            .spawn()
+            .expect("ssh-agent starts");
+        wait_until("ssh-agent makes its socket", || sock.exists());
+        SshAgent { child, sock }
+    }
+
+    /// A new plain ed25519 key (`ssh-keygen`), added to this agent; returns
+    /// its public line.
+    pub fn add_new_key(&self, env: &TestEnv) -> String {
+        let key = env.path("user_key");
+        ok(env
+            .command_plain("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "user-own-key", "-f"])
+            .arg(&key));
+        ok(env
+            .command_plain("ssh-add")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &self.sock));
+        std::fs::read_to_string(key.with_extension("pub"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for SshAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -19,7 +19,7 @@ use assert_cmd::Command;
 use snapbox::IntoData;
 use tempfile::TempDir;
 
-pub use agent::CertshAgent;
+pub use agent::{CertshAgent, SshAgent};
 pub use certifier::{Certifier, Fault};
 pub use files::{FileServer, tree_snapshot};
 pub use sshd::Sshd;
