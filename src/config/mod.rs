@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod file;
 pub mod host_pattern;
 pub mod profile;
 pub mod trust;
@@ -22,8 +23,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::config::file::{FileConfig, parse_file_config};
 use anyhow::Result;
-use serde::Deserialize;
 
 use crate::config::accounts::{Account, Accounts};
 use crate::config::profile::Profile;
@@ -153,6 +154,23 @@ pub struct Config {
     /// The named account this configuration is for (`config/accounts.rs`),
     /// or `None` for the profile's own credential and state folder.
     pub account: Option<Account>,
+    /// Where the official CLI keeps the credentials it stored.
+    pub official: Official,
+}
+
+/// Where the official CLI keeps what `auth:api-token-login` and `login`
+/// stored (docs/official-cli.md, "Stored credentials").
+#[derive(Debug, Clone, Default)]
+pub struct Official {
+    /// The session id (`api.session_id`, `{prefix}SESSION_ID`, the
+    /// `session-id` file, else `default`); `None` when the one given is not
+    /// a valid id (a warning says so) and nothing stored is read.
+    pub session_id: Option<String>,
+    /// Whether the credential helper may be asked
+    /// (`api.disable_credential_helpers` is off).
+    pub helpers: bool,
+    /// `application.slug`, else the profile's.
+    pub slug: String,
 }
 
 /// Who a configuration is for, beyond the profile: the account `--account`
@@ -178,56 +196,6 @@ pub fn named_account(flag: Option<&str>, env: &dyn Env) -> Option<(String, &'sta
         None => env
             .var(accounts::ACCOUNT_VAR)
             .map(|n| (n, accounts::ACCOUNT_VAR)),
-    }
-}
-
-/// The keys of `config.yaml` that certsh reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct FileConfig {
-    api: Option<ApiSection>,
-    ssh: Option<SshSection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ApiSection {
-    token: Option<String>,
-    token_file: Option<String>,
-    auth_url: Option<String>,
-    oauth2_token_url: Option<String>,
-    oauth2_auth_url: Option<String>,
-    oauth2_revoke_url: Option<String>,
-    certifier_url: Option<String>,
-    oauth2_client_id: Option<String>,
-    auto_load_ssh_cert: Option<bool>,
-    ssh_domain_wildcards: Option<OneOrMany>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SshSection {
-    auto_load_cert: Option<bool>,
-    domain_wildcards: Option<OneOrMany>,
-    cert_key_ttl: Option<u64>,
-    add_to_agent: Option<bool>,
-    cert_only: Option<bool>,
-}
-
-/// A list that may be written as a single string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
     }
 }
 
@@ -352,50 +320,72 @@ impl Config {
         let profile = problems.take(chosen).unwrap_or(&profile::PROFILES[0]);
         problems.invalid.append(&mut home_problems.invalid);
         problems.ignored.append(&mut home_problems.ignored);
-        let config_dir = home.join(profile.config_dir);
+        // The official CLI finds its folder under {prefix}HOME when that is
+        // set; certsh's own files (~/.ssh) stay under HOME.
+        let config_home = env
+            .var_os(&format!("{}HOME", profile.env_prefix))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.clone());
+        let config_dir = config_home.join(profile.config_dir);
         let config_file = config_dir.join("config.yaml");
         let file = if known_profile && !home.as_os_str().is_empty() {
             read_file_config(&config_file, &home, &mut problems)
         } else {
             FileConfig::default()
         };
-        let api = file.api.unwrap_or_default();
-        let ssh = file.ssh.unwrap_or_default();
+        let mut file = file;
         let prefix = profile.env_prefix;
-        let pvar = |key: &str| env.var(&format!("{prefix}{key}"));
+        // The official CLI's name first, then certsh's older spelling
+        // (docs/official-cli.md, "Environment").
+        let pvar = |keys: &[&str]| {
+            keys.iter().find_map(|key| {
+                env.var(&format!("{prefix}{key}"))
+                    .map(|v| (format!("{prefix}{key}"), v))
+            })
+        };
+        let pval = |keys: &[&str]| pvar(keys).map(|(_, v)| v);
 
-        let auth_url = pvar("API_AUTH_URL")
-            .or(api.auth_url)
+        let auth_url = pval(&["AUTH_URL", "API_AUTH_URL"])
+            .or_else(|| file.string("api.auth_url"))
             .unwrap_or_else(|| profile.auth_url.to_string());
         let auth_url = auth_url.trim_end_matches('/').to_string();
-        let token_url = pvar("API_OAUTH2_TOKEN_URL")
-            .or(api.oauth2_token_url)
+        let token_url = pval(&["OAUTH2_TOKEN_URL", "API_OAUTH2_TOKEN_URL"])
+            .or_else(|| file.string("api.oauth2_token_url"))
             .unwrap_or_else(|| format!("{auth_url}{TOKEN_PATH}"));
-        let authorize_url = pvar("API_OAUTH2_AUTH_URL")
-            .or(api.oauth2_auth_url)
+        let authorize_url = pval(&["OAUTH2_AUTH_URL", "API_OAUTH2_AUTH_URL"])
+            .or_else(|| file.string("api.oauth2_auth_url"))
             .unwrap_or_else(|| format!("{auth_url}/oauth2/authorize"));
-        let revoke_url = pvar("API_OAUTH2_REVOKE_URL")
-            .or(api.oauth2_revoke_url)
+        let revoke_url = pval(&["OAUTH2_REVOKE_URL", "API_OAUTH2_REVOKE_URL"])
+            .or_else(|| file.string("api.oauth2_revoke_url"))
             .unwrap_or_else(|| format!("{auth_url}/oauth2/revoke"));
         let login_timeout = problems
             .take(env_secs(env, "CERTSH_LOGIN_TIMEOUT"))
             .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
             .max(Duration::from_secs(1));
-        let certifier_url = pvar("API_CERTIFIER_URL")
-            .or(api.certifier_url)
+        let certifier_url = pval(&["CERTIFIER_URL", "API_CERTIFIER_URL"])
+            .or_else(|| file.string("api.certifier_url"))
             .unwrap_or_else(|| profile.certifier_url.to_string());
-        let client_id = pvar("API_OAUTH2_CLIENT_ID")
-            .or(api.oauth2_client_id)
+        let client_id = pval(&["OAUTH2_CLIENT_ID", "API_OAUTH2_CLIENT_ID"])
+            .or_else(|| file.string("api.oauth2_client_id"))
             .unwrap_or_else(|| profile.client_id.to_string());
 
-        let configured = configured_wildcards(
-            ["SSH_DOMAIN_WILDCARDS", "SSH_DOMAIN_WILDCARD"]
-                .iter()
-                .find_map(|key| pvar(key).map(|v| (format!("{prefix}{key}"), v))),
-            ssh.domain_wildcards,
-            api.ssh_domain_wildcards,
-            &config_file,
-        );
+        let in_file = |key: &str| format!("{key} of {}", config_file.display());
+        let configured =
+            if let Some((var, v)) = pvar(&["SSH_DOMAIN_WILDCARD", "SSH_DOMAIN_WILDCARDS"]) {
+                Some((split_list(&v), var))
+            } else if let Some(w) = file.list("ssh.domain_wildcards") {
+                Some((w, in_file("ssh.domain_wildcards")))
+            } else {
+                file.list("api.ssh_domain_wildcards")
+                    .map(|w| (w, in_file("api.ssh_domain_wildcards")))
+            };
+        let configured = configured
+            .map(|(entries, origin)| {
+                crate::config::host_pattern::host_patterns(entries, &origin)
+                    .map_err(anyhow::Error::from)
+            })
+            .transpose();
         let mut wildcards = problems
             .take(configured)
             .unwrap_or_else(|| profile.wildcards.iter().map(|s| s.to_string()).collect());
@@ -410,25 +400,38 @@ impl Config {
         }
 
         let auto_load_cert = problems
-            .take(env_bool(env, &format!("{prefix}SSH_AUTO_LOAD_CERT")))
-            .or_else(|| problems.take(env_bool(env, &format!("{prefix}AUTO_LOAD_SSH_CERT"))))
-            .or(ssh.auto_load_cert)
-            .or(api.auto_load_ssh_cert)
+            .take(env_bool_any(
+                env,
+                prefix,
+                &[
+                    "API_AUTO_LOAD_SSH_CERT",
+                    "AUTO_LOAD_SSH_CERT",
+                    "SSH_AUTO_LOAD_CERT",
+                ],
+            ))
+            .or_else(|| file.boolean("ssh.auto_load_cert"))
+            .or_else(|| file.boolean("api.auto_load_ssh_cert"))
             .unwrap_or(true);
 
         let key_ttl = problems
-            .take(env_secs(env, &format!("{prefix}SSH_CERT_KEY_TTL")))
-            .or(ssh.cert_key_ttl.map(Duration::from_secs))
+            .take(env_int(env, &format!("{prefix}SSH_CERT_KEY_TTL")))
+            .or_else(|| file.integer("ssh.cert_key_ttl"))
+            .map(key_ttl_from)
             .unwrap_or(DEFAULT_KEY_TTL);
 
         let add_to_agent = problems
-            .take(env_bool(env, &format!("{prefix}SSH_ADD_TO_AGENT")))
-            .or(ssh.add_to_agent)
+            .take(env_bool_any(
+                env,
+                prefix,
+                &["API_ADD_TO_SSH_AGENT", "SSH_ADD_TO_AGENT"],
+            ))
+            .or_else(|| file.boolean("ssh.add_to_agent"))
+            .or_else(|| file.boolean("api.add_to_ssh_agent"))
             .unwrap_or(false);
 
         let cert_only = problems
             .take(env_bool(env, "CERTSH_CERT_ONLY"))
-            .or(ssh.cert_only)
+            .or_else(|| file.boolean("ssh.cert_only"))
             .unwrap_or(false);
 
         let refresh_margin = problems
@@ -441,6 +444,8 @@ impl Config {
             .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
         let token_var = format!("{prefix}TOKEN");
+        let file_token = file.string("api.token");
+        let file_token_file = file.string("api.token_file");
         let api_token = if let Some(a) = &account {
             // An account's token is its own: the profile's would reach the
             // certifier on the wrong account's behalf.
@@ -455,18 +460,26 @@ impl Config {
                 var: token_var,
                 token: Secret::new(token.trim().to_string()),
             })
-        } else if let Some(token) = api.token.filter(|t| !t.trim().is_empty()) {
+        } else if let Some(token) = file_token.filter(|t| !t.trim().is_empty()) {
             Some(ApiToken::ConfigFile {
                 file: config_file.clone(),
                 token: Secret::new(token.trim().to_string()),
             })
         } else {
-            api.token_file
+            file_token_file
                 .filter(|p| !p.is_empty())
                 .map(|p| ApiToken::TokenFile {
                     path: resolve_path(&p, &home, &config_dir),
                 })
         };
+        let official = official_store(
+            env,
+            (prefix, profile.slug),
+            &config_dir,
+            &mut file,
+            &mut problems,
+        );
+        problems.ignored.extend(file.take_warnings());
 
         let cfg = Config {
             profile,
@@ -508,6 +521,7 @@ impl Config {
                 .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),
             account,
+            official,
         };
         (cfg, problems)
     }
@@ -655,32 +669,62 @@ pub fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Prof
 /// The path of the token endpoint under the auth server's URL.
 pub const TOKEN_PATH: &str = "/oauth2/token";
 
-/// The host patterns the environment or `config.yaml` set, in that order of
-/// precedence, if any. Its own item so that a pattern refused here loses
-/// only the patterns.
-/// The host patterns the user configured (the first of the variable, its
-/// singular spelling, `ssh.domain_wildcards`, `api.ssh_domain_wildcards`),
-/// each checked by [`crate::config::host_pattern::host_patterns`]: a refused pattern names
-/// where it came from.
-fn configured_wildcards(
-    env: Option<(String, String)>,
-    ssh: Option<OneOrMany>,
-    api: Option<OneOrMany>,
-    config_file: &Path,
-) -> Result<Option<Vec<String>>> {
-    let in_file = |key: &str| format!("{key} of {}", config_file.display());
-    let (entries, origin) = if let Some((var, v)) = env {
-        (split_list(&v), var)
-    } else if let Some(w) = ssh {
-        (w.into_vec(), in_file("ssh.domain_wildcards"))
-    } else if let Some(w) = api {
-        (w.into_vec(), in_file("api.ssh_domain_wildcards"))
-    } else {
-        return Ok(None);
+/// The official CLI's session id and whether it uses its credential helper.
+fn official_store(
+    env: &dyn Env,
+    (prefix, slug): (&str, &str),
+    config_dir: &Path,
+    file: &mut FileConfig,
+    problems: &mut Problems,
+) -> Official {
+    let var = format!("{prefix}SESSION_ID");
+    let (id, origin) = match env.var(&var) {
+        Some(id) => (id, var),
+        None => match std::fs::read_to_string(config_dir.join("session-id")) {
+            Ok(id) => (
+                id.trim().to_string(),
+                config_dir.join("session-id").display().to_string(),
+            ),
+            Err(_) => match file.string("api.session_id") {
+                Some(id) => (id, "api.session_id".to_string()),
+                None => ("default".to_string(), String::new()),
+            },
+        },
     };
-    Ok(Some(crate::config::host_pattern::host_patterns(
-        entries, &origin,
-    )?))
+    let valid = !id.starts_with("api-token-")
+        && !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        problems.ignored.push(format!(
+            "ignoring the session id {} in {origin}: not a session id of the official CLI; \
+             its stored credentials are not read",
+            crate::util::sanitize::short(&format!("{id:?}"), 60)
+        ));
+    }
+    let disabled = env_bool_any(env, prefix, &["API_DISABLE_CREDENTIAL_HELPERS"])
+        .ok()
+        .flatten()
+        .or_else(|| file.boolean("api.disable_credential_helpers"))
+        .unwrap_or(false);
+    Official {
+        session_id: valid.then_some(id),
+        helpers: !disabled,
+        slug: file
+            .string("application.slug")
+            .unwrap_or_else(|| slug.to_string()),
+    }
+}
+
+/// `ssh.cert_key_ttl` as the official CLI reads it: seconds a key pair is
+/// reused; 0 for ever; below 0 a new key for every certificate.
+fn key_ttl_from(secs: i64) -> Duration {
+    match secs {
+        0 => Duration::MAX,
+        s if s < 0 => Duration::ZERO,
+        s => Duration::from_secs(s as u64),
+    }
 }
 
 /// `config.yaml`, when it is there, is readable, is the user's alone
@@ -745,31 +789,6 @@ fn read_trusted(
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The keys certsh reads from `config.yaml`'s text; `path` is for messages.
-/// Separate from the reading so that the fuzz target can call it.
-pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
-    if text.trim().is_empty() {
-        return Ok(FileConfig::default());
-    }
-    serde_norway::from_str::<Option<FileConfig>>(text)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| {
-            let place = match e.location() {
-                Some(l) => format!("{}:{}:{}", path.display(), l.line(), l.column()),
-                None => path.display().to_string(),
-            };
-            // The parser's message repeats the position; keep the first clause.
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            Fixable::new(
-                format!("{place}: {}", crate::util::sanitize::short(&msg, 200)),
-                "fix the YAML; certsh only reads this file",
-            )
-            .into()
-        })
-}
-
-/// The first of `names` that is set to more than white space.
 fn first_var(env: &dyn Env, names: &[&str]) -> Option<String> {
     names
         .iter()
@@ -797,6 +816,32 @@ fn env_bool(env: &dyn Env, name: &str) -> Result<Option<bool>> {
         )
         .into()),
     }
+}
+
+/// The first of `{prefix}<key>` for `keys` that is set, as a yes/no value.
+fn env_bool_any(env: &dyn Env, prefix: &str, keys: &[&str]) -> Result<Option<bool>> {
+    match keys
+        .iter()
+        .map(|k| format!("{prefix}{k}"))
+        .find(|name| env.var(name).is_some())
+    {
+        Some(name) => env_bool(env, &name),
+        None => Ok(None),
+    }
+}
+
+/// A whole number of seconds, possibly negative.
+fn env_int(env: &dyn Env, name: &str) -> Result<Option<i64>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    file::parse_int(&v).map(Some).ok_or_else(|| {
+        Fixable::new(
+            format!("{name}={v:?} is not a number of seconds"),
+            format!("set {name} to a whole number"),
+        )
+        .into()
+    })
 }
 
 fn env_secs(env: &dyn Env, name: &str) -> Result<Option<Duration>> {
@@ -933,13 +978,129 @@ mod tests {
     }
 
     #[test]
-    fn wrong_type_names_line() {
-        let home = home_with_config("api:\n  token: abc\nssh:\n  cert_key_ttl: soon\n");
-        let msg = format!(
-            "{:#}",
-            Config::load(None, &env_with(home.path(), &[])).unwrap_err()
+    fn a_value_certsh_cannot_use_costs_that_key_only() {
+        let home = home_with_config(
+            "api:\n  token: abc\n  auto_load_ssh_cert: 1\nssh:\n  cert_key_ttl: soon\n",
         );
-        assert!(msg.contains("config.yaml:4:"), "{msg}");
+        let (cfg, problems) = Config::read(None, &env_with(home.path(), &[]));
+        assert!(problems.invalid.is_empty());
+        let file = home.path().join(".magento-cloud/config.yaml");
+        assert_eq!(
+            problems.ignored,
+            [format!(
+                "ignoring ssh.cert_key_ttl in {}: \"soon\" is not a whole number; certsh uses its default",
+                file.display()
+            )]
+        );
+        assert_eq!(cfg.key_ttl, DEFAULT_KEY_TTL);
+        assert!(cfg.auto_load_cert);
+        match cfg.api_token {
+            Some(ApiToken::ConfigFile { token, .. }) => assert_eq!(token.expose(), "abc"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_lifetime_of_zero_is_for_ever_and_below_zero_is_one_key_per_certificate() {
+        for (yaml, want) in [
+            ("0", Duration::MAX),
+            ("-1", Duration::ZERO),
+            ("'3600'", Duration::from_secs(3600)),
+        ] {
+            let home = home_with_config(&format!("ssh:\n  cert_key_ttl: {yaml}\n"));
+            let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+            assert_eq!(cfg.key_ttl, want, "{yaml}");
+        }
+        let home = tempfile::tempdir().unwrap();
+        let env = env_with(home.path(), &[("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1")]);
+        assert_eq!(Config::load(None, &env).unwrap().key_ttl, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_official_variable_names_win_over_the_older_spellings() {
+        let home = tempfile::tempdir().unwrap();
+        let both = [
+            ("MAGENTO_CLOUD_CLI_AUTH_URL", "https://official.example"),
+            ("MAGENTO_CLOUD_CLI_API_AUTH_URL", "https://older.example"),
+            ("MAGENTO_CLOUD_CLI_CERTIFIER_URL", "https://cert.example"),
+            (
+                "MAGENTO_CLOUD_CLI_API_CERTIFIER_URL",
+                "https://older.example",
+            ),
+            ("MAGENTO_CLOUD_CLI_OAUTH2_CLIENT_ID", "official-id"),
+            ("MAGENTO_CLOUD_CLI_API_OAUTH2_CLIENT_ID", "older-id"),
+            (
+                "MAGENTO_CLOUD_CLI_OAUTH2_REVOKE_URL",
+                "https://revoke.example/r",
+            ),
+            (
+                "MAGENTO_CLOUD_CLI_OAUTH2_AUTH_URL",
+                "https://login.example/a",
+            ),
+            ("MAGENTO_CLOUD_CLI_API_AUTO_LOAD_SSH_CERT", "0"),
+            ("MAGENTO_CLOUD_CLI_AUTO_LOAD_SSH_CERT", "1"),
+            ("MAGENTO_CLOUD_CLI_API_ADD_TO_SSH_AGENT", "1"),
+            ("MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARD", "*.official.test"),
+            ("MAGENTO_CLOUD_CLI_SSH_DOMAIN_WILDCARDS", "*.older.test"),
+        ];
+        let cfg = Config::load(None, &env_with(home.path(), &both)).unwrap();
+        assert_eq!(cfg.token_url, "https://official.example/oauth2/token");
+        assert_eq!(cfg.certifier_url, "https://cert.example");
+        assert_eq!(cfg.client_id, "official-id");
+        assert_eq!(cfg.revoke_url, "https://revoke.example/r");
+        assert_eq!(cfg.authorize_url, "https://login.example/a");
+        assert!(!cfg.auto_load_cert);
+        assert!(cfg.add_to_agent);
+        assert_eq!(cfg.wildcards, ["*.official.test"]);
+        // The older names alone still work.
+        let older = [
+            ("MAGENTO_CLOUD_CLI_API_AUTH_URL", "https://older.example"),
+            (
+                "MAGENTO_CLOUD_CLI_OAUTH2_TOKEN_URL",
+                "https://t.example/token",
+            ),
+            ("MAGENTO_CLOUD_CLI_SSH_AUTO_LOAD_CERT", "0"),
+        ];
+        let cfg = Config::load(None, &env_with(home.path(), &older)).unwrap();
+        assert_eq!(cfg.token_url, "https://t.example/token");
+        assert_eq!(cfg.revoke_url, "https://older.example/oauth2/revoke");
+        assert!(!cfg.auto_load_cert);
+    }
+
+    #[test]
+    fn the_prefixed_home_holds_the_official_folder_and_the_session_id_is_read() {
+        let home = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let dir = other.path().join(".magento-cloud");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("session-id"), "work\n").unwrap();
+        let env = env_with(
+            home.path(),
+            &[("MAGENTO_CLOUD_CLI_HOME", other.path().to_str().unwrap())],
+        );
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(cfg.config_dir, dir);
+        assert_eq!(cfg.home, home.path());
+        assert_eq!(cfg.official.session_id.as_deref(), Some("work"));
+        assert_eq!(cfg.official.slug, "magento-cloud-cli");
+        assert!(cfg.official.helpers);
+        // The variable wins over the file; an id the official CLI refuses
+        // is a warning, and nothing stored is read.
+        let mut env = env.clone();
+        env.insert("MAGENTO_CLOUD_CLI_SESSION_ID".into(), "api-token-x".into());
+        let (cfg, problems) = Config::read(None, &env);
+        assert_eq!(cfg.official.session_id, None);
+        assert_eq!(
+            problems.ignored,
+            [
+                "ignoring the session id \"api-token-x\" in MAGENTO_CLOUD_CLI_SESSION_ID: not a \
+              session id of the official CLI; its stored credentials are not read"
+            ]
+        );
+        let home = home_with_config("api:\n  disable_credential_helpers: '1'\n");
+        let cfg = Config::load(None, &env_with(home.path(), &[])).unwrap();
+        assert!(!cfg.official.helpers);
+        assert_eq!(cfg.official.session_id.as_deref(), Some("default"));
     }
 
     #[test]
@@ -950,7 +1111,7 @@ mod tests {
             &[("CERTSH_PROFILE", "upsun"), ("UPSUN_CLI_TOKEN", "t")],
         );
         let cfg = Config::load(None, &env).unwrap();
-        assert_eq!(cfg.config_dir, home.path().join(".upsun"));
+        assert_eq!(cfg.config_dir, home.path().join(".upsun-cli"));
         assert_eq!(cfg.client_id, "upsun-cli");
         assert!(cfg.api_token.is_some());
         let cfg = Config::load(Some("platformsh"), &env).unwrap();

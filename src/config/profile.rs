@@ -16,6 +16,9 @@ pub struct Profile {
     pub config_dir: &'static str,
     /// Prefix of the official CLI's environment variables (`..._TOKEN`).
     pub env_prefix: &'static str,
+    /// The official CLI's `application.slug`: the first part of the names
+    /// its credential helper stores secrets under.
+    pub slug: &'static str,
     /// OAuth client id.
     pub client_id: &'static str,
     /// Base URL of the auth server.
@@ -33,6 +36,9 @@ pub const PROFILES: &[Profile] = &[
         title: "Magento Cloud",
         config_dir: ".magento-cloud",
         env_prefix: "MAGENTO_CLOUD_CLI_",
+        // Not published: what the official rule makes of the name "Magento
+        // Cloud CLI" (docs/official-cli.md); `application.slug` overrides it.
+        slug: "magento-cloud-cli",
         client_id: "magento-cloud-cli",
         auth_url: "https://auth.magento.cloud",
         certifier_url: "https://ssh.api.magento.cloud",
@@ -43,6 +49,7 @@ pub const PROFILES: &[Profile] = &[
         title: "Platform.sh",
         config_dir: ".platformsh",
         env_prefix: "PLATFORMSH_CLI_",
+        slug: "platformsh-cli",
         client_id: "platform-cli",
         auth_url: "https://auth.upsun.com",
         certifier_url: "https://auth.upsun.com",
@@ -51,8 +58,9 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: "upsun",
         title: "Upsun",
-        config_dir: ".upsun",
+        config_dir: ".upsun-cli",
         env_prefix: "UPSUN_CLI_",
+        slug: "upsun",
         client_id: "upsun-cli",
         auth_url: "https://auth.upsun.com",
         certifier_url: "https://auth.upsun.com",
@@ -105,7 +113,7 @@ mod tests {
     #[test]
     fn names_resolve() {
         assert_eq!(by_name("Platform.sh").unwrap().client_id, "platform-cli");
-        assert_eq!(by_name("UPSUN").unwrap().config_dir, ".upsun");
+        assert_eq!(by_name("UPSUN").unwrap().config_dir, ".upsun-cli");
         assert!(by_name("github").is_none());
     }
 

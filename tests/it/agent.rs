@@ -142,7 +142,7 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
     assert_eq!(foreign_line.len(), 1);
     // A short certificate, put in the agent by hand without a lifetime, as
     // an older tool would have done.
-    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1");
     env.certifier.set_validity(3);
     ok(env.certsh(["load", "--refresh"]));
     let dir = env.state_dir();

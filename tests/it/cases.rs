@@ -242,6 +242,26 @@ fn a_malformed_config_file() {
 }
 
 #[test]
+fn config_values_as_the_official_cli_writes_them_are_taken_and_a_bad_one_costs_its_key_only() {
+    let mut env = TestEnv::with_sshd();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    write_config_yaml(
+        &env,
+        &format!(
+            "api:\n  token: {}\n  auto_load_ssh_cert: 1\nssh:\n  cert_key_ttl: -1\n  add_to_agent: maybe\n  \
+             domain_wildcards: '*.magento.cloud'\n",
+            support::certifier::API_TOKEN
+        ),
+    );
+    env.real_ssh_with_test_config();
+    Test::ssh(&env, ["ssh.us-3.magento.cloud", "echo", "connected"])
+        .stdout("connected\n")
+        .stderr(file!["cases/config_lenient.stderr"])
+        .run();
+    assert_eq!(env.certifier.sign_requests(), 1);
+}
+
+#[test]
 fn an_unknown_profile() {
     let mut env = TestEnv::new();
     env.set("CERTSH_PROFILE", "heroku");

@@ -136,6 +136,6 @@ fn other_profiles_use_their_own_variables_and_folders() {
         "{}",
         p.stdout
     );
-    assert!(env.home().join(".upsun/certsh/current").exists());
+    assert!(env.home().join(".upsun-cli/certsh/current").exists());
     assert!(!env.home().join(".magento-cloud").exists());
 }

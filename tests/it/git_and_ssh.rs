@@ -158,7 +158,7 @@ fn an_old_key_is_replaced() {
     let mut env = TestEnv::with_sshd();
     ok(env.certsh(["load"]));
     let link_before = std::fs::read_link(env.state_dir().join("current")).unwrap();
-    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1");
     ok(env.certsh(["load", "--refresh"]));
     assert_ne!(
         std::fs::read_link(env.state_dir().join("current")).unwrap(),

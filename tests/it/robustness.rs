@@ -126,7 +126,7 @@ fn leftovers_of_a_killed_process_are_ignored() {
     // The generation it replaces was last written two hours ago, but it
     // was replaced only now: it stays for the hour after that.
     age(&generation, 7200);
-    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1");
     ok(env.certsh(["load", "--refresh"]));
     assert_ne!(current_generation(&env), generation, "a new key");
     for p in &old {

@@ -121,7 +121,7 @@ fn no_secret_leaves_the_state_folder_across_a_full_run() {
     keep(p);
     env.set("MAGENTO_CLOUD_CLI_TOKEN", certifier::API_TOKEN);
     // A new key, so that two generations' keys are searched for.
-    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "0");
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1");
     keep(ok(env.certsh(["load", "--refresh"])));
     env.unset("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL");
 

@@ -179,7 +179,7 @@ fn setup_agent_leaves_a_unit_it_did_not_write_and_names_other_profiles_apart() {
     assert!(
         upsun.contains(&format!(
             "--profile upsun agent --socket \"{}\"\n",
-            env.home().join(".upsun/certsh/agent.sock").display()
+            env.home().join(".upsun-cli/certsh/agent.sock").display()
         )),
         "{upsun}"
     );
