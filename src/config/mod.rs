@@ -346,8 +346,10 @@ impl Config {
         };
         let pval = |keys: &[&str]| pvar(keys).map(|(_, v)| v);
 
-        let auth_url = pval(&["AUTH_URL", "API_AUTH_URL"])
-            .or_else(|| file.string("api.auth_url"))
+        let configured_auth_url =
+            pval(&["AUTH_URL", "API_AUTH_URL"]).or_else(|| file.string("api.auth_url"));
+        let auth_url = configured_auth_url
+            .clone()
             .unwrap_or_else(|| profile.auth_url.to_string());
         let auth_url = auth_url.trim_end_matches('/').to_string();
         let token_url = pval(&["OAUTH2_TOKEN_URL", "API_OAUTH2_TOKEN_URL"])
@@ -365,6 +367,9 @@ impl Config {
             .max(Duration::from_secs(1));
         let certifier_url = pval(&["CERTIFIER_URL", "API_CERTIFIER_URL"])
             .or_else(|| file.string("api.certifier_url"))
+            // As the official CLI: a configured auth server is the
+            // certifier too, unless one is named.
+            .or_else(|| configured_auth_url.map(|_| auth_url.clone()))
             .unwrap_or_else(|| profile.certifier_url.to_string());
         let client_id = pval(&["OAUTH2_CLIENT_ID", "API_OAUTH2_CLIENT_ID"])
             .or_else(|| file.string("api.oauth2_client_id"))

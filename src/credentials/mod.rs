@@ -8,6 +8,7 @@ pub mod callback;
 pub mod jwt;
 pub mod login;
 pub mod need_login;
+pub mod official;
 pub mod paste;
 pub mod peer;
 pub mod refresh;

@@ -17,6 +17,7 @@ use crate::config::{ApiToken, Config};
 use crate::credentials::api::{AccessToken, Api, Granted, Signed};
 use crate::credentials::jwt;
 use crate::credentials::need_login::NeedLogin;
+use crate::credentials::official;
 use crate::credentials::source::{self, Credential, Kind};
 use crate::credentials::stored::{self, Session};
 use crate::state::cert::{self, now};
@@ -198,7 +199,49 @@ fn obtain(
 fn exchange(cfg: &Config, api: &Api, store: &Store, cred: &Credential) -> Result<AccessToken> {
     match &cred.kind {
         Kind::Session(file) => refresh_session(cfg, api, cred, file, &store.token_cache()),
-        Kind::ApiToken | Kind::StoredApiToken(_) => exchange_api_token(api, cred),
+        Kind::ApiToken | Kind::StoredApiToken(_) | Kind::OfficialApiToken(_) => {
+            exchange_api_token(api, cred)
+        }
+        Kind::OfficialSession(_) => official_session(cfg, api, cred),
+    }
+}
+
+/// An access token from the official CLI's browser session: its own while it
+/// is valid, else a refresh whose rotated tokens are stored back where the
+/// session came from, so that the official CLI stays logged in. Called under
+/// the store's lock.
+fn official_session(cfg: &Config, api: &Api, cred: &Credential) -> Result<AccessToken> {
+    let mut session = official::Session::find(cfg).ok_or_else(|| no_credentials(cfg))?;
+    if let Some(access) = session.access_token() {
+        return Ok(access);
+    }
+    let place = session.place.clone();
+    let Some(refresh) = session.refresh_token() else {
+        return Err(NeedLogin::new(
+            official::session_ended(cfg, &place, api.token_url().as_str(), "it has none"),
+            Some(cred.fingerprint.clone()),
+            None,
+        )
+        .into());
+    };
+    match api.refresh_grant(&refresh)? {
+        Granted::Tokens(set) => {
+            session
+                .store_renewed(&set.access, set.refresh.as_ref())
+                .with_context(|| {
+                    format!(
+                        "cannot store the renewed tokens back in {}; log in with the official CLI again",
+                        place.describe("browser session")
+                    )
+                })?;
+            Ok(set.access)
+        }
+        Granted::Refused(detail) => Err(NeedLogin::new(
+            official::session_ended(cfg, &place, api.token_url().as_str(), &detail),
+            Some(cred.fingerprint.clone()),
+            None,
+        )
+        .into()),
     }
 }
 
@@ -208,7 +251,7 @@ fn step_up(cfg: &Config, cred: &Credential, mut e: anyhow::Error) -> anyhow::Err
     let Some(need) = e.downcast_mut::<NeedLogin>() else {
         return e;
     };
-    if matches!(cred.kind, Kind::Session(_)) {
+    if matches!(cred.kind, Kind::Session(_) | Kind::OfficialSession(_)) {
         need.failed = Some(cred.fingerprint.clone());
         return e;
     }
@@ -329,6 +372,9 @@ pub fn exchange_api_token(api: &Api, cred: &Credential) -> Result<AccessToken> {
             "create a new API token in the console and store it: certsh login --api-token"
                 .to_string()
         }
+        Kind::OfficialApiToken(_) => "create a new API token in the console and store it with \
+             the official CLI (auth:api-token-login) or with certsh login --api-token"
+            .to_string(),
         _ => format!(
             "create a new API token in the console and put it in {}",
             cred.origin

@@ -3,7 +3,9 @@
 //! Order: `{prefix}TOKEN` in the environment, then an API token stored with
 //! `certsh login --api-token`, then `api.token` and `api.token_file` in
 //! `config.yaml` (the official CLI's order), then the browser session of
-//! `certsh login`. The first one present is used, and only that one: a broken
+//! `certsh login`; with none of certsh's own, the API token and then the
+//! browser session that the official CLI stored (`official.rs`). The first
+//! one present is used, and only that one: a broken
 //! token is reported rather than silently skipped. An API token is only ever
 //! sent to the token endpoint; the access-token cache (`stored.rs`) keeps only
 //! a hash of it, to know which token an access token came from.
@@ -16,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ApiToken, Config};
 use crate::credentials::jwt;
+use crate::credentials::official::{self, Place};
 use crate::credentials::stored::{self, SESSION_FILE, Session, stored_api_token};
 use crate::state::cert::now;
 use crate::state::store::Store;
@@ -31,6 +34,10 @@ pub enum Kind {
     StoredApiToken(PathBuf),
     /// The browser session of `certsh login` (a refresh token), in this file.
     Session(PathBuf),
+    /// The API token the official CLI stored (`auth:api-token-login`).
+    OfficialApiToken(Place),
+    /// The browser session the official CLI stored (`login`).
+    OfficialSession(Place),
 }
 
 /// A credential ready to use, with where it came from (for messages).
@@ -66,7 +73,7 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
         }
         if cfg.api_token.is_none() {
             let Some((path, s)) = stored::Session::find(cfg) else {
-                return Ok(None);
+                return Ok(official_credential(cfg));
             };
             let origin = format!("the browser session in {}", path.display());
             let login = cfg.login_command("");
@@ -111,6 +118,34 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
         origin,
         fingerprint,
     }))
+}
+
+/// The official CLI's stored API token, else its browser session.
+fn official_credential(cfg: &Config) -> Option<Credential> {
+    if let Some((token, place)) = official::api_token(cfg) {
+        return Some(Credential {
+            fingerprint: fingerprint(cfg, &token),
+            origin: place.describe("API token"),
+            kind: Kind::OfficialApiToken(place),
+            token,
+        });
+    }
+    let s = official::Session::find(cfg)?;
+    // Tied to where the session is and whom it is for, not to its tokens,
+    // which rotate.
+    let tie = format!(
+        "official session\0{}\0{}",
+        s.place.describe(""),
+        s.user().unwrap_or_default()
+    );
+    Some(Credential {
+        fingerprint: fingerprint(cfg, &Secret::new(tie)),
+        origin: s.place.describe("browser session"),
+        token: s
+            .refresh_token()
+            .unwrap_or_else(|| Secret::new(String::new())),
+        kind: Kind::OfficialSession(s.place),
+    })
 }
 
 /// `api.token_file`'s text, or `None` with a warning when the file is not
@@ -173,7 +208,8 @@ fn fingerprint(cfg: &Config, token: &Secret) -> String {
 /// Read from files only: no network.
 #[derive(Debug, Default, Serialize)]
 pub struct Identity {
-    /// `environment`, `stored-api-token`, `config`, `session` or `none`:
+    /// `environment`, `stored-api-token`, `config`, `session`,
+    /// `official-api-token`, `official-session` or `none`:
     /// the credential the next certificate would come from.
     pub credential: &'static str,
     /// Where it is (a variable, a file), never the token.
@@ -226,6 +262,8 @@ pub fn identity(cfg: &Config) -> Identity {
         }
     };
     let credential = match (&cred.kind, &cfg.api_token) {
+        (Kind::OfficialApiToken(_), _) => "official-api-token",
+        (Kind::OfficialSession(_), _) => "official-session",
         (Kind::Session(_), _) => "session",
         (Kind::StoredApiToken(_), _) => "stored-api-token",
         (Kind::ApiToken, Some(ApiToken::Env { .. })) => "environment",
@@ -238,6 +276,12 @@ pub fn identity(cfg: &Config) -> Identity {
         .as_ref()
         .and_then(|t| jwt::claims(t.token.expose()))
         .unwrap_or_default();
+    if claims.sub.is_none()
+        && matches!(cred.kind, Kind::OfficialSession(_))
+        && let Some(s) = official::Session::find(cfg)
+    {
+        claims.sub = s.user();
+    }
     if claims.sub.is_none()
         && let Kind::Session(path) = &cred.kind
         && let Some(s) = Session::read(path.as_path())

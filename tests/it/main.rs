@@ -37,6 +37,7 @@ mod login;
 // Linux only: login_elsewhere (see .github/workflows/ci.yml).
 #[cfg(target_os = "linux")]
 mod login_elsewhere;
+mod official_cli;
 mod release_install;
 mod robustness;
 mod secrets;

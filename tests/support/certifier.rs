@@ -439,6 +439,23 @@ impl Certifier {
         self.settings().expires_in_secs = secs;
     }
 
+    /// A refresh token of a browser login made elsewhere (the official
+    /// CLI's `login`), authenticated with `amr`.
+    pub fn add_refresh_token(&self, amr: &[&str]) -> String {
+        let token = random_hex(24);
+        lock(&self.shared.refresh_tokens).insert(
+            token.clone(),
+            Login {
+                challenge: String::new(),
+                redirect_uri: String::new(),
+                amr: amr.iter().map(|a| a.to_string()).collect(),
+                auth_time: unix_now(),
+                api_token: None,
+            },
+        );
+        token
+    }
+
     /// Sets the OAuth client id expected in the token request.
     pub fn set_client_id(&self, client_id: &str) {
         self.settings().client_id = client_id.to_string();

@@ -36,10 +36,12 @@ use ssh_key::{Algorithm, LineEnding, PrivateKey};
 pub const SSHD_PATH: &str = "/usr/sbin/sshd";
 
 /// Host names that the client `ssh_config` sends to the test sshd.
-pub const HOST_ALIASES: [&str; 3] = [
+pub const HOST_ALIASES: [&str; 5] = [
     "git.us-3.magento.cloud",
     "ssh.us-3.magento.cloud",
     "localhost-alias",
+    "git.eu-3.platform.sh",
+    "ssh.eu-3.platform.sh",
 ];
 
 /// How long to wait for sshd to listen before giving up: a guard against a
