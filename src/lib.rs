@@ -211,6 +211,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         }
         cli::Command::Login {
             mfa,
+            method,
             max_age,
             no_browser,
             paste,
@@ -221,7 +222,17 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
                 return login::api_token_login(&cfg);
             }
             let opts = login::Options {
-                amr: mfa.then(|| "mfa".to_string()),
+                // --mfa is --method mfa; each method once, in order.
+                amr: mfa
+                    .then(|| "mfa".to_string())
+                    .into_iter()
+                    .chain(method)
+                    .fold(Vec::new(), |mut all, m| {
+                        if !all.contains(&m) {
+                            all.push(m);
+                        }
+                        all
+                    }),
                 max_age,
                 no_browser,
                 paste,

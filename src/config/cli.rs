@@ -100,6 +100,10 @@ pub enum Command {
         /// for SSH needs).
         #[arg(long)]
         mfa: bool,
+        /// Ask for this authentication method (repeatable: every one the
+        /// cloud named), as the official CLI's `login --method`.
+        #[arg(long, value_name = "METHOD")]
+        method: Vec<String>,
         /// Ask for a login at most this many seconds old.
         #[arg(long, value_name = "SECONDS")]
         max_age: Option<u64>,
@@ -114,7 +118,7 @@ pub enum Command {
         paste: bool,
         /// Store an API token instead: read from stdin, or typed at a prompt
         /// that does not echo. It is checked with the auth server first.
-        #[arg(long, conflicts_with_all = ["mfa", "max_age", "no_browser", "paste"])]
+        #[arg(long, conflicts_with_all = ["mfa", "method", "max_age", "no_browser", "paste"])]
         api_token: bool,
     },
     /// Revoke the session and delete it, the stored API token, the key and

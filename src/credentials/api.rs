@@ -278,10 +278,9 @@ impl<'a> Api<'a> {
         }
         let text = detail(&body).text(status);
         if status == StatusCode::UNAUTHORIZED && challenge {
-            return Ok(Signed::StepUp {
-                ask: step_up(&body),
-                problem: format!("{what} requires a fresh multi-factor login: {text}"),
-            });
+            let ask = step_up(&body);
+            let problem = format!("{what} requires {}: {text}", ask.needs());
+            return Ok(Signed::StepUp { ask, problem });
         }
         if status == StatusCode::UNAUTHORIZED {
             return Ok(Signed::Unauthorized(
@@ -359,18 +358,26 @@ fn is_step_up_challenge(value: &str) -> bool {
 /// JSON body may carry `amr`, a string or a list, and `max_age`).
 fn step_up(body: &[u8]) -> StepUp {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let amr = match json.get("amr") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Array(a)) => a.iter().find_map(|v| v.as_str().map(String::from)),
-        _ => None,
-    }
-    .filter(|a| {
-        !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
-    });
+    let named: Vec<String> = match json.get("amr") {
+        Some(serde_json::Value::String(s)) => s.split_whitespace().map(String::from).collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Every method the certifier named, none added; only what can go into
+    // a URL and a command line as it is.
+    let amr = named
+        .into_iter()
+        .filter(|a| {
+            !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
+        })
+        .collect();
     StepUp {
-        amr: amr.or_else(|| Some("mfa".to_string())),
+        amr,
         max_age: json.get("max_age").and_then(|v| v.as_u64()),
     }
 }

@@ -65,8 +65,9 @@ const LOGIN_LOCK: &str = "login.lock";
 /// How to log in through the browser.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Ask for this authentication method (`amr=mfa`).
-    pub amr: Option<String>,
+    /// Ask for these authentication methods (`amr`, space-separated as the
+    /// official CLI sends them).
+    pub amr: Vec<String>,
     /// Ask for a login at most this old (`max_age`).
     pub max_age: Option<u64>,
     /// Only print the URL; do not start a browser.
@@ -135,7 +136,11 @@ pub fn ensure_at_terminal(cfg: &Config, want: Want) -> Result<Cached> {
         say(format_args!("{need}"));
     }
     let opts = Options {
-        amr: need.step_up.as_ref().and_then(|s| s.amr.clone()),
+        amr: need
+            .step_up
+            .as_ref()
+            .map(|s| s.amr.clone())
+            .unwrap_or_default(),
         max_age: need.step_up.as_ref().and_then(|s| s.max_age),
         no_browser: false,
         paste: false,
@@ -214,8 +219,8 @@ fn browser_login(cfg: &Config, store: &Store, opts: &Options) -> Result<()> {
             .append_pair("client_id", &cfg.client_id)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
-        if let Some(amr) = &opts.amr {
-            q.append_pair("amr", amr);
+        if !opts.amr.is_empty() {
+            q.append_pair("amr", &opts.amr.join(" "));
         }
         if let Some(age) = opts.max_age {
             q.append_pair("max_age", &age.to_string());

@@ -11,8 +11,9 @@ use crate::util::error::Fixable;
 /// What the certifier asked for in a step-up (RFC 9470) challenge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepUp {
-    /// The authentication method to ask for (`mfa`).
-    pub amr: Option<String>,
+    /// The authentication methods to ask for, every one the certifier
+    /// named, in its order (`mfa`, `sso:...`); none when it named none.
+    pub amr: Vec<String>,
     /// The login may be at most this old (seconds).
     pub max_age: Option<u64>,
 }
@@ -25,11 +26,28 @@ impl StepUp {
         NeedLogin::new(Fixable::new(problem, fix), None, Some(self))
     }
 
-    /// The command that fixes it: `certsh login --mfa [--max-age N]`.
+    /// What it asks for, in words: "a multi-factor login", "a fresh login
+    /// with sso:acme", "a new login".
+    pub fn needs(&self) -> String {
+        let fresh = if self.max_age.is_some() { "fresh " } else { "" };
+        match self.amr.as_slice() {
+            [] if fresh.is_empty() => "a new login".to_string(),
+            [] => "a fresh login".to_string(),
+            [m] if m == "mfa" => format!("a {fresh}multi-factor login"),
+            methods => format!("a {fresh}login with {}", methods.join(" and ")),
+        }
+    }
+
+    /// The command that fixes it: `certsh login --mfa [--max-age N]`, or
+    /// `--method M` for each method when the certifier named others.
     pub fn command(&self, cfg: &Config) -> String {
         let mut rest = String::new();
-        if self.amr.is_some() {
+        if self.amr == ["mfa"] {
             rest.push_str(" --mfa");
+        } else {
+            for m in &self.amr {
+                rest.push_str(&format!(" --method {m}"));
+            }
         }
         if let Some(age) = self.max_age {
             rest.push_str(&format!(" --max-age {age}"));
@@ -90,13 +108,13 @@ mod tests {
         )]);
         let cfg = Config::load(None, &env).unwrap();
         let s = StepUp {
-            amr: Some("mfa".into()),
+            amr: vec!["mfa".into()],
             max_age: None,
         };
         assert_eq!(s.command(&cfg), "certsh login --mfa");
         let cfg = Config::load(Some("upsun"), &env).unwrap();
         let s = StepUp {
-            amr: Some("mfa".into()),
+            amr: vec!["mfa".into()],
             max_age: Some(300),
         };
         assert_eq!(

@@ -531,6 +531,49 @@ fn step_up_at_a_terminal_logs_in_again_with_mfa_and_connects() {
 }
 
 #[test]
+fn a_step_up_naming_two_methods_asks_for_both_and_the_age_and_nothing_else() {
+    let env = world(true);
+    env.certifier.set_step_up(true, Some(600));
+    env.certifier.set_step_up_methods(&["mfa", "sso:acme"]);
+    fails(env.certsh(["login"]), 1);
+    let p = fails(
+        env.command_ssh(["ssh.us-3.magento.cloud", "echo", "never"]),
+        255,
+    );
+    assert_eq!(
+        p.stderr,
+        format!(
+            "certsh: certifier {}/ssh requires a fresh login with mfa and sso:acme: 401 Unauthorized: \
+             insufficient_user_authentication: A multi-factor login is required \
+             (run: certsh login --method mfa --method sso:acme --max-age 600)\n",
+            env.certifier.url()
+        )
+    );
+    // The command it names asks the auth server for both methods and the
+    // age, as the official CLI's login does, and then connects.
+    ok(env.certsh([
+        "login",
+        "--method",
+        "mfa",
+        "--method",
+        "sso:acme",
+        "--max-age",
+        "600",
+    ]));
+    let urls = authorize_urls(&env);
+    let asked = params(&urls[1]);
+    assert_eq!(param(&asked, "amr"), Some("mfa+sso%3Aacme"));
+    assert_eq!(param(&asked, "max_age"), Some("600"));
+    // The first login asked for nothing.
+    let first = params(&urls[0]);
+    assert_eq!(
+        (param(&first, "amr"), param(&first, "max_age")),
+        (None, None)
+    );
+    ok(env.command_ssh(["ssh.us-3.magento.cloud", "true"]));
+}
+
+#[test]
 fn step_up_without_a_terminal_exits_255_naming_the_command() {
     let env = world(true);
     env.certifier.set_step_up(true, Some(600));

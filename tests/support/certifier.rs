@@ -187,6 +187,8 @@ struct Settings {
     /// Step-up mode: `POST /ssh` wants `mfa` in the token's `amr`, and a
     /// login at most this old when set.
     step_up: Option<Option<u64>>,
+    /// The methods a step-up asks for (`["mfa"]` unless set).
+    step_up_methods: Vec<String>,
     /// Seconds added to the clock in the `Date` header.
     clock_offset: i64,
 }
@@ -344,6 +346,7 @@ impl Certifier {
                 api_tokens: HashSet::from([API_TOKEN.to_string()]),
                 token_principals: HashMap::new(),
                 step_up: None,
+                step_up_methods: vec!["mfa".to_string()],
                 clock_offset: 0,
             }),
             issued: Mutex::new(HashMap::new()),
@@ -527,6 +530,11 @@ impl Certifier {
     /// Step-up mode: `POST /ssh` answers 401 `insufficient_user_authentication`
     /// (body `{"amr": ["mfa"], "max_age": ...}`) unless the token's login
     /// passed MFA (and is at most `max_age` seconds old, when given).
+    /// The methods a step-up asks for, all of which a login must have used.
+    pub fn set_step_up_methods(&self, methods: &[&str]) {
+        self.settings().step_up_methods = methods.iter().map(|m| m.to_string()).collect();
+    }
+
     pub fn set_step_up(&self, on: bool, max_age: Option<u64>) {
         self.settings().step_up = on.then_some(max_age);
     }
@@ -1024,9 +1032,9 @@ fn authorize_endpoint(shared: &Shared, request: &Request) -> Outcome {
     }
     let now = unix_now();
     let mut amr = vec!["pwd".to_string()];
-    if get("amr") == "mfa" {
-        amr.push("mfa".to_string());
-    }
+    // The user logs in with every method asked for (space-separated, as
+    // the official CLI sends them).
+    amr.extend(get("amr").split_whitespace().map(String::from));
     let code = random_hex(16);
     lock(&shared.codes).insert(
         code.clone(),
@@ -1213,14 +1221,17 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
             }
         }
     };
-    let step_up = lock(&shared.settings).step_up;
+    let (step_up, methods) = {
+        let s = lock(&shared.settings);
+        (s.step_up, s.step_up_methods.clone())
+    };
     if let Some(max_age) = step_up {
         let fresh = max_age.is_none_or(|m| now.saturating_sub(auth_time) <= m);
-        if !amr.iter().any(|m| m == "mfa") || !fresh {
+        if !methods.iter().all(|m| amr.contains(m)) || !fresh {
             let mut body = serde_json::json!({
                 "error": "insufficient_user_authentication",
                 "error_description": "A multi-factor login is required",
-                "amr": ["mfa"],
+                "amr": methods,
             });
             if let Some(m) = max_age {
                 body["max_age"] = m.into();
