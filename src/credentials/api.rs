@@ -231,11 +231,7 @@ impl<'a> Api<'a> {
             }));
         }
         let detail = detail(&body);
-        let refused = matches!(status.as_u16(), 400 | 401)
-            && detail
-                .code
-                .as_deref()
-                .is_some_and(|c| c == "invalid_grant" || c == "invalid_client");
+        let refused = matches!(status.as_u16(), 400 | 401) && refuses_the_credential(&detail);
         if refused {
             return Ok(Granted::Refused(detail.text(status)));
         }
@@ -485,6 +481,22 @@ impl Detail {
     }
 }
 
+/// Whether a 400 or 401 of the token endpoint refuses what was sent (the
+/// code, refresh token or API token) rather than the request: OAuth's
+/// `invalid_grant` and `invalid_client`, the newer auth server's
+/// `request_unauthorized`, and a plain `error` text about the token (the
+/// vendor's mock: `{"error": "invalid API token"}`). `invalid grant type`,
+/// `unsupported_grant_type` and `invalid_request` are certsh's own mistakes.
+fn refuses_the_credential(d: &Detail) -> bool {
+    let code = d.code.as_deref().unwrap_or_default();
+    match code {
+        "invalid_grant" | "invalid_client" | "request_unauthorized" => true,
+        "unsupported_grant_type" | "invalid_request" | "invalid_scope" => false,
+        c if c.to_ascii_lowercase().starts_with("invalid grant type") => false,
+        c => c.to_ascii_lowercase().contains("token"),
+    }
+}
+
 fn detail(body: &[u8]) -> Detail {
     let clean = |s: &str| Some(sanitize::short(s, 160)).filter(|s| !s.is_empty());
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
@@ -492,6 +504,7 @@ fn detail(body: &[u8]) -> Detail {
         return Detail {
             code: get("error"),
             message: get("error_description")
+                .or_else(|| get("error_hint"))
                 .or_else(|| get("message"))
                 .or_else(|| get("detail"))
                 .or_else(|| get("title")),
@@ -529,7 +542,8 @@ fn fix_for(status: StatusCode) -> String {
         404 => "check the URL in config.yaml or the environment".into(),
         429 => "too many requests; wait a minute and try again".into(),
         s if s >= 500 => "the service has a problem; try again in a minute".into(),
-        _ => "the certificate in use was kept; try again later".into(),
+        // Not a fault that passes by itself: only 429 and 5xx say "again".
+        _ => "the certificate in use was kept; check the configuration: certsh doctor".into(),
     }
 }
 
@@ -613,6 +627,17 @@ mod tests {
 
     #[test]
     fn error_details_from_json_and_html() {
+        let refused = |body: &[u8]| refuses_the_credential(&detail(body));
+        assert!(refused(br#"{"error":"invalid API token"}"#));
+        assert!(refused(
+            br#"{"error":"invalid_grant","error_description":"Invalid API token"}"#
+        ));
+        assert!(refused(
+            br#"{"error":"request_unauthorized","error_hint":"The API token is invalid"}"#
+        ));
+        assert!(!refused(br#"{"error":"invalid grant type: password"}"#));
+        assert!(!refused(br#"{"error":"unsupported_grant_type"}"#));
+        assert!(!refused(b"<html>Bad Request</html>"));
         let d = detail(br#"{"error":"invalid_grant","error_description":"Invalid API token"}"#);
         assert_eq!(
             d.text(StatusCode::BAD_REQUEST),

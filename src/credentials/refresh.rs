@@ -367,22 +367,19 @@ pub fn exchange_api_token(api: &Api, cred: &Credential) -> Result<AccessToken> {
         Granted::Tokens(set) => return Ok(set.access),
         Granted::Refused(detail) => detail,
     };
+    // Only the user can fix it: waiting or trying again never will.
+    let make = "make a new API token in the console, under your account's API tokens,";
     let fix = match &cred.kind {
-        Kind::StoredApiToken(_) => {
-            "create a new API token in the console and store it: certsh login --api-token"
-                .to_string()
-        }
-        Kind::OfficialApiToken(_) => "create a new API token in the console and store it with \
-             the official CLI (auth:api-token-login) or with certsh login --api-token"
-            .to_string(),
-        _ => format!(
-            "create a new API token in the console and put it in {}",
-            cred.origin
+        Kind::StoredApiToken(_) => format!("{make} and store it: certsh login --api-token"),
+        Kind::OfficialApiToken(_) => format!(
+            "{make} and store it with the official CLI (auth:api-token-login) or with \
+             certsh login --api-token"
         ),
+        _ => format!("{make} and put it in {}", cred.origin),
     };
     Err(Fixable::new(
         format!(
-            "auth server {} refused the API token from {}: {detail}",
+            "the API token was refused: auth server {} answered {detail} for the token from {}",
             api.token_url(),
             cred.origin
         ),

@@ -396,7 +396,7 @@ fn api_token_login_checks_and_stores_the_token_which_comes_after_the_environment
     let p = fails(env.certsh(["load", "--refresh"]), 1);
     assert!(
         p.stderr
-            .contains("refused the API token from MAGENTO_CLOUD_CLI_TOKEN"),
+            .contains("for the token from MAGENTO_CLOUD_CLI_TOKEN"),
         "{}",
         p.stderr
     );

@@ -915,7 +915,11 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
             api_token: form.get("api_token").cloned(),
         },
         Some("api_token") => {
-            return Outcome::Answer(Response::error(400, "invalid_grant", "Invalid API token"));
+            // As the vendor's mock auth server answers (pkg/mockapi).
+            return Outcome::Answer(Response::json(
+                400,
+                serde_json::json!({"error": "invalid API token"}),
+            ));
         }
         Some("authorization_code") => {
             // A code is good once, whatever happens next.
