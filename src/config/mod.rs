@@ -156,6 +156,9 @@ pub struct Config {
     pub account: Option<Account>,
     /// Where the official CLI keeps the credentials it stored.
     pub official: Official,
+    /// `ssh.host_keys`: known-hosts lines to trust besides the shipped ones
+    /// (`setup/host_keys.rs`).
+    pub host_keys: Vec<String>,
 }
 
 /// Where the official CLI keeps what `auth:api-token-login` and `login`
@@ -477,6 +480,17 @@ impl Config {
                     path: resolve_path(&p, &home, &config_dir),
                 })
         };
+        let host_keys = match file.list("ssh.host_keys") {
+            // The official CLI also takes one text of several lines.
+            Some(v) => v
+                .iter()
+                .flat_map(|l| l.lines())
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect(),
+            None => Vec::new(),
+        };
         let official = official_store(
             env,
             (prefix, profile.slug),
@@ -527,6 +541,7 @@ impl Config {
             git_ssh_command: env.var("GIT_SSH_COMMAND"),
             account,
             official,
+            host_keys,
         };
         (cfg, problems)
     }

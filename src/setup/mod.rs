@@ -5,5 +5,6 @@
 pub mod agent_service;
 pub mod completions;
 pub mod git;
+pub mod host_keys;
 pub mod ssh_config;
 pub mod wrap;

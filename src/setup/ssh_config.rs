@@ -61,6 +61,14 @@
 //! The shim and the wrappers never have this window: they hand ssh the
 //! resolved generation's paths.
 //!
+//! Host keys: when certsh knows public host keys for the profile's hosts
+//! (`setup/host_keys.rs`), it writes them to `<state>/known_hosts` and each
+//! block that holds the key lines names that file with
+//! `UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 "<file>"`, the
+//! user's own files first, so the first connection to a region asks
+//! nothing. ssh keeps the first `UserKnownHostsFile` it obtains: one the user
+//! set earlier in the file wins, as the user meant.
+//!
 //! Named accounts of the profile (`config/accounts.rs`) get blocks of their
 //! own before the profile's, in the order the shim ranks them: accounts by
 //! project ID (`Match ... user "<id>,<id>-*"`), then host patterns, most
@@ -165,7 +173,18 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
     } else {
         Renewal::Hook
     };
-    let block = block(cfg, &exe, &renewal, &store.dir, created, &accounts)?;
+    let known = store.dir.join(crate::setup::host_keys::FILE);
+    let known = crate::setup::host_keys::write(&known, &crate::setup::host_keys::lines_for(cfg))?
+        .then_some(known);
+    let block = block(
+        cfg,
+        &exe,
+        &renewal,
+        &store.dir,
+        created,
+        &accounts,
+        known.as_deref(),
+    )?;
     let text = existing.clone().unwrap_or_default();
     let new = match found {
         Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
@@ -378,7 +397,15 @@ fn block(
     state: &Path,
     created: bool,
     accounts: &[Rule],
+    known_hosts: Option<&Path>,
 ) -> Result<String> {
+    let known = match known_hosts {
+        Some(k) => format!(
+            "    UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 \"{}\"\n",
+            percent(&config_safe(k)?)
+        ),
+        None => String::new(),
+    };
     let (begin, end) = markers(cfg.profile.name);
     if cfg.wildcards.is_empty() {
         return Err(Fixable::new(
@@ -415,7 +442,7 @@ fn block(
         .into());
     }
     let hook = hook_command(exe, "--profile", cfg.profile.name)?;
-    let mut files = key_lines(state)?;
+    let mut files = format!("{known}{}", key_lines(state)?);
     let (command, comment) = match renewal {
         Renewal::Hook => (
             "certsh setup ssh-config",
@@ -444,7 +471,7 @@ fn block(
             "# The account {name}.\n\
              Match {criteria}{before} exec \"{account_hook}\"\n\
              Match {criteria}{before}\n\
-             {files}",
+             {known}{files}",
             files = key_lines(&r.state)?,
             name = r.account,
             criteria = r.criteria,
@@ -697,6 +724,7 @@ mod tests {
             Path::new("/s"),
             false,
             &rules,
+            None,
         )
         .unwrap();
         let expected = "\
@@ -752,9 +780,28 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
             Path::new("/s"),
             false,
             &[],
+            None,
         )
         .unwrap();
         assert!(!plain.contains("account"), "{plain}");
+        assert!(!plain.contains("UserKnownHostsFile"), "{plain}");
+        let with_keys = block(
+            &cfg,
+            Path::new("/c"),
+            &Renewal::Hook,
+            Path::new("/s"),
+            false,
+            &[],
+            Some(Path::new("/s/known_hosts")),
+        )
+        .unwrap();
+        assert_eq!(
+            with_keys
+                .matches("\n    UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 \"/s/known_hosts\"\n    IdentityFile \"/s/current/id_ed25519\"\n")
+                .count(),
+            2,
+            "{with_keys}"
+        );
         assert!(plain.contains("\nMatch originalhost \"*.magento.cloud,*.magentosite.cloud\" exec \"/c --profile magento ssh-config-hook\"\n"));
     }
 

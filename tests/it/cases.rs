@@ -747,6 +747,25 @@ fn doctor_with_a_malformed_config_file() {
 }
 
 #[test]
+fn doctor_names_the_official_clis_refresh_left_in_ssh_config() {
+    let env = doctor_world("");
+    let ssh = env.home().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    // What the official CLI adds to ~/.ssh/config, and an older refresh
+    // line written by hand.
+    std::fs::write(
+        ssh.join("config"),
+        "Host github.com\n  User git\n\
+         Host *.magento.cloud *.magentosite.cloud\n  Include ~/.magento-cloud/ssh/*.config\nHost *\n\
+         Match host \"*.magento.cloud\" exec \"magento-cloud ssh-cert:load --refresh-only --yes --quiet\"\n",
+    )
+    .unwrap();
+    Test::certsh(&env, ["doctor"])
+        .stdout(file!["cases/doctor_official_refresh.stdout"])
+        .run();
+}
+
+#[test]
 fn doctor_without_credentials() {
     let mut env = doctor_world("");
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");

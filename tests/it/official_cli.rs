@@ -314,3 +314,66 @@ fn a_refused_official_session_is_reported_and_left_to_the_official_cli() {
         "nothing of the official CLI's is changed or removed"
     );
 }
+
+#[test]
+fn the_first_connection_through_setup_ssh_config_asks_no_host_key_question() {
+    let env = TestEnv::with_sshd();
+    let sshd = env.sshd();
+    // The user's own file: nothing pins the host key, ssh would ask.
+    let file = env.path("user_ssh_config");
+    std::fs::write(
+        &file,
+        format!(
+            "Host ssh.us-3.magento.cloud\n    HostName 127.0.0.1\n    Port {}\n    User {}\n    \
+             HostKeyAlias ssh.us-3.magento.cloud\n    StrictHostKeyChecking ask\n    BatchMode no\n    \
+             UpdateHostKeys no\n    GlobalKnownHostsFile /dev/null\n    IdentitiesOnly yes\n    \
+             PasswordAuthentication no\n    KbdInteractiveAuthentication no\n",
+            sshd.port(),
+            sshd.user()
+        ),
+    )
+    .unwrap();
+    let plain = || {
+        let mut cmd = env.command_plain("/usr/bin/ssh");
+        cmd.arg("-F")
+            .arg(&file)
+            .args(["ssh.us-3.magento.cloud", "echo", "hello"])
+            .write_stdin("");
+        run(cmd)
+    };
+    // Without the keys, no terminal to ask at: ssh gives up.
+    let asked = plain();
+    assert_eq!(asked.code, Some(255), "{}", asked.stderr);
+    assert!(
+        asked.stderr.contains("Host key verification failed."),
+        "{}",
+        asked.stderr
+    );
+    // The cloud's host key, as the official CLI's ssh.host_keys holds it.
+    let line = format!("ssh.us-3.magento.cloud {}", sshd.host_public_key().trim());
+    let dir = env.home().join(".magento-cloud");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!("ssh:\n  host_keys:\n    - '{line}'\n    - 'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'\n"),
+    )
+    .unwrap();
+    let certsh = env.installed().join("bin/certsh");
+    ok(env
+        .command_plain(&certsh)
+        .args(["setup", "ssh-config", "--file", file.to_str().unwrap()]));
+    let known = env.state_dir().join("known_hosts");
+    // The profile's host only: github.com's line is not the cloud's, and
+    // the shipped keys are Platform.sh's.
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("# Written by certsh setup ssh-config: the cloud's public host keys.\n{line}\n")
+    );
+    let first = plain();
+    assert_eq!(
+        (first.code, first.stdout.as_str()),
+        (Some(0), "hello\n"),
+        "{}",
+        first.stderr
+    );
+}
