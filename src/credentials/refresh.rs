@@ -68,6 +68,18 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
         });
         return Ok(store.current().expect("just read"));
     }
+    // Still valid, but obtained with another credential (another user, a
+    // login without MFA before one with it): replaced, as the official CLI
+    // replaces a certificate that no longer matches the login, and said.
+    if want == Want::IfNeeded
+        && let Some(c) = &existing
+        && reusable(cfg, c, None)
+    {
+        crate::util::log::line(&format!(
+            "the certificate in use came from another login; replacing it with one for {}",
+            cred.origin
+        ));
+    }
     let reuse_key =
         existing.filter(|c| now().saturating_sub(c.key_created) < cfg.key_ttl.as_secs());
     let t = Instant::now();

@@ -262,6 +262,25 @@ fn config_values_as_the_official_cli_writes_them_are_taken_and_a_bad_one_costs_i
 }
 
 #[test]
+fn a_valid_certificate_of_another_login_is_replaced_and_said_so() {
+    let mut env = TestEnv::with_sshd();
+    env.real_ssh_with_test_config();
+    Test::ssh(&env, ["ssh.us-3.magento.cloud", "true"]).run();
+    let first = env.certificate_bytes().unwrap();
+    env.certifier.add_api_token("another-users-token");
+    env.set("MAGENTO_CLOUD_CLI_TOKEN", "another-users-token");
+    Test::ssh(&env, ["ssh.us-3.magento.cloud", "echo", "connected"])
+        .stdout("connected\n")
+        .stderr(
+            "certsh: the certificate in use came from another login; replacing it with one for \
+             MAGENTO_CLOUD_CLI_TOKEN\n",
+        )
+        .run();
+    assert_ne!(env.certificate_bytes().unwrap(), first);
+    assert_eq!(env.certifier.signatures_for("another-users-token"), 1);
+}
+
+#[test]
 fn an_unknown_profile() {
     let mut env = TestEnv::new();
     env.set("CERTSH_PROFILE", "heroku");
