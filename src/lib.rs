@@ -199,6 +199,14 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Rsync { args } => wrap::rsync(&args, profile, account),
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
+        cli::Command::RenewAhead => {
+            let only = config::For {
+                account,
+                profile_only: account.is_none(),
+                ..Default::default()
+            };
+            crate::credentials::ahead::renew(&Config::load_for(profile, only, &ProcessEnv)?)
+        }
         cli::Command::SshConfigHook => {
             // The block names an account on the hook's line when it means
             // one: otherwise the hook is the profile's, as its files are.

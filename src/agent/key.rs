@@ -68,6 +68,36 @@ impl Ours {
         })
     }
 
+    /// The timer's work: renews the certificate when it is in the last share
+    /// of its lifetime, so that a client that keeps one connection (an IDE)
+    /// never meets an expired one. A failure is logged once, as the
+    /// listing's are; the current certificate stays.
+    pub fn renew_if_due(&self) {
+        let Some(current) = Store::locate(&self.cfg).and_then(|s| s.current()) else {
+            return;
+        };
+        if !crate::credentials::ahead::due(&self.cfg, &current) {
+            return;
+        }
+        let mut logged = self.renewal.lock().unwrap_or_else(|e| e.into_inner());
+        match refresh::ensure(&self.cfg, Want::Ahead) {
+            Ok(_) => {
+                if logged.take().is_some() {
+                    log::line("agent: the certificate is renewed again");
+                }
+            }
+            Err(e) => {
+                let problem = format!("{e:#}");
+                if logged.as_deref() != Some(problem.as_str()) {
+                    log::line(&format!(
+                        "agent: renewing ahead of expiry failed: {problem}; the current certificate stays"
+                    ));
+                    *logged = Some(problem);
+                }
+            }
+        }
+    }
+
     fn certificate(&self) -> Option<Cached> {
         let mut logged = self.renewal.lock().unwrap_or_else(|e| e.into_inner());
         let problem = match refresh::ensure(&self.cfg, Want::IfNeeded) {

@@ -116,6 +116,7 @@ pub fn run(
         upstream,
         debug,
     });
+    renew_on_a_timer(Arc::clone(&shared));
     server::serve(&bound.listener, shared)?;
     Ok(crate::util::error::success())
 }
@@ -135,6 +136,21 @@ fn same_socket(a: &Path, b: &Path) -> bool {
         Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
     };
     real(a).is_some() && real(a) == real(b)
+}
+
+/// How often the agent looks whether the certificate is due for renewal.
+const RENEW_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Renews the certificate ahead of expiry on a timer (`key.rs`).
+fn renew_on_a_timer(shared: Arc<server::Shared>) {
+    let _ = std::thread::Builder::new()
+        .name("agent renewal".into())
+        .spawn(move || {
+            loop {
+                shared.ours.renew_if_due();
+                std::thread::sleep(RENEW_CHECK);
+            }
+        });
 }
 
 /// Removes the socket and exits on SIGTERM, SIGINT and SIGHUP.

@@ -192,6 +192,10 @@ pub enum Command {
     /// nothing in ssh's configuration.
     #[command(hide = true, name = "ssh-config-hook")]
     SshConfigHook,
+    /// The background renewal a connection starts when the certificate is
+    /// in the last share of its lifetime. Internal.
+    #[command(hide = true, name = "renew-ahead")]
+    RenewAhead,
 }
 
 /// What `certsh setup` changes.

@@ -111,6 +111,20 @@ impl FileConfig {
         read
     }
 
+    /// A share from 0 to 1: a number, or a string holding one or a percent.
+    pub fn share(&mut self, key: &str) -> Option<f64> {
+        let v = self.get(key)?;
+        let read = match &v {
+            Value::Number(n) => n.as_f64().filter(|f| (0.0..=1.0).contains(f)),
+            Value::String(s) => parse_share(s),
+            _ => None,
+        };
+        if read.is_none() {
+            self.warn(key, &v, "a share from 0 to 1");
+        }
+        read
+    }
+
     /// A list of texts, or one text standing for a list of one.
     pub fn list(&mut self, key: &str) -> Option<Vec<String>> {
         let v = self.get(key)?;
@@ -145,6 +159,16 @@ pub fn parse_bool(s: &str) -> Option<bool> {
         "0" | "false" | "no" | "off" | "" => Some(false),
         _ => None,
     }
+}
+
+/// A share from 0 to 1 in a string: `0.33` or `33%`.
+pub fn parse_share(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let f = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        None => s.parse::<f64>().ok()?,
+    };
+    (0.0..=1.0).contains(&f).then_some(f)
 }
 
 /// A whole number in a string (`"60"`, `"-1"`, `"60.0"`).

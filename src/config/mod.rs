@@ -39,6 +39,9 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// The least margin accepted: below this a certificate could expire between
 /// the check and the server's authentication.
 pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(120);
+/// The last share of a certificate's lifetime in which it is renewed in the
+/// background: a third, as tbot and step renew at two thirds.
+pub const DEFAULT_RENEW_AHEAD: f64 = 1.0 / 3.0;
 /// Time allowed for one HTTP request, unless `CERTSH_HTTP_TIMEOUT` says
 /// otherwise. A whole renewal (lock wait and two requests) is bounded by
 /// [`Config::refresh_deadline`].
@@ -127,6 +130,10 @@ pub struct Config {
     pub cert_only: bool,
     /// A certificate with less time left than this is renewed.
     pub refresh_margin: Duration,
+    /// The last share of a certificate's lifetime in which a connection
+    /// starts a renewal in the background (`ssh.renew_ahead`,
+    /// `CERTSH_RENEW_AHEAD`; 0 turns it off).
+    pub renew_ahead: f64,
     /// Time allowed for one HTTP request.
     pub http_timeout: Duration,
     /// The API token, if any is configured.
@@ -446,6 +453,10 @@ impl Config {
             .take(env_secs(env, "CERTSH_REFRESH_MARGIN"))
             .unwrap_or(DEFAULT_REFRESH_MARGIN)
             .max(MIN_REFRESH_MARGIN);
+        let renew_ahead = problems
+            .take(env_share(env, "CERTSH_RENEW_AHEAD"))
+            .or_else(|| file.share("ssh.renew_ahead"))
+            .unwrap_or(DEFAULT_RENEW_AHEAD);
         let http_timeout = problems
             .take(env_secs(env, "CERTSH_HTTP_TIMEOUT"))
             .unwrap_or(DEFAULT_HTTP_TIMEOUT)
@@ -517,6 +528,7 @@ impl Config {
             add_to_agent,
             cert_only,
             refresh_margin,
+            renew_ahead,
             http_timeout,
             api_token,
             debug: env
@@ -848,6 +860,20 @@ fn env_bool_any(env: &dyn Env, prefix: &str, keys: &[&str]) -> Result<Option<boo
         Some(name) => env_bool(env, &name),
         None => Ok(None),
     }
+}
+
+/// A share between 0 and 1 (`0.33`, or `33%`).
+fn env_share(env: &dyn Env, name: &str) -> Result<Option<f64>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    file::parse_share(&v).map(Some).ok_or_else(|| {
+        Fixable::new(
+            format!("{name}={v:?} is not a share of the lifetime"),
+            format!("set {name} to a number from 0 to 1, such as 0.33 (0 turns it off)"),
+        )
+        .into()
+    })
 }
 
 /// A whole number of seconds, possibly negative.

@@ -130,6 +130,7 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
     };
     if let Ok(c) = &result {
         crate::state::ssh_add::after_renewal(cfg, before, c);
+        crate::credentials::ahead::after_connection(cfg, c);
     }
     result
 }

@@ -2,6 +2,7 @@
 //! HTTP API that turns it into an access token and a certificate, and logging
 //! in and out.
 
+pub mod ahead;
 pub mod api;
 pub mod browser;
 pub mod callback;

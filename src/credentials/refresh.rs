@@ -32,6 +32,9 @@ pub enum Want {
     IfNeeded,
     /// Renew now (`certsh load --refresh`).
     Fresh,
+    /// Renew also when in the last share of its lifetime (the background
+    /// renewal, `credentials/ahead.rs`).
+    Ahead,
 }
 
 /// Whether `cached` can be used as it is with the configured credential.
@@ -41,13 +44,25 @@ fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
     cert::usable_from(&cached.cert, now(), margin, fingerprint)
 }
 
+/// Whether `want` keeps `cached`: [`reusable`], and for [`Want::Ahead`] not
+/// yet in its last share.
+fn keeps(cfg: &Config, want: Want, cached: &Cached, fingerprint: Option<&str>) -> bool {
+    match want {
+        Want::Fresh => false,
+        Want::IfNeeded => reusable(cfg, cached, fingerprint),
+        Want::Ahead => {
+            reusable(cfg, cached, fingerprint)
+                && !cert::in_last_share(&cached.cert, now(), cfg.renew_ahead)
+        }
+    }
+}
+
 /// A usable certificate, obtaining one if needed.
 pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     let deadline = Instant::now() + cfg.refresh_deadline();
     let direct = source::direct_fingerprint(cfg);
-    if want == Want::IfNeeded
-        && let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
-        && reusable(cfg, &cached, direct.as_deref())
+    if let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
+        && keeps(cfg, want, &cached, direct.as_deref())
     {
         return Ok(cached);
     }
@@ -59,9 +74,8 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     // been rotated by the process that held it.
     let cred = source::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let existing = store.current();
-    if want == Want::IfNeeded
-        && let Some(c) = &existing
-        && reusable(cfg, c, Some(&cred.fingerprint))
+    if let Some(c) = &existing
+        && keeps(cfg, want, c, Some(&cred.fingerprint))
     {
         debug(cfg.debug, || {
             "another process renewed the certificate".into()

@@ -77,6 +77,10 @@ struct Report {
     key: Option<String>,
     /// The credential the next certificate comes from, and who logged in.
     login: Identity,
+    /// What the last background renewal said when it failed, until a
+    /// connection reports it (`credentials/ahead.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renewal_failed: Option<String>,
 }
 
 fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
@@ -96,6 +100,7 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
             certificate: None,
             key: None,
             login: source::identity(cfg),
+            renewal_failed: None,
         };
     };
     let left = cert::seconds_left(&c.cert, now);
@@ -132,6 +137,11 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
         certificate: Some(c.cert_path.display().to_string()),
         key: Some(c.key_path.display().to_string()),
         login: source::identity(cfg),
+        renewal_failed: c
+            .cert_path
+            .parent()
+            .and_then(std::path::Path::parent)
+            .and_then(crate::credentials::ahead::pending_failure),
     }
 }
 
@@ -179,6 +189,10 @@ fn human(cfg: &Config, r: &Report) -> String {
         r.certificate.as_deref().unwrap_or(""),
         r.key.as_deref().unwrap_or(""),
     ) + &login_lines(&r.login)
+        + &r.renewal_failed
+            .as_ref()
+            .map(|f| format!("  Renewal:     the background renewal failed: {f}\n"))
+            .unwrap_or_default()
 }
 
 /// The accounts file's accounts, when there is a file with at least one;

@@ -142,6 +142,20 @@ pub fn usable_from(cert: &Certificate, now: u64, margin: u64, fingerprint: Optio
     usable(cert, now, margin) && from_credential(cert, fingerprint)
 }
 
+/// Whether `now` is in the last `share` of `cert`'s lifetime (0: never).
+pub fn in_last_share(cert: &Certificate, now: u64, share: f64) -> bool {
+    last_share(cert.valid_after(), cert.valid_before(), now, share)
+}
+
+fn last_share(after: u64, before: u64, now: u64, share: f64) -> bool {
+    if share <= 0.0 || before <= after {
+        return false;
+    }
+    let lifetime = (before - after) as f64;
+    let left = before.saturating_sub(now) as f64;
+    left < lifetime * share.min(1.0)
+}
+
 /// SHA-256 fingerprint as ssh-keygen prints it.
 pub fn fingerprint(key: &KeyData) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
@@ -174,6 +188,17 @@ pub fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_third_of_an_hour_is_its_last_twenty_minutes() {
+        let share = 1.0 / 3.0;
+        assert!(!last_share(0, 3600, 0, share));
+        assert!(!last_share(0, 3600, 2399, share));
+        assert!(last_share(0, 3600, 2401, share));
+        assert!(last_share(0, 3600, 4000, share));
+        assert!(!last_share(0, 3600, 3000, 0.0), "0 turns it off");
+        assert!(last_share(0, 3600, 1, 1.0), "1 renews at once");
+    }
     use ssh_key::rand_core::OsRng;
     use ssh_key::{Algorithm, PrivateKey, certificate::Builder};
 

@@ -39,6 +39,7 @@ mod login;
 mod login_elsewhere;
 mod official_cli;
 mod release_install;
+mod renew_ahead;
 mod robustness;
 mod secrets;
 mod setup;
