@@ -4,8 +4,9 @@
     scripts/agent-roundtrip.py SOCKET CERT_PUB ROUNDS
 
 Each round connects to SOCKET, lists the identities (SSH_AGENTC_REQUEST_IDENTITIES),
-has the key of the certificate in CERT_PUB sign 32 bytes (SSH_AGENTC_SIGN_REQUEST),
-and closes: what ssh does with an agent per connection. Prints one line per round,
+has the key of the certificate in CERT_PUB sign a public-key login request as ssh builds
+it (SSH_AGENTC_SIGN_REQUEST over an SSH_MSG_USERAUTH_REQUEST: certsh's agent signs nothing
+else), and closes: what ssh does with an agent per connection. Prints one line per round,
 the round's time in microseconds. scripts/bench-connect.sh runs it against
 certsh agent and OpenSSH's ssh-agent, interleaved, and takes the medians.
 """
@@ -51,8 +52,19 @@ def main():
         raise SystemExit("usage: scripts/agent-roundtrip.py SOCKET CERT_PUB ROUNDS")
     path, cert_file, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with open(cert_file) as f:
-        blob = base64.b64decode(f.read().split()[1])
-    sign = message(SIGN_REQUEST, string(blob) + string(b"\x00" * 32) + struct.pack(">I", 0))
+        fields = f.read().split()
+    algorithm, blob = fields[0].encode(), base64.b64decode(fields[1])
+    login = (
+        string(b"\x00" * 32)  # session identifier
+        + bytes([50])  # SSH_MSG_USERAUTH_REQUEST
+        + string(b"git")
+        + string(b"ssh-connection")
+        + string(b"publickey")
+        + bytes([1])
+        + string(algorithm)
+        + string(blob)
+    )
+    sign = message(SIGN_REQUEST, string(blob) + string(login) + struct.pack(">I", 0))
     for _ in range(rounds):
         start = time.perf_counter_ns()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

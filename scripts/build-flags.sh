@@ -9,7 +9,7 @@
 # install.sh after a major glibc upgrade. Elsewhere (macOS) the default
 # linking applies.
 #
-# Which libc (issue #8): the release archives' binary (scripts/dist.sh) is
+# Which libc: the release archives' binary (scripts/dist.sh) is
 # static musl, and scripts/bench.sh measures both builds in one interleaved
 # run. On the shared 2-core machine (BENCH_RUNS=2000, two runs) musl was the
 # faster of the two: exec floor 0.79 ms against 1.11 ms, hot path 1.13-1.15 ms

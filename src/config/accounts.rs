@@ -1,5 +1,5 @@
 //! Named accounts: more than one credential for one person or one CI runner,
-//! each serving its own projects or hosts (issue #12).
+//! each serving its own projects or hosts.
 //!
 //! They are defined in certsh's own file, never in the official CLI's
 //! `config.yaml` (which certsh only reads): `$CERTSH_CONFIG` when set, else

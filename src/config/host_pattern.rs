@@ -43,7 +43,7 @@ pub(crate) fn matches_any<P: AsRef<str>>(host: &[u8], patterns: &[P]) -> bool {
 /// something else in an ssh_config line than in a host pattern (a quote, a
 /// backslash, white space, a control character), so written into
 /// `setup ssh-config`'s `Match` lines it could end them early and start a
-/// `Match exec` of its own (issue #9). Refused wherever patterns are read, so
+/// `Match exec` of its own. Refused wherever patterns are read, so
 /// that what certsh matches and what it writes are the same patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadHostPattern {
@@ -166,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_9_host_patterns_hold_only_safe_characters() {
+    fn host_patterns_hold_only_safe_characters() {
         assert_eq!(
             patterns(&["*.magento.cloud", "!x-1.y_z.cloud", "?.a"]).unwrap(),
             ["*.magento.cloud", "!x-1.y_z.cloud", "?.a"]
@@ -208,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_9_every_profile_default_is_a_safe_pattern() {
+    fn every_profile_default_is_a_safe_pattern() {
         for p in crate::config::profile::PROFILES {
             for w in p.wildcards {
                 assert!(is_safe_host_pattern(w), "{w}");

@@ -1177,7 +1177,7 @@ mod tests {
 
     #[test]
     fn each_setting_is_read_on_its_own() {
-        // Issue #9: what can be read still decides the scope.
+        // What can be read still decides the scope.
         let home = home_with_config("api:\n  token: [unclosed\n");
         let env = env_with(
             home.path(),

@@ -163,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_9_dollar_brace_is_refused() {
+    fn dollar_brace_is_refused() {
         assert!(certificate_options(Path::new("/h/${HOME}/k"), Path::new("/h/c")).is_err());
         assert!(certificate_options(Path::new("/h/k"), Path::new("/h/${X}c")).is_err());
         assert!(certificate_options(Path::new("/h/$/{k"), Path::new("/h/$c{")).is_ok());

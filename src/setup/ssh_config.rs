@@ -830,7 +830,7 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
     }
 
     #[test]
-    fn issue_9_paths_ssh_would_misread_are_refused() {
+    fn paths_ssh_would_misread_are_refused() {
         for bad in [
             "/a\"b",
             "/a'b",

@@ -1,4 +1,4 @@
-//! Named accounts (issue #12), end to end: two accounts with their own API
+//! Named accounts, end to end: two accounts with their own API
 //! tokens, two projects on two real sshds that each accept only their own
 //! account's principal, parallel clones, a repository tied to an account,
 //! `status` over every account, and the errors of a bad accounts file.

@@ -7,7 +7,7 @@
 //! steps as the runner applies them. The release it installs is made by
 //! `scripts/dist.sh` and served on loopback (`CERTSH_DOWNLOAD_URL`); PATH has
 //! no cargo. The workflow of docs/ci.md then clones through the test sshd
-//! with only the token set. Issue #8.
+//! with only the token set.
 //!
 //! `GITHUB_ACTION_PATH` is a folder holding the repository's action.yml and
 //! install.sh, byte for byte, and a `release/allowed_signers` naming the

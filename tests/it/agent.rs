@@ -1,6 +1,6 @@
 //! `certsh load --agent` and `ssh.add_to_agent` with a real `ssh-agent`: the
 //! certificate is held for its lifetime and no longer, certsh's stale
-//! entries are cleared, and no agent is a note, not a failure. Issue #4.
+//! entries are cleared, and no agent is a note, not a failure.
 
 use crate::support;
 

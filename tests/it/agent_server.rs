@@ -1,6 +1,6 @@
 //! `certsh agent`, the ssh-agent that renews the certificate by itself,
 //! against the real sshd, the real OpenSSH client and a real `ssh-agent`
-//! behind it. Issue #11.
+//! behind it.
 //!
 //! No test runs certsh on the ssh command line: ssh is `/usr/bin/ssh` with
 //! `-o IdentityAgent=<certsh's socket>`, as an IDE or a GUI git client would

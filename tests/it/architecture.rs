@@ -2,7 +2,7 @@
 //! is an import of one module by another. No two modules may import each
 //! other, directly or around a loop (the folders as units, and the files
 //! within each folder), and no module may import from a layer above its own.
-//! `docs/architecture.md` describes the layers; issue #10.
+//! `docs/architecture.md` describes the layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

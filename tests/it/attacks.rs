@@ -1,5 +1,5 @@
 //! Attacks from another local user and from a configuration the user did not
-//! write, each named after its finding in issue #9.
+//! write, each named after what it guards.
 //!
 //! The other user is a real account, `certsh-attacker`, made with `useradd`
 //! when missing (CI runs as root); files are handed to it with `chown`, and
@@ -103,7 +103,7 @@ impl Proxy {
     not(feature = "test-all"),
     ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
-fn issue_9_finding_2_a_config_file_of_another_user_is_ignored() {
+fn a_config_file_of_another_user_is_ignored() {
     let (uid, _) = attacker();
     let mut env = TestEnv::new();
     // The victim's API token is in the environment; the auth URL is left to
@@ -147,7 +147,7 @@ fn issue_9_finding_2_a_config_file_of_another_user_is_ignored() {
     not(feature = "test-all"),
     ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
-fn issue_9_finding_2_a_group_writable_config_file_or_folder_is_ignored() {
+fn a_group_writable_config_file_or_folder_is_ignored() {
     let (_, gid) = attacker();
     for case in ["folder", "file"] {
         let mut env = TestEnv::new();
@@ -204,7 +204,7 @@ fn issue_9_finding_2_a_group_writable_config_file_or_folder_is_ignored() {
     not(feature = "test-all"),
     ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
-fn issue_9_finding_2_a_token_file_of_another_user_is_ignored() {
+fn a_token_file_of_another_user_is_ignored() {
     let (uid, _) = attacker();
     let mut env = TestEnv::new();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
@@ -241,7 +241,7 @@ fn issue_9_finding_2_a_token_file_of_another_user_is_ignored() {
     not(feature = "test-all"),
     ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
-fn issue_9_finding_2_a_state_folder_of_another_user_is_not_read() {
+fn a_state_folder_of_another_user_is_not_read() {
     // A config folder others may write lets her swap the state folder for
     // her own, with her API token stored in it.
     let (uid, gid) = attacker();
@@ -297,7 +297,7 @@ fn public_recording_ssh() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
-fn issue_9_finding_6_a_malformed_config_file_does_not_break_ssh_to_other_hosts() {
+fn a_malformed_config_file_does_not_break_ssh_to_other_hosts() {
     let mut env = TestEnv::new();
     env.recording_ssh();
     write_config(&env, "api:\n  token: [unclosed\nssh: {\n");
@@ -329,7 +329,7 @@ fn issue_9_finding_6_a_malformed_config_file_does_not_break_ssh_to_other_hosts()
 }
 
 #[test]
-fn issue_9_finding_6_a_bad_certsh_variable_does_not_break_ssh_to_other_hosts() {
+fn a_bad_certsh_variable_does_not_break_ssh_to_other_hosts() {
     let mut env = TestEnv::new();
     env.recording_ssh();
     env.set("CERTSH_HTTP_TIMEOUT", "soon");
@@ -358,7 +358,7 @@ fn issue_9_finding_6_a_bad_certsh_variable_does_not_break_ssh_to_other_hosts() {
     not(feature = "test-all"),
     ignore = "tier all: a second local user needs root (scripts/test --all)"
 )]
-fn issue_9_finding_6_an_unreadable_home_does_not_break_ssh_to_other_hosts() {
+fn an_unreadable_home_does_not_break_ssh_to_other_hosts() {
     // `docker run --user` with HOME=/root: a HOME the user cannot enter.
     let (uid, gid) = attacker();
     let env = TestEnv::new();
@@ -414,7 +414,7 @@ fn old_format(env: &TestEnv, name: &str, text: &str) {
 }
 
 #[test]
-fn issue_9_finding_7_a_stored_api_token_is_not_sent_to_another_token_url() {
+fn a_stored_api_token_is_not_sent_to_another_token_url() {
     let mut env = TestEnv::new();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
     ok(env
@@ -438,7 +438,7 @@ fn issue_9_finding_7_a_stored_api_token_is_not_sent_to_another_token_url() {
 }
 
 #[test]
-fn issue_9_finding_7_a_browser_session_is_not_sent_to_another_token_url() {
+fn a_browser_session_is_not_sent_to_another_token_url() {
     let mut env = TestEnv::new();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
     let browser = env.path("bin/browser");
@@ -471,7 +471,7 @@ fn issue_9_finding_7_a_browser_session_is_not_sent_to_another_token_url() {
 }
 
 #[test]
-fn issue_9_finding_7_old_credential_files_are_bound_to_the_profiles_token_url() {
+fn old_credential_files_are_bound_to_the_profiles_token_url() {
     // The test certifier is not the profile's auth server, so files from
     // before the binding are refused here rather than sent to it.
     let mut env = TestEnv::new();

@@ -1,7 +1,6 @@
 //! Attacks on the browser login and on the secrets certsh holds, by another
-//! local user or by a program certsh starts. Issue #9, findings 3 (login
-//! CSRF), 5 (a slow client holding the login callback) and 9 (secrets in
-//! children and core files).
+//! local user or by a program certsh starts: login CSRF, a slow client
+//! holding the login callback, and secrets in children and core files.
 //!
 //! The other user is a real one: the tests run as root (as CI does), create
 //! `certsh-attacker` and `certsh-other` once, and switch to them with

@@ -1,6 +1,6 @@
 //! What an attacker can do through a config file the user did not write, a
 //! shared temp folder or a crafted command line, and what certsh does about
-//! it. Each test is named after the finding of issue #9 it guards.
+//! it. Each test is named after what it guards.
 
 use crate::support;
 
@@ -24,13 +24,13 @@ fn write_config_yaml(env: &TestEnv, yaml: &str) -> PathBuf {
     file
 }
 
-/// Issue #9, finding 1: a host pattern ending in a backslash and holding tabs
+/// A host pattern ending in a backslash and holding tabs
 /// closed the `Match` line's quotes early, and OpenSSH 9.9+ then read the
 /// rest as `Match host * exec <command>`. Host patterns now hold only
 /// characters that mean the same to every ssh_config parser, wherever they
 /// come from, and anything else is refused, naming the pattern.
 #[test]
-fn issue_9_finding_1_host_patterns_that_could_rewrite_ssh_config_are_refused() {
+fn host_patterns_that_could_rewrite_ssh_config_are_refused() {
     let mut env = TestEnv::new();
     let ssh_config = env.path("ssh_config");
     std::fs::write(&ssh_config, "Host *\n    ServerAliveInterval 30\n").unwrap();
@@ -94,12 +94,12 @@ fn issue_9_finding_1_host_patterns_that_could_rewrite_ssh_config_are_refused() {
     assert!(!p.stdout.contains("certificatefile"), "{}", p.stdout);
 }
 
-/// Issue #9, finding 4: while the state is in the temp-dir fallback,
+/// While the state is in the temp-dir fallback,
 /// `setup ssh-config` would write `$TMPDIR/certsh-<uid>/...` into
 /// `~/.ssh/config` for good, and once the temp folder is cleaned another
 /// user can recreate it with her own key. It is refused, with the reason.
 #[test]
-fn issue_9_finding_4_setup_ssh_config_is_refused_while_the_state_is_in_the_temp_dir() {
+fn setup_ssh_config_is_refused_while_the_state_is_in_the_temp_dir() {
     let mut env = TestEnv::new();
     let home = "/nonexistent/certsh-test-home";
     env.set("HOME", home);
@@ -117,12 +117,12 @@ fn issue_9_finding_4_setup_ssh_config_is_refused_while_the_state_is_in_the_temp_
     );
 }
 
-/// Issue #9, finding 8: ssh expands `${VAR}` in `IdentityFile` and
+/// ssh expands `${VAR}` in `IdentityFile` and
 /// `CertificateFile`, on the command line and in ssh_config alike, and
 /// nothing escapes it (`$${`, `\${` and `%` tokens were all tried against the
 /// real ssh). A state path holding `${` is refused, before any request.
 #[test]
-fn issue_9_finding_8_a_state_path_with_dollar_brace_is_refused_through_the_shim_and_setup() {
+fn a_state_path_with_dollar_brace_is_refused_through_the_shim_and_setup() {
     let mut env = TestEnv::with_sshd();
     let home = env.path("home${HOME}x");
     std::fs::create_dir(&home).unwrap();
@@ -148,11 +148,11 @@ fn issue_9_finding_8_a_state_path_with_dollar_brace_is_refused_through_the_shim_
     assert!(!ssh_config.exists(), "nothing written");
 }
 
-/// Issue #9, finding 10: a line OpenSSH refuses (here `-J` twice) made
+/// A line OpenSSH refuses (here `-J` twice) made
 /// certsh renew before ssh failed: a certifier request for nothing. Such a
 /// line goes to the real ssh untouched.
 #[test]
-fn issue_9_finding_10_a_line_ssh_refuses_goes_to_ssh_untouched_without_renewal() {
+fn a_line_ssh_refuses_goes_to_ssh_untouched_without_renewal() {
     let env = TestEnv::new();
     for line in [
         &["-J", "a", "-J", "b", "git.us-3.magento.cloud", "true"][..],

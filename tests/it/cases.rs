@@ -163,7 +163,7 @@ fn auth_server_refuses_the_api_token() {
         .run();
 }
 
-/// Issue #11: without `ssh.cert_only`, the error is one warning and the real
+/// Without `ssh.cert_only`, the error is one warning and the real
 /// ssh runs unchanged (to the test sshd, through its client config); the
 /// test sshd accepts only certificates for this user, so its refusal
 /// follows certsh's line.

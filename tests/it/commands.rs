@@ -1,5 +1,5 @@
 //! `certsh load`, `certsh status` and the messages for what the user must
-//! fix: no credentials, a broken config file. Issue #2.
+//! fix: no credentials, a broken config file.
 
 use crate::support;
 

@@ -1,4 +1,4 @@
-//! scripts/dist.sh (issue #8): the release archives of both Linux targets,
+//! scripts/dist.sh: the release archives of both Linux targets,
 //! built here, unpacked and run (the other architecture under qemu); their
 //! checksums, signature, installer and Homebrew formula; and the Debian
 //! package installed with dpkg and purged again.

@@ -1,4 +1,4 @@
-//! `certsh doctor`: each common problem found, with its fix. Issue #3.
+//! `certsh doctor`: each common problem found, with its fix.
 //!
 //! The real ssh is wrapped so that `ssh -G` reads the test's ssh_config
 //! (OpenSSH reads `~/.ssh/config` from the passwd home, not `$HOME`, so a

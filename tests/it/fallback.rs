@@ -1,5 +1,5 @@
 //! When no certificate can be had, the connection goes ahead with the user's
-//! own keys (issue #11): a project that does not require MFA accepts the key
+//! own keys: a project that does not require MFA accepts the key
 //! the user registered. `ssh.cert_only` (`CERTSH_CERT_ONLY=1`) keeps the old
 //! behaviour: the error, exit 255, and no connection at all.
 //!

@@ -1,6 +1,6 @@
 //! Every way the certifier or the auth server can fail: exit 255 before
 //! exec, one clear line, no token in the output, and a good certificate is
-//! never replaced. Issue #2.
+//! never replaced.
 
 use crate::support;
 

@@ -1,5 +1,5 @@
 //! The three users, end to end: git and ssh through certsh against the real
-//! sshd, with the test certifier signing. Issue #2.
+//! sshd, with the test certifier signing.
 
 use crate::support;
 

@@ -1,6 +1,6 @@
 //! install.sh: twice into a temporary prefix gives the same tree, and
 //! `--uninstall` removes exactly that, leaving what was there before.
-//! Issue #4. This is the one test that builds the release binary (into the
+//! This is the one test that builds the release binary (into the
 //! shared target folder, so cargo builds it once).
 
 use crate::support;

@@ -1,5 +1,5 @@
 //! `certsh login`, sessions, step-up, `certsh logout`, and the shim logging in
-//! by itself at a terminal. Issue #3.
+//! by itself at a terminal.
 //!
 //! The browser is a `$BROWSER` script that does what an approving user's
 //! browser does: it opens the authorize URL and follows the redirect back to
@@ -90,7 +90,7 @@ fn stored_refresh_token(env: &TestEnv) -> String {
 }
 
 /// The token in a stored `api-token` file, which also names the token
-/// endpoint it is bound to (issue #9).
+/// endpoint it is bound to.
 fn stored_api_token(path: &Path) -> String {
     let text = std::fs::read_to_string(path).expect("an API token is stored");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -135,7 +135,7 @@ fn browser_login_with_pkce_keeps_a_session_and_git_clones_with_it() {
     let p = ok(env.certsh(["login"]));
     let urls = browser_urls(&env);
     assert_eq!(urls.len(), 1, "the browser opened once");
-    // The browser gets certsh's start page, which sends it on (issue #9);
+    // The browser gets certsh's start page, which sends it on;
     // the authorize URL itself is printed.
     let start = urls[0]
         .strip_prefix("http://127.0.0.1:")

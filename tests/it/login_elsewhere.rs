@@ -1,4 +1,4 @@
-//! Logins whose browser is on another machine (issue #12): paste mode, its
+//! Logins whose browser is on another machine: paste mode, its
 //! choice by itself over ssh and with no display, the shim's terminal login
 //! in paste mode, and the opener of Windows' browser in WSL.
 //!

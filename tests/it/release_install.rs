@@ -3,7 +3,7 @@
 //! SHA256SUMS and its signature, installed without cargo, then a first clone
 //! through the real sshd with only the token set. And every way it must
 //! refuse: one line, nothing installed, the previous install still working.
-//! Issue #8.
+//!
 // Tier all (scripts/test --all): builds the release with scripts/dist.sh,
 // which needs the cross tools that tier checks for.
 #![cfg(feature = "test-all")]

@@ -1,6 +1,6 @@
 //! certsh under faults: killed processes, damaged files, unsafe folders,
 //! full and read-only disks, hostile networks and clocks. Each ends in a
-//! working connection or one clear line, never a hang or a panic. Issue #5.
+//! working connection or one clear line, never a hang or a panic.
 
 use crate::support;
 

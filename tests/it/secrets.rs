@@ -1,6 +1,6 @@
 //! No token, access token or private key in any output, log
 //! (`CERTSH_LOG=debug` included), error, child argv, or file outside the state
-//! folder, across a run of the usual scenarios and the failing ones. Issue #5.
+//! folder, across a run of the usual scenarios and the failing ones.
 
 use crate::support;
 

@@ -1,6 +1,6 @@
 //! certsh everywhere, end to end against the real sshd: `setup git` for plain
 //! git, `setup ssh-config` for plain ssh, the `git`/`scp`/`rsync` wrappers,
-//! `env` and completions. Issue #4.
+//! `env` and completions.
 
 use crate::support;
 

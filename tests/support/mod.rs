@@ -74,7 +74,7 @@ impl TestEnv {
                 certifier::API_TOKEN.into(),
             ),
             // Without a certificate the shim would run the real ssh with
-            // the user's own keys (issue #11); in a world with no sshd that
+            // the user's own keys; in a world with no sshd that
             // would be a connection to the real host. Tests of that
             // fallback unset this and pass the test sshd's client config.
             ("CERTSH_CERT_ONLY".into(), "1".into()),

@@ -25,7 +25,7 @@
 //! command with `-o RemoteCommand`) and
 //! whatever this reading cannot be sure of becomes a [`Passthrough`]: the
 //! line then goes to the real ssh untouched, and ssh gives its own answer
-//! (issue #9: a line ssh refuses must not cost a certificate request). Being
+//! (a line ssh refuses must not cost a certificate request). Being
 //! unsure costs at most a certificate; being wrong could cost a certificate
 //! sent to the wrong host. What only a newer ssh accepts is accepted here (an
 //! unknown `-o` keyword, a cipher an older ssh knew): refusing it would

@@ -279,7 +279,7 @@ fn local_user() -> String {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, .. ProptestConfig::default() })]
 
-    /// Issue #9, finding 10: a line ssh refuses must not renew, so the
+    /// A line ssh refuses must not renew, so the
     /// reader refuses exactly what ssh refuses. Queries (`-G`, `-O`,
     /// `-Q`, `-V`) go through untouched whatever ssh makes of them.
     #[test]

@@ -554,11 +554,11 @@ fn every_flag_is_a_flag() {
     }
 }
 
-/// Issue #9, finding 10: lines OpenSSH refuses (checked against
+/// Lines OpenSSH refuses (checked against
 /// OpenSSH 9.2's `ssh -G`) go to it untouched, so nothing is renewed
 /// for them.
 #[test]
-fn issue_9_lines_ssh_refuses_pass_through() {
+fn lines_ssh_refuses_pass_through() {
     for line in [
         &["-J", "a", "-J", "b", "h"][..],
         &["-J", "a", "h", "-J", "b"],
@@ -624,7 +624,7 @@ fn issue_9_lines_ssh_refuses_pass_through() {
 
 /// The same options with values ssh accepts still reach a destination.
 #[test]
-fn issue_9_lines_ssh_accepts_still_connect() {
+fn lines_ssh_accepts_still_connect() {
     for line in [
         &["-J", "u@a:2222,b", "h"][..],
         &["-J", "none", "h"],
