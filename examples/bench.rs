@@ -1,5 +1,5 @@
-//! certsh's benchmark: hot path, out of scope, cold path and a parallel cold
-//! start, each measured side by side with its baseline, on this machine.
+//! certsh's benchmark: hot path, out of scope, a certificate in its last
+//! third with a slow certifier, cold path and a parallel cold start, each measured side by side with its baseline, on this machine.
 //!
 //! ```text
 //! cargo build --release --example bench && target/release/examples/bench [target/release/certsh [OTHER-BUILD...]]
@@ -244,6 +244,58 @@ fn main() {
         1,
         "the hot path made no request"
     );
+
+    // The last share of the lifetime, with a certifier that takes 1 s:
+    // renewal ahead on (`1`: every certificate is due) against the hot
+    // path; the first connection starts one background renewal, the rest
+    // find it started. Then the same without it (margin over the whole
+    // lifetime): each connection waits for its own renewal.
+    w.certifier.set_fault(Fault::SlowMs(1000));
+    w.certifier.set_token_fault(Fault::SlowMs(1000));
+    let before = w.certifier.sign_requests();
+    side_by_side(
+        "last third, certifier 1 s (background)",
+        n / 4,
+        &mut || time(w.cmd(&w.shim).args([HOST, REMOTE])),
+        &mut || {
+            time(
+                w.cmd(&w.shim)
+                    .args([HOST, REMOTE])
+                    .env("CERTSH_RENEW_AHEAD", "1"),
+            )
+        },
+    );
+    // Let the one background renewal finish before counting.
+    std::thread::sleep(Duration::from_millis(2500));
+    println!(
+        "    background renewals started: {}",
+        w.certifier.sign_requests() - before
+    );
+    let mut waited = vec![];
+    for _ in 0..5 {
+        waited.push(time(
+            w.cmd(&w.shim)
+                .args([HOST, REMOTE])
+                .env("CERTSH_RENEW_AHEAD", "0")
+                .env("CERTSH_REFRESH_MARGIN", "864000"),
+        ));
+    }
+    println!(
+        "last third, certifier 1 s (foreground, renewal ahead off) median {} over 5 runs",
+        ms(median(&mut waited))
+    );
+    // Cold with both endpoints 1 s away: two delays and certsh's own work.
+    let mut cold_slow = vec![];
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(w.state());
+        cold_slow.push(time(w.cmd(&w.shim).args([HOST, REMOTE])));
+    }
+    println!(
+        "cold path, token endpoint and certifier 1 s each: median {} over 5 runs",
+        ms(median(&mut cold_slow))
+    );
+    w.certifier.set_fault(Fault::None);
+    w.certifier.set_token_fault(Fault::None);
 
     // Cold path: no state at all (new key, token exchange, signature).
     let cold_runs = 40;

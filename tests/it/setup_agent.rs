@@ -539,7 +539,7 @@ fn the_agent_socket_works_bind_mounted_into_a_container_like_namespace() {
     let socket = run_dir.join("certsh/magento-agent.sock");
     let _agent = CertshAgent::start_with(&env, &socket, &[]);
     // The certificate the agent obtains when first asked, as a public file
-    // for ssh-add -T.
+    // for the round trip.
     let p = ok(env
         .command_plain("ssh-add")
         .arg("-l")
