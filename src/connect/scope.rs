@@ -88,6 +88,52 @@ pub fn ssh_config_files(home: Option<&Path>, config_file: Option<&Path>) -> Vec<
     }
 }
 
+/// The official CLI's certificate refresh left in the user's ssh_config:
+/// its `Include` of `<config dir>/ssh/*.config`, whose `Match exec` starts
+/// the PHP CLI (`ssh-cert:load`) on every connection to the cloud, or such
+/// a `Match exec` line itself (docs/official-cli.md, "Living beside the
+/// official CLI"). Read as text in `~/.ssh/config` of `HOME` and of the
+/// password database: (file, line number, the line). certsh never edits
+/// them, nor the official CLI's files.
+pub fn official_refresh_lines(cfg: &crate::config::Config) -> Vec<(PathBuf, usize, String)> {
+    let mut files: Vec<PathBuf> = vec![cfg.home.join(".ssh/config")];
+    if let Some(home) = passwd_home() {
+        let other = home.join(".ssh/config");
+        if !files
+            .iter()
+            .any(|f| crate::util::file_id::same_file(f, &other))
+        {
+            files.push(other);
+        }
+    }
+    let folder = format!("/{}/ssh/", cfg.profile.config_dir);
+    let mut found = vec![];
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let words = line.trim_start().to_ascii_lowercase();
+            if (words.starts_with("include") && line.contains(&folder))
+                || (words.starts_with("match") && line.contains("ssh-cert:load"))
+            {
+                let shown = crate::util::sanitize::short(line.trim(), 160);
+                found.push((file.clone(), n + 1, shown));
+            }
+        }
+    }
+    found
+}
+
+/// What to do about a line [`official_refresh_lines`] found in `file`.
+pub fn official_refresh_fix(file: &Path) -> String {
+    format!(
+        "remove that line from {} (and a `Host` line above it that only serves it); \
+         certsh does not edit it for you",
+        file.display()
+    )
+}
+
 /// How deep ssh follows `Include`s (readconf.c's `READCONF_MAX_DEPTH`);
 /// deeper, it refuses the configuration.
 const MAX_INCLUDE_DEPTH: usize = 16;

@@ -404,52 +404,24 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
     checks
 }
 
-/// The official CLI's certificate refresh still in the user's ssh_config:
-/// its `Include` of `<config dir>/ssh/*.config`, whose `Match exec` starts
-/// the PHP CLI (`ssh-cert:load`) on every connection to the cloud, or such
-/// a `Match exec` line itself (docs/official-cli.md, "Living beside the
-/// official CLI"). Read as text, `~/.ssh/config` of `HOME` and of the
-/// password database; certsh never edits them, nor the official CLI's files.
+/// The official CLI's certificate refresh still in the user's ssh_config
+/// (`scope::official_refresh_lines`): one warning per line, with its fix.
 fn official_refresh(cfg: &Config) -> Vec<Check> {
-    let mut files: Vec<PathBuf> = vec![cfg.home.join(".ssh/config")];
-    if let Some(home) = scope::passwd_home() {
-        let other = home.join(".ssh/config");
-        if !files.iter().any(|f| file_id::same_file(f, &other)) {
-            files.push(other);
-        }
-    }
-    let folder = format!("/{}/ssh/", cfg.profile.config_dir);
-    let mut checks = vec![];
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        for (n, line) in text.lines().enumerate() {
-            let words = line.trim_start().to_ascii_lowercase();
-            let official = (words.starts_with("include") && line.contains(&folder))
-                || (words.starts_with("match") && line.contains("ssh-cert:load"));
-            if !official {
-                continue;
-            }
-            checks.push(Check::bad(
+    scope::official_refresh_lines(cfg)
+        .into_iter()
+        .map(|(file, n, line)| {
+            Check::bad(
                 Verdict::Warn,
                 "ssh_config",
                 format!(
-                    "{}:{}: `{}` is the official CLI's certificate refresh: it starts PHP on every \
+                    "{}:{n}: `{line}` is the official CLI's certificate refresh: it starts PHP on every \
                      connection to the cloud, which certsh does without",
                     file.display(),
-                    n + 1,
-                    sanitize::short(line.trim(), 160)
                 ),
-                format!(
-                    "remove that line from {} (and a `Host` line above it that only serves it); \
-                     certsh does not edit it for you",
-                    file.display()
-                ),
-            ));
-        }
-    }
-    checks
+                scope::official_refresh_fix(&file),
+            )
+        })
+        .collect()
 }
 
 /// A host in scope to ask `ssh -G` about: `git.<domain>` of the first

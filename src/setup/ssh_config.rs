@@ -196,6 +196,7 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
     if existing.as_deref() == Some(&new[..]) {
         println!("{} already has the certsh block", file.display());
         agent_notes(cfg, &file, &renewal);
+        official_notes(cfg);
         return Ok(error::success());
     }
     match &existing {
@@ -214,7 +215,21 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
         cfg.wildcards.join(", ")
     );
     agent_notes(cfg, &file, &renewal);
+    official_notes(cfg);
     Ok(error::success())
+}
+
+/// The official CLI's refresh lines still in ssh_config: each one is a PHP
+/// start per connection that the block makes needless.
+fn official_notes(cfg: &Config) {
+    for (file, n, line) in crate::connect::scope::official_refresh_lines(cfg) {
+        println!(
+            "{}:{n} still has the official CLI's certificate refresh `{line}`, which starts PHP on \
+             every connection: {}",
+            file.display(),
+            crate::connect::scope::official_refresh_fix(&file)
+        );
+    }
 }
 
 fn markers(profile: &str) -> (String, String) {

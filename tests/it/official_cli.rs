@@ -377,3 +377,36 @@ fn the_first_connection_through_setup_ssh_config_asks_no_host_key_question() {
         first.stderr
     );
 }
+
+#[test]
+fn setup_ssh_config_names_the_official_clis_refresh_line_and_leaves_it() {
+    let env = TestEnv::with_sshd();
+    let ssh = env.home().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let user_config = ssh.join("config");
+    let official = "Host *.magento.cloud *.magentosite.cloud\n  Include ~/.magento-cloud/ssh/*.config\nHost *\n";
+    std::fs::write(&user_config, official).unwrap();
+    let file = env.path("ssh_config_for_setup");
+    let certsh = env.installed().join("bin/certsh");
+    let p = ok(env.command_plain(&certsh).args([
+        "setup",
+        "ssh-config",
+        "--file",
+        file.to_str().unwrap(),
+    ]));
+    let last = p.stdout.lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        last,
+        format!(
+            "{f}:2 still has the official CLI's certificate refresh `Include ~/.magento-cloud/ssh/*.config`, \
+             which starts PHP on every connection: remove that line from {f} (and a `Host` line above it \
+             that only serves it); certsh does not edit it for you",
+            f = user_config.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&user_config).unwrap(),
+        official,
+        "left as it was"
+    );
+}
