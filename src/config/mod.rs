@@ -299,7 +299,17 @@ impl Config {
         let account = account_for(who, env, &home, &mut home_problems);
         let chosen = match &account {
             Some(a) => Ok(Some(a.profile)),
-            None => select_profile(profile_name, env).map(Some),
+            None => select_profile(profile_name, env).map(|p| {
+                Some(match who.destination {
+                    // Named by nobody: the cloud the destination belongs to.
+                    Some((_, host))
+                        if profile_name.is_none() && env.var("CERTSH_PROFILE").is_none() =>
+                    {
+                        profile_for_host(host, &home).unwrap_or(p)
+                    }
+                    _ => p,
+                })
+            }),
         };
         let known_profile = chosen.is_ok();
         let profile = problems.take(chosen).unwrap_or(&profile::PROFILES[0]);
@@ -653,6 +663,21 @@ fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) ->
         _ => Ok(None),
     };
     problems.take(chosen)
+}
+
+/// The profile a connection to `host` is for when no profile is named: the
+/// default one when `host` is its; else the first other profile whose
+/// hosts `host` is among and whose official CLI is set up in `home` (its
+/// config folder exists), so that a Platform.sh or Upsun user needs no
+/// setting of certsh's. `None`: the default profile, as before.
+fn profile_for_host(host: &str, home: &Path) -> Option<&'static Profile> {
+    use crate::config::host_pattern::host_matches;
+    if host_matches(host, profile::PROFILES[0].wildcards) {
+        return None;
+    }
+    profile::PROFILES[1..]
+        .iter()
+        .find(|p| host_matches(host, p.wildcards) && home.join(p.config_dir).is_dir())
 }
 
 /// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.

@@ -310,3 +310,32 @@ fn margin_has_a_floor() {
         MIN_REFRESH_MARGIN
     );
 }
+
+#[test]
+fn a_host_of_another_cloud_takes_the_profile_whose_cli_is_set_up() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert_eq!(profile_for_host("git.us-3.magento.cloud", h), None);
+    assert_eq!(
+        profile_for_host("git.eu-3.platform.sh", h),
+        None,
+        "no CLI set up"
+    );
+    std::fs::create_dir(h.join(".upsun-cli")).unwrap();
+    assert_eq!(
+        profile_for_host("git.eu-3.platform.sh", h).unwrap().name,
+        "upsun"
+    );
+    assert_eq!(
+        profile_for_host("ssh.eu.upsun.com", h).unwrap().name,
+        "upsun"
+    );
+    std::fs::create_dir(h.join(".platformsh")).unwrap();
+    assert_eq!(
+        profile_for_host("git.eu-3.platform.sh", h).unwrap().name,
+        "platformsh"
+    );
+    assert_eq!(profile_for_host("github.com", h), None);
+    std::fs::create_dir(h.join(".magento-cloud")).unwrap();
+    assert_eq!(profile_for_host("ssh.us-3.magento.cloud", h), None);
+}

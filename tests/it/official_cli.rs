@@ -51,9 +51,9 @@ struct World {
     host: &'static str,
 }
 
-/// The official CLI's world for `profile`: no certsh variable but the
-/// profile's choice (for the two that are not the default), the auth server
-/// in `config.yaml`, nothing stored yet.
+/// The official CLI's world for `profile`: no certsh variable at all (the
+/// profile follows from the host and the official CLI's folder), the auth
+/// server in `config.yaml`, nothing stored yet.
 fn world(profile: usize) -> World {
     let (name, folder, _, client_id, slug, host) = PROFILES[profile];
     let mut env = TestEnv::with_sshd();
@@ -64,9 +64,7 @@ fn world(profile: usize) -> World {
     ] {
         env.unset(var);
     }
-    if profile > 0 {
-        env.set("CERTSH_PROFILE", name);
-    }
+    let _ = name;
     env.certifier.set_client_id(client_id);
     env.real_ssh_with_test_config();
     let dir = env.home().join(folder);
