@@ -54,7 +54,9 @@ fn is_for(line: &str, patterns: &[String]) -> bool {
 }
 
 /// Writes `lines` to `path`, 0600, atomically; removes the file when there
-/// are none. Returns whether there is a file.
+/// are none. Returns whether there is a file. The keys are public, but the
+/// state folder is the owner's alone and ssh reads the file as that owner,
+/// so 0644 would gain nothing.
 pub fn write(path: &Path, lines: &[String]) -> Result<bool> {
     if lines.is_empty() {
         let _ = std::fs::remove_file(path);
@@ -76,27 +78,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_keys_are_platform_sh_hosts_with_rsa_keys() {
-        let patterns = vec!["*.platform.sh".to_string()];
+    fn the_shipped_keys_are_known_hosts_lines_for_the_platform_sh_and_upsun_profiles() {
         let lines: Vec<&str> = SHIPPED.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines.len(), 32);
+        let wildcards = |name: &str| -> Vec<String> {
+            crate::config::profile::by_name(name)
+                .unwrap()
+                .wildcards
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
+        };
         for l in &lines {
-            assert!(is_for(l, &patterns), "{l}");
-            let mut p = l.split_whitespace();
-            let host = p.next().unwrap();
+            // A known-hosts line: one host pattern, a key type, the key.
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(parts.len(), 3, "{l}");
+            let host = parts[0];
             assert!(
                 host.starts_with("git.") || host.starts_with("ssh."),
                 "{host}"
             );
-            let key = format!("{} {}", p.next().unwrap(), p.next().unwrap());
-            ssh_key::PublicKey::from_openssh(&key).expect("a public key");
+            let key = ssh_key::PublicKey::from_openssh(&format!("{} {}", parts[1], parts[2]))
+                .expect("a public key");
+            assert_eq!(key.algorithm().as_str(), parts[1], "{l}");
+            for profile in ["platformsh", "upsun"] {
+                assert!(is_for(l, &wildcards(profile)), "{profile}: {l}");
+            }
+            // None of them is Magento Cloud's.
+            assert!(!is_for(l, &wildcards("magento")), "{l}");
         }
-        // None of them is Magento Cloud's.
-        let magento = vec![
-            "*.magento.cloud".to_string(),
-            "*.magentosite.cloud".to_string(),
-        ];
-        assert!(lines.iter().all(|l| !is_for(l, &magento)));
     }
 
     #[test]

@@ -64,10 +64,12 @@
 //! Host keys: when certsh knows public host keys for the profile's hosts
 //! (`setup/host_keys.rs`), it writes them to `<state>/known_hosts` and each
 //! block that holds the key lines names that file with
-//! `UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 "<file>"`, the
-//! user's own files first, so the first connection to a region asks
-//! nothing. ssh keeps the first `UserKnownHostsFile` it obtains: one the user
-//! set earlier in the file wins, as the user meant.
+//! `UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 "<file>"`, so
+//! the first connection to a region asks nothing. The user's own files come
+//! first because ssh adds a key the user accepts to the first file named,
+//! and certsh replaces its own; ssh checks a key against all of them. ssh
+//! keeps the first `UserKnownHostsFile` it obtains: one the user set earlier
+//! in the file wins, as the user meant (docs/official-cli.md, "Host keys").
 //!
 //! Named accounts of the profile (`config/accounts.rs`) get blocks of their
 //! own before the profile's, in the order the shim ranks them: accounts by

@@ -331,13 +331,16 @@ fn the_first_connection_through_setup_ssh_config_asks_no_host_key_question() {
         ),
     )
     .unwrap();
-    let plain = || {
-        let mut cmd = env.command_plain("/usr/bin/ssh");
-        cmd.arg("-F")
+    let plain = || -> Printed {
+        env.std_command("/usr/bin/ssh")
+            .arg("-F")
             .arg(&file)
             .args(["ssh.us-3.magento.cloud", "echo", "hello"])
-            .write_stdin("");
-        run(cmd)
+            // No terminal to ask at: ssh's question can only fail.
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh runs")
+            .into()
     };
     // Without the keys, no terminal to ask at: ssh gives up.
     let asked = plain();
@@ -367,12 +370,16 @@ fn the_first_connection_through_setup_ssh_config_asks_no_host_key_question() {
         std::fs::read_to_string(&known).unwrap(),
         format!("# Written by certsh setup ssh-config: the cloud's public host keys.\n{line}\n")
     );
+    // Public data, but in certsh's private state folder: 0600 like the rest.
+    assert_eq!(
+        std::fs::metadata(&known).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let first = plain();
     assert_eq!(
-        (first.code, first.stdout.as_str()),
-        (Some(0), "hello\n"),
-        "{}",
-        first.stderr
+        (first.code, first.stdout.as_str(), first.stderr.as_str()),
+        (Some(0), "hello\n", ""),
+        "ssh connects through the written block without a host-key question"
     );
 }
 
