@@ -314,6 +314,14 @@ impl TestEnv {
         r.insert("[ROOT]", self.root.path().to_path_buf()).unwrap();
         let port = regex::Regex::new(r"(?:127\.0\.0\.[0-9]+|\[::1\]):(?<redacted>[0-9]+)").unwrap();
         r.insert("[PORT]", port).unwrap();
+        // The user ssh logs in as (the one running the tests: root in CI, a
+        // contributor on a laptop), where it is a login name before `@`.
+        let user = regex::Regex::new(&format!(
+            r"(?<redacted>{})@127\.0\.0\.1",
+            regex::escape(&sshd::current_user())
+        ))
+        .unwrap();
+        r.insert("[USER]", user).unwrap();
         r
     }
 
