@@ -770,18 +770,28 @@ fn doctor_names_the_official_clis_refresh_left_in_ssh_config() {
     let env = doctor_world("");
     let ssh = env.home().join(".ssh");
     std::fs::create_dir_all(&ssh).unwrap();
-    // What the official CLI adds to ~/.ssh/config, and an older refresh
-    // line written by hand.
+    // What the official CLI adds to ~/.ssh/config (an absolute path), and
+    // the refresh line of the file it includes, copied in by hand.
     std::fs::write(
         ssh.join("config"),
-        "Host github.com\n  User git\n\
-         Host *.magento.cloud *.magentosite.cloud\n  Include ~/.magento-cloud/ssh/*.config\nHost *\n\
-         Match host \"*.magento.cloud\" exec \"magento-cloud ssh-cert:load --refresh-only --yes --quiet\"\n",
+        format!(
+            "Host github.com\n  User git\n\
+             Host *.magento.cloud *.magentosite.cloud\n  Include {}/.magento-cloud/ssh/*.config\nHost *\n\
+             Match host \"*.magento.cloud,*.magentosite.cloud\" exec \"[ $CLI_SSH_NO_REFRESH'' = '1' ] || \
+             magento-cloud ssh-cert:load --refresh-only --yes --quiet\"\n",
+            env.home().display()
+        ),
     )
     .unwrap();
+    let before = std::fs::read(ssh.join("config")).unwrap();
     Test::certsh(&env, ["doctor"])
         .stdout(file!["cases/doctor_official_refresh.stdout"])
         .run();
+    assert_eq!(
+        std::fs::read(ssh.join("config")).unwrap(),
+        before,
+        "doctor names the lines and leaves the file alone"
+    );
 }
 
 #[test]
