@@ -395,6 +395,27 @@ fn ssh_config(cfg: &Config) -> Vec<Check> {
             "use them through certsh (certsh setup ssh-config), or drop IdentitiesOnly for the cloud's hosts",
         ));
     }
+    // ssh keeps the first UserKnownHostsFile it obtains: one set above
+    // certsh's block hides the host keys `setup ssh-config` wrote.
+    let known = crate::state::store::primary_dir(cfg).join(crate::setup::host_keys::FILE);
+    let named = values("userknownhostsfile").join(" ");
+    if known.is_file() && !named.contains(&*known.to_string_lossy()) {
+        checks.push(Check::bad(
+            Verdict::Warn,
+            "ssh_config",
+            format!(
+                "UserKnownHostsFile {} applies to {host} without certsh's {}: ssh keeps the first \
+                 one it obtains, so the cloud's host keys are not used and a first connection asks",
+                sanitize::short(&named, 120),
+                known.display()
+            ),
+            format!(
+                "move certsh's block (certsh setup ssh-config) above that UserKnownHostsFile line in \
+                 ~/.ssh/config, or add {} to it",
+                known.display()
+            ),
+        ));
+    }
     if checks.is_empty() {
         checks.push(Check::ok(
             "ssh_config",

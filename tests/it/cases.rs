@@ -766,6 +766,32 @@ fn doctor_with_a_malformed_config_file() {
 }
 
 #[test]
+fn doctor_names_a_user_known_hosts_file_that_hides_certshs_host_keys() {
+    let env = doctor_world("Host *\n    UserKnownHostsFile /dev/null\n");
+    std::fs::create_dir_all(env.state_dir()).unwrap();
+    std::fs::write(
+        env.state_dir().join("known_hosts"),
+        "git.magento.cloud ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+    )
+    .unwrap();
+    Test::certsh(&env, ["doctor"])
+        .stdout(file!["cases/doctor_known_hosts_hidden.stdout"])
+        .run();
+    // Named after the user's own file, certsh's is used: nothing to say.
+    std::fs::write(
+        env.path("doctor_ssh_config"),
+        format!(
+            "Host *\n    UserKnownHostsFile /dev/null \"{}\"\n",
+            env.state_dir().join("known_hosts").display()
+        ),
+    )
+    .unwrap();
+    Test::certsh(&env, ["doctor"])
+        .stdout(file!["cases/doctor_known_hosts_named.stdout"])
+        .run();
+}
+
+#[test]
 fn doctor_names_the_official_clis_refresh_left_in_ssh_config() {
     let env = doctor_world("");
     let ssh = env.home().join(".ssh");
