@@ -105,17 +105,15 @@ impl Invocation {
 /// connection path (`certsh ssh`, the shim) builds its own, later and more
 /// leniently: a host out of scope must not depend on it (`connect/ssh.rs`).
 fn run(cli: cli::Cli) -> Result<ExitCode> {
-    let profile = cli.profile.as_deref();
-    let account = cli.account.as_deref();
-    let who = config::For {
-        account,
-        ..Default::default()
+    let who = Who {
+        profile: cli.profile.as_deref(),
+        account: cli.account.as_deref(),
     };
-    let load = |profile: Option<&str>| Config::load_for(profile, who, &ProcessEnv);
+    let (profile, account) = (who.profile, who.account);
     match cli.command {
         cli::Command::Ssh { args } => ssh::run(&args, profile, account),
         cli::Command::Load { refresh, agent } => {
-            let cfg = load(profile)?;
+            let cfg = who.load()?;
             let code = show::load(&cfg, refresh)?;
             ssh_add::after_load(&cfg, agent)?;
             Ok(code)
@@ -124,99 +122,21 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             socket,
             upstream,
             allow_forwarded,
-        } => agent::run(load(profile)?, socket, upstream, allow_forwarded),
-        cli::Command::Status { json } => {
-            let cfg = load(profile)?;
-            if cfg.account.is_none()
-                && let Some(all) = show::defined_accounts(&cfg)?
-            {
-                return show::status_accounts(&cfg, &all, json);
-            }
-            show::status(&cfg, json)
-        }
-        cli::Command::Setup { what } => match what {
-            cli::Setup::Git { local, force, undo } => {
-                // The record of what was changed is the profile's, so that
-                // --undo finds it with or without the account.
-                let only = config::For {
-                    profile_only: true,
-                    ..Default::default()
-                };
-                let cfg = Config::load_for(profile, only, &ProcessEnv)?;
-                let tie = match config::named_account(account, &ProcessEnv) {
-                    Some((name, _)) => git::account_to_tie(&cfg, &name, local, undo)?,
-                    None => None,
-                };
-                git::git(&cfg, local, force, undo, tie.as_ref())
-            }
-            cli::Setup::SshConfig { file, agent, undo } => {
-                if let Some((_, origin)) = config::named_account(account, &ProcessEnv) {
-                    return Err(error::Fixable::new(
-                        "setup ssh-config writes one block for the profile and every account of it",
-                        leave_out(origin),
-                    )
-                    .into());
-                }
-                let only = config::For {
-                    profile_only: true,
-                    ..Default::default()
-                };
-                let cfg = Config::load_for(profile, only, &ProcessEnv)?;
-                ssh_config::setup(&cfg, file, agent, undo)
-            }
-            cli::Setup::Agent { undo } => {
-                if let Some((_, origin)) = config::named_account(account, &ProcessEnv) {
-                    return Err(error::Fixable::new(
-                        "setup agent starts the profile's agent; a named account's is not set up",
-                        format!(
-                            "{}, or run certsh --account NAME agent yourself",
-                            leave_out(origin)
-                        ),
-                    )
-                    .into());
-                }
-                agent_service::setup(&load(profile)?, undo)
-            }
-        },
+        } => agent::run(who.load()?, socket, upstream, allow_forwarded),
+        cli::Command::Status { json } => status(&who, json),
+        cli::Command::Setup { what } => setup(&who, what),
         cli::Command::Env {
             shell,
             alias,
             agent,
-        } => {
-            let shell = match shell {
-                cli::EnvShell::Sh => wrap::Shell::Sh,
-                cli::EnvShell::Fish => wrap::Shell::Fish,
-                cli::EnvShell::Powershell => wrap::Shell::Powershell,
-            };
-            if agent {
-                wrap::env_agent(shell, &load(profile)?, profile)
-            } else {
-                wrap::env(shell, alias, profile, account)
-            }
-        }
+        } => env(&who, shell, alias, agent),
         cli::Command::Git { args } => wrap::git(&args, profile, account),
         cli::Command::Scp { args } => wrap::scp(&args, profile, account),
         cli::Command::Rsync { args } => wrap::rsync(&args, profile, account),
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
-        cli::Command::RenewAhead => {
-            let only = config::For {
-                account,
-                profile_only: account.is_none(),
-                ..Default::default()
-            };
-            crate::credentials::ahead::renew(&Config::load_for(profile, only, &ProcessEnv)?)
-        }
-        cli::Command::SshConfigHook => {
-            // The block names an account on the hook's line when it means
-            // one: otherwise the hook is the profile's, as its files are.
-            let only = config::For {
-                account,
-                profile_only: account.is_none(),
-                ..Default::default()
-            };
-            ssh::hook(&Config::load_for(profile, only, &ProcessEnv)?)
-        }
+        cli::Command::RenewAhead => crate::credentials::ahead::renew(&who.hooks()?),
+        cli::Command::SshConfigHook => ssh::hook(&who.hooks()?),
         cli::Command::Login {
             mfa,
             method,
@@ -225,60 +145,173 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             paste,
             api_token,
         } => {
-            let cfg = load(profile)?;
+            let cfg = who.load()?;
             if api_token {
                 return login::api_token_login(&cfg);
             }
             let opts = login::Options {
-                // --mfa is --method mfa; each method once, in order.
-                amr: mfa
-                    .then(|| "mfa".to_string())
-                    .into_iter()
-                    .chain(method)
-                    .fold(Vec::new(), |mut all, m| {
-                        if !all.contains(&m) {
-                            all.push(m);
-                        }
-                        all
-                    }),
+                amr: methods(mfa, method),
                 max_age,
                 no_browser,
                 paste,
             };
             login::login(&cfg, &opts)
         }
-        cli::Command::Logout { all } => {
-            let configs = if all {
-                // Every profile's own, then every named account's.
-                let only = config::For {
-                    profile_only: true,
-                    ..Default::default()
-                };
-                let mut configs = config::profile::PROFILES
-                    .iter()
-                    .map(|p| Config::load_for(Some(p.name), only, &ProcessEnv))
-                    .collect::<Result<Vec<_>>>()?;
-                if let Some(all) = show::defined_accounts(&configs[0])? {
-                    for a in &all.list {
-                        let who = config::For {
-                            account: Some(&a.name),
-                            ..Default::default()
-                        };
-                        configs.push(Config::load_for(None, who, &ProcessEnv)?);
-                    }
-                }
-                configs
-            } else {
-                vec![load(profile)?]
-            };
-            stored::logout(&configs)
-        }
+        cli::Command::Logout { all } => logout(&who, all),
         cli::Command::Doctor { online } => {
             // doctor reports a configuration that fails to load.
-            let (cfg, problems) = Config::read_for(profile, who, &ProcessEnv);
+            let (cfg, problems) = Config::read_for(profile, who.named(), &ProcessEnv);
             doctor::run(&cfg, &problems, online)
         }
     }
+}
+
+/// Whom a command is for: `--profile` and `--account` as given. The kinds
+/// of configuration commands take, each built in one place.
+struct Who<'a> {
+    profile: Option<&'a str>,
+    account: Option<&'a str>,
+}
+
+impl Who<'_> {
+    /// The account `--account` names (else `CERTSH_ACCOUNT`), if any.
+    fn named(&self) -> config::For<'_> {
+        config::For {
+            account: self.account,
+            ..Default::default()
+        }
+    }
+
+    /// The configuration of the named account, else of the profile.
+    fn load(&self) -> Result<Config> {
+        Config::load_for(self.profile, self.named(), &ProcessEnv)
+    }
+
+    /// The profile's own configuration, whatever `CERTSH_ACCOUNT` says: for
+    /// what is written once per profile (setup git's record, the ssh_config
+    /// block).
+    fn profile_only(&self) -> Result<Config> {
+        let only = config::For {
+            profile_only: true,
+            ..Default::default()
+        };
+        Config::load_for(self.profile, only, &ProcessEnv)
+    }
+
+    /// What the ssh_config hook and the background renewal were started
+    /// for: the account on their command line when one is named, otherwise
+    /// the profile, as their files are.
+    fn hooks(&self) -> Result<Config> {
+        let only = config::For {
+            account: self.account,
+            profile_only: self.account.is_none(),
+            ..Default::default()
+        };
+        Config::load_for(self.profile, only, &ProcessEnv)
+    }
+}
+
+/// `--mfa` is `--method mfa`; each method once, in order.
+fn methods(mfa: bool, method: Vec<String>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for m in mfa.then(|| "mfa".to_string()).into_iter().chain(method) {
+        if !all.contains(&m) {
+            all.push(m);
+        }
+    }
+    all
+}
+
+/// `certsh status`: every account's line when there are accounts and none
+/// is named, else the one certificate's report.
+fn status(who: &Who, json: bool) -> Result<ExitCode> {
+    let cfg = who.load()?;
+    if cfg.account.is_none()
+        && let Some(all) = show::defined_accounts(&cfg)?
+    {
+        return show::status_accounts(&cfg, &all, json);
+    }
+    show::status(&cfg, json)
+}
+
+/// `certsh setup git | ssh-config | agent`.
+fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
+    let named = config::named_account(who.account, &ProcessEnv);
+    match what {
+        cli::Setup::Git { local, force, undo } => {
+            // The record of what was changed is the profile's, so that
+            // --undo finds it with or without the account.
+            let cfg = who.profile_only()?;
+            let tie = match named {
+                Some((name, _)) => git::account_to_tie(&cfg, &name, local, undo)?,
+                None => None,
+            };
+            git::git(&cfg, local, force, undo, tie.as_ref())
+        }
+        cli::Setup::SshConfig { file, agent, undo } => {
+            if let Some((_, origin)) = named {
+                return Err(error::Fixable::new(
+                    "setup ssh-config writes one block for the profile and every account of it",
+                    leave_out(origin),
+                )
+                .into());
+            }
+            ssh_config::setup(&who.profile_only()?, file, agent, undo)
+        }
+        cli::Setup::Agent { undo } => {
+            if let Some((_, origin)) = named {
+                return Err(error::Fixable::new(
+                    "setup agent starts the profile's agent; a named account's is not set up",
+                    format!(
+                        "{}, or run certsh --account NAME agent yourself",
+                        leave_out(origin)
+                    ),
+                )
+                .into());
+            }
+            agent_service::setup(&who.load()?, undo)
+        }
+    }
+}
+
+/// `certsh env [--alias] [--agent]`.
+fn env(who: &Who, shell: cli::EnvShell, alias: bool, agent: bool) -> Result<ExitCode> {
+    let shell = match shell {
+        cli::EnvShell::Sh => wrap::Shell::Sh,
+        cli::EnvShell::Fish => wrap::Shell::Fish,
+        cli::EnvShell::Powershell => wrap::Shell::Powershell,
+    };
+    if agent {
+        wrap::env_agent(shell, &who.load()?, who.profile)
+    } else {
+        wrap::env(shell, alias, who.profile, who.account)
+    }
+}
+
+/// `certsh logout [--all]`: with `--all`, every profile's own and then every
+/// named account's.
+fn logout(who: &Who, all: bool) -> Result<ExitCode> {
+    if !all {
+        return stored::logout(&[who.load()?]);
+    }
+    let only = config::For {
+        profile_only: true,
+        ..Default::default()
+    };
+    let mut configs = config::profile::PROFILES
+        .iter()
+        .map(|p| Config::load_for(Some(p.name), only, &ProcessEnv))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(all) = show::defined_accounts(&configs[0])? {
+        for a in &all.list {
+            let named = config::For {
+                account: Some(&a.name),
+                ..Default::default()
+            };
+            configs.push(Config::load_for(None, named, &ProcessEnv)?);
+        }
+    }
+    stored::logout(&configs)
 }
 
 /// How to drop a named account given as `origin` (the flag or the variable).
