@@ -55,8 +55,9 @@ pub struct TokenSet {
 pub enum Granted {
     /// The tokens.
     Tokens(TokenSet),
-    /// 400/401 `invalid_grant` (or `invalid_client`): the code, refresh token
-    /// or API token was refused. The text is the server's, sanitised.
+    /// 400/401 `invalid_grant` (or another shape of the same refusal, see
+    /// [`refuses_the_credential`]): the code, refresh token or API token was
+    /// refused. The text is the server's, sanitised.
     Refused(String),
 }
 
@@ -168,13 +169,14 @@ impl<'a> Api<'a> {
         let what = format!("auth server {url}");
         let resp = self.send(req, &what)?;
         let status = resp.status();
+        let wait = retry_after(&resp);
         let body = read_body(resp, &what)?;
         if status.is_success() {
             return Ok(());
         }
         Err(Fixable::new(
             format!("{what} answered {}", detail(&body).text(status)),
-            fix_for(status),
+            fix_for(status, At::AuthServer, wait),
         )
         .into())
     }
@@ -205,6 +207,7 @@ impl<'a> Api<'a> {
         let what = format!("auth server {}", self.token_url);
         let resp = self.send(req, &what)?;
         let status = resp.status();
+        let wait = retry_after(&resp);
         let body = read_body(resp, &what)?;
         if status == StatusCode::OK {
             #[derive(Deserialize)]
@@ -216,7 +219,7 @@ impl<'a> Api<'a> {
             let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
                 Fixable::new(
                     format!("{what} answered 200 without an access token"),
-                    "check the auth URL; try again later",
+                    "this is not the auth server: check the token URL in config.yaml or the environment",
                 )
             })?;
             return Ok(Granted::Tokens(TokenSet {
@@ -235,11 +238,18 @@ impl<'a> Api<'a> {
         if refused {
             return Ok(Granted::Refused(detail.text(status)));
         }
-        Err(Fixable::new(
-            format!("{what} answered {}", detail.text(status)),
-            fix_for(status),
-        )
-        .into())
+        let fix = if detail.code.as_deref() == Some("invalid_client") {
+            // The client id, not the user's credential: a new token would
+            // be refused the same way.
+            format!(
+                "it does not know the OAuth client {:?}: check api.oauth2_client_id in \
+                 config.yaml and the environment",
+                sanitize::short(&self.cfg.client_id, 80)
+            )
+        } else {
+            fix_for(status, At::AuthServer, wait)
+        };
+        Err(Fixable::new(format!("{what} answered {}", detail.text(status)), fix).into())
     }
 
     /// Asks the certifier to sign `public_key` (OpenSSH one-line form).
@@ -257,7 +267,10 @@ impl<'a> Api<'a> {
             .headers()
             .get_all(reqwest::header::WWW_AUTHENTICATE)
             .iter()
-            .any(|v| v.to_str().is_ok_and(is_step_up_challenge));
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| is_step_up_challenge(v))
+            .map(String::from);
+        let wait = retry_after(&resp);
         let body = read_body(resp, &what)?;
         if status == StatusCode::OK {
             #[derive(Deserialize)]
@@ -267,14 +280,17 @@ impl<'a> Api<'a> {
             let answer: SignAnswer = serde_json::from_slice(&body).map_err(|_| {
                 Fixable::new(
                     format!("{what} answered 200 without a certificate"),
-                    "the certificate in use was kept; try again later",
+                    "the certificate in use was kept; this is not the certifier: check the \
+                     certifier URL in config.yaml or the environment",
                 )
             })?;
             return Ok(Signed::Certificate(answer.certificate));
         }
         let text = detail(&body).text(status);
-        if status == StatusCode::UNAUTHORIZED && challenge {
-            let ask = step_up(&body);
+        if status == StatusCode::UNAUTHORIZED
+            && let Some(challenge) = &challenge
+        {
+            let ask = step_up(&body, challenge);
             let problem = format!("{what} requires {}: {text}", ask.needs());
             return Ok(Signed::StepUp { ask, problem });
         }
@@ -287,7 +303,11 @@ impl<'a> Api<'a> {
                 .into(),
             ));
         }
-        Err(Fixable::new(format!("{what} answered {text}"), fix_for(status)).into())
+        Err(Fixable::new(
+            format!("{what} answered {text}"),
+            fix_for(status, At::Certifier, wait),
+        )
+        .into())
     }
 
     fn send(&self, req: RequestBuilder, what: &str) -> Result<Response> {
@@ -316,7 +336,7 @@ impl<'a> Api<'a> {
                     "the server's TLS certificate is not trusted; behind a TLS-inspecting \
                      proxy, set SSL_CERT_FILE to its CA bundle"
                 } else {
-                    "check the network and the URL"
+                    "check the network and the URL, or try again later"
                 };
                 Fixable::new(format!("cannot reach the {what}: {cause}"), fix).into()
             }
@@ -350,9 +370,11 @@ fn is_step_up_challenge(value: &str) -> bool {
         && v.contains("insufficient_user_authentication")
 }
 
-/// The certifier wants a stronger or fresher login: what it asked for (the
-/// JSON body may carry `amr`, a string or a list, and `max_age`).
-fn step_up(body: &[u8]) -> StepUp {
+/// The certifier wants a stronger or fresher login: what it asked for. The
+/// JSON body may carry `amr` (a string or a list) and `max_age`, as the
+/// official CLI reads them; RFC 9470 puts `max_age` in the challenge itself,
+/// which counts when the body has none.
+fn step_up(body: &[u8], challenge: &str) -> StepUp {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let named: Vec<String> = match json.get("amr") {
         Some(serde_json::Value::String(s)) => s.split_whitespace().map(String::from).collect(),
@@ -374,8 +396,37 @@ fn step_up(body: &[u8]) -> StepUp {
         .collect();
     StepUp {
         amr,
-        max_age: json.get("max_age").and_then(|v| v.as_u64()),
+        max_age: json
+            .get("max_age")
+            .and_then(|v| v.as_u64())
+            .or_else(|| auth_param(challenge, "max_age").and_then(|v| v.parse().ok())),
     }
+}
+
+/// The value of one auth-param of a challenge (`name="value"` or
+/// `name=token`, RFC 9110), if it has it.
+fn auth_param<'v>(challenge: &'v str, name: &str) -> Option<&'v str> {
+    let mut rest = challenge;
+    while let Some(at) = rest.find(name) {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + name.len()..];
+        rest = after;
+        if !matches!(before, Some(' ' | ',' | '\t')) {
+            continue;
+        }
+        let Some(value) = after.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        return Some(match value.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or_default(),
+            None => value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .next()
+                .unwrap_or_default(),
+        });
+    }
+    None
 }
 
 /// Parses a configured URL and applies the transport rule: HTTPS, or plain
@@ -483,28 +534,34 @@ impl Detail {
 
 /// Whether a 400 or 401 of the token endpoint refuses what was sent (the
 /// code, refresh token or API token) rather than the request: OAuth's
-/// `invalid_grant` and `invalid_client`, the newer auth server's
-/// `request_unauthorized`, and a plain `error` text about the token (the
-/// vendor's mock: `{"error": "invalid API token"}`). `invalid grant type`,
-/// `unsupported_grant_type` and `invalid_request` are certsh's own mistakes.
+/// `invalid_grant`, the newer auth server's `request_unauthorized`, and a
+/// plain `error` text about the token (the vendor's mock:
+/// `{"error": "invalid API token"}`). `invalid_client` refuses the client
+/// id, and `invalid grant type`, `unsupported_grant_type` and
+/// `invalid_request` are certsh's own mistakes: no new token fixes those.
 fn refuses_the_credential(d: &Detail) -> bool {
     let code = d.code.as_deref().unwrap_or_default();
     match code {
-        "invalid_grant" | "invalid_client" | "request_unauthorized" => true,
-        "unsupported_grant_type" | "invalid_request" | "invalid_scope" => false,
+        "invalid_grant" | "request_unauthorized" => true,
+        "invalid_client" | "unsupported_grant_type" | "invalid_request" | "invalid_scope" => false,
         c if c.to_ascii_lowercase().starts_with("invalid grant type") => false,
         c => c.to_ascii_lowercase().contains("token"),
     }
 }
 
 fn detail(body: &[u8]) -> Detail {
-    let clean = |s: &str| Some(sanitize::short(s, 160)).filter(|s| !s.is_empty());
+    // A closing full stop would end the line's sentence in its middle.
+    let clean = |s: &str| {
+        Some(sanitize::short(s.trim().trim_end_matches('.'), 160)).filter(|s| !s.is_empty())
+    };
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
         let get = |k: &str| map.get(k).and_then(|v| v.as_str()).and_then(clean);
         return Detail {
             code: get("error"),
-            message: get("error_description")
-                .or_else(|| get("error_hint"))
+            // The newer auth server's hint names the cause ("The API token
+            // is invalid"); its description is the general one.
+            message: get("error_hint")
+                .or_else(|| get("error_description"))
                 .or_else(|| get("message"))
                 .or_else(|| get("detail"))
                 .or_else(|| get("title")),
@@ -536,12 +593,38 @@ fn strip_tags(s: &str) -> String {
     out
 }
 
-fn fix_for(status: StatusCode) -> String {
-    match status.as_u16() {
-        403 => "this account may lack SSH access; check it in the console".into(),
-        404 => "check the URL in config.yaml or the environment".into(),
-        429 => "too many requests; wait a minute and try again".into(),
-        s if s >= 500 => "the service has a problem; try again in a minute".into(),
+/// Which server answered, for the fix of a 403.
+#[derive(Clone, Copy)]
+enum At {
+    AuthServer,
+    Certifier,
+}
+
+/// `Retry-After` in seconds, when given so (not as a date).
+fn retry_after(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn fix_for(status: StatusCode, at: At, retry_after: Option<u64>) -> String {
+    match (status.as_u16(), at) {
+        (403, At::Certifier) => "this account may lack SSH access; check it in the console".into(),
+        (403, At::AuthServer) => {
+            "the auth server refused the request itself; check the token URL and the \
+             client id: certsh doctor"
+                .into()
+        }
+        (404, _) => "check the URL in config.yaml or the environment".into(),
+        (429, _) => match retry_after {
+            Some(s) => format!("too many requests; try again later: it asks to wait {s} s"),
+            None => "too many requests; try again later".into(),
+        },
+        (s, _) if s >= 500 => "the service has a problem; try again in a minute".into(),
         // Not a fault that passes by itself: only 429 and 5xx say "again".
         _ => "the certificate in use was kept; check the configuration: certsh doctor".into(),
     }
@@ -618,6 +701,27 @@ mod tests {
     }
 
     #[test]
+    fn step_up_takes_every_method_and_the_age_from_the_body_or_the_challenge() {
+        let header = r#"Bearer error="insufficient_user_authentication", max_age="300""#;
+        let ask = step_up(br#"{"amr":["mfa","sso:acme"]}"#, header);
+        assert_eq!(ask.amr, ["mfa", "sso:acme"]);
+        assert_eq!(ask.max_age, Some(300));
+        // The body's age wins; none is made up when neither names one.
+        let ask = step_up(br#"{"amr":"mfa sso:acme","max_age":60}"#, header);
+        assert_eq!((ask.amr.len(), ask.max_age), (2, Some(60)));
+        let ask = step_up(b"", r#"Bearer error="insufficient_user_authentication""#);
+        assert_eq!((ask.amr.len(), ask.max_age), (0, None));
+        assert_eq!(
+            auth_param(
+                r#"Bearer error="x", max_age=30, acr_values="a b""#,
+                "max_age"
+            ),
+            Some("30")
+        );
+        assert_eq!(auth_param(r#"Bearer not_max_age="5""#, "max_age"), None);
+    }
+
+    #[test]
     fn form_encoding() {
         assert_eq!(
             form(&[("grant_type", "api_token"), ("api_token", "a b&c=d/é")]),
@@ -637,6 +741,9 @@ mod tests {
         ));
         assert!(!refused(br#"{"error":"invalid grant type: password"}"#));
         assert!(!refused(br#"{"error":"unsupported_grant_type"}"#));
+        assert!(!refused(
+            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#
+        ));
         assert!(!refused(b"<html>Bad Request</html>"));
         let d = detail(br#"{"error":"invalid_grant","error_description":"Invalid API token"}"#);
         assert_eq!(

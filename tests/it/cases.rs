@@ -422,6 +422,92 @@ fn auth_server_502() {
         .run();
 }
 
+/// `certsh load` with the token endpoint under `fault`: exit 1.
+#[track_caller]
+fn load_under(env: &TestEnv, fault: Fault, case: impl snapbox::IntoData) {
+    env.certifier.set_token_fault(fault);
+    let p = Test::certsh(env, ["load"]).status(1).stderr(case).run();
+    no_secrets(env, p);
+}
+
+#[test]
+fn auth_server_refuses_the_api_token_with_invalid_grant() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::InvalidGrant,
+        file!["cases/wrong_api_token_invalid_grant.stderr"],
+    );
+}
+
+#[test]
+fn auth_server_refuses_the_api_token_with_request_unauthorized() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::RequestUnauthorized,
+        file!["cases/wrong_api_token_request_unauthorized.stderr"],
+    );
+}
+
+#[test]
+fn auth_server_does_not_know_the_client_id() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::Unauthorized,
+        file!["cases/auth_server_invalid_client.stderr"],
+    );
+}
+
+#[test]
+fn auth_server_403() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::Forbidden,
+        file!["cases/auth_server_403.stderr"],
+    );
+}
+
+#[test]
+fn auth_server_429() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::TooManyRequests,
+        file!["cases/auth_server_429.stderr"],
+    );
+}
+
+#[test]
+fn auth_server_answer_not_json() {
+    let env = TestEnv::new();
+    load_under(
+        &env,
+        Fault::NotJson,
+        file!["cases/auth_server_not_json.stderr"],
+    );
+}
+
+#[test]
+fn certifier_403() {
+    let env = TestEnv::with_sshd();
+    let p = connect_under(&env, Fault::Forbidden)
+        .stderr(file!["cases/certifier_403.stderr"])
+        .run();
+    no_secrets(&env, p);
+}
+
+#[test]
+fn certifier_429() {
+    let env = TestEnv::with_sshd();
+    let p = connect_under(&env, Fault::TooManyRequests)
+        .stderr(file!["cases/certifier_429.stderr"])
+        .run();
+    no_secrets(&env, p);
+}
+
 #[test]
 fn mfa_demanded_while_using_an_api_token() {
     let env = TestEnv::new();

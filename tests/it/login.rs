@@ -530,6 +530,29 @@ fn step_up_at_a_terminal_logs_in_again_with_mfa_and_connects() {
     );
 }
 
+/// RFC 9470's form: the age in the `WWW-Authenticate` challenge, the
+/// methods in the body. The shim's own login asks for all of it.
+#[test]
+fn a_step_up_at_a_terminal_asks_for_every_method_and_the_age_of_the_challenge() {
+    let env = world(true);
+    env.certifier.set_step_up(true, Some(900));
+    env.certifier.set_step_up_age_in_challenge(true);
+    env.certifier.set_step_up_methods(&["mfa", "sso:acme"]);
+    fails(env.certsh(["login"]), 1);
+    let cmd = format!(
+        "'{}' -F '{}' ssh.us-3.magento.cloud echo stepped-up </dev/null",
+        env.shim().display(),
+        env.ssh_config().display()
+    );
+    let p = ok(at_terminal(&env, &cmd));
+    assert!(p.stdout.contains("stepped-up"), "{}", p.stdout);
+    let urls = authorize_urls(&env);
+    assert_eq!(urls.len(), 2, "one login more");
+    let asked = params(&urls[1]);
+    assert_eq!(param(&asked, "amr"), Some("mfa+sso%3Aacme"));
+    assert_eq!(param(&asked, "max_age"), Some("900"));
+}
+
 #[test]
 fn a_step_up_naming_two_methods_asks_for_both_and_the_age_and_nothing_else() {
     let env = world(true);

@@ -512,7 +512,9 @@ fn a_non_json_answer_is_refused() {
     assert_eq!(
         p.stderr,
         format!(
-            "certsh: certifier {}/ssh answered 200 without a certificate (the certificate in use was kept; try again later)\n",
+            "certsh: certifier {}/ssh answered 200 without a certificate (the certificate in use \
+             was kept; this is not the certifier: check the certifier URL in config.yaml or the \
+             environment)\n",
             env.certifier.url()
         )
     );

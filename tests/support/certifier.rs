@@ -139,6 +139,18 @@ pub enum Fault {
     Oversized,
     /// 200 with a plain-text body.
     NotJson,
+    /// 403 `access_denied`: the account may not have what it asks for.
+    Forbidden,
+    /// 429 with `Retry-After: 60`: too many requests.
+    TooManyRequests,
+    /// For `POST /oauth2/token` only: 400 `invalid_grant` with "Invalid API
+    /// token", the older auth server's refusal of an API token as the
+    /// official CLI recognises it.
+    InvalidGrant,
+    /// For `POST /oauth2/token` only: 401 `request_unauthorized` whose
+    /// `error_hint` names the API token, the newer auth server's refusal as
+    /// the official CLI recognises it.
+    RequestUnauthorized,
 }
 
 /// One request as the certifier received it, for tests to assert on where
@@ -189,6 +201,9 @@ struct Settings {
     step_up: Option<Option<u64>>,
     /// The methods a step-up asks for (`["mfa"]` unless set).
     step_up_methods: Vec<String>,
+    /// The step-up's `max_age` goes in the `WWW-Authenticate` challenge
+    /// only (RFC 9470), not in the body.
+    step_up_age_in_challenge: bool,
     /// Seconds added to the clock in the `Date` header.
     clock_offset: i64,
 }
@@ -307,6 +322,27 @@ impl Response {
     fn terminal_escapes() -> Response {
         Response::error(500, "server_error", TERMINAL_ESCAPES_DESCRIPTION)
     }
+
+    fn forbidden() -> Response {
+        Response::error(403, "access_denied", "The account may not do this")
+    }
+
+    fn too_many_requests() -> Response {
+        let mut response = Response::error(429, "rate_limited", "Slow down");
+        response
+            .extra_headers
+            .push(("Retry-After", "60".to_string()));
+        response
+    }
+
+    fn not_json() -> Response {
+        Response {
+            status: 200,
+            content_type: "text/plain",
+            extra_headers: Vec::new(),
+            body: "all is well, have a nice day".into(),
+        }
+    }
 }
 
 /// What a handler decided: answer, or hold the connection without answering.
@@ -347,6 +383,7 @@ impl Certifier {
                 token_principals: HashMap::new(),
                 step_up: None,
                 step_up_methods: vec!["mfa".to_string()],
+                step_up_age_in_challenge: false,
                 clock_offset: 0,
             }),
             issued: Mutex::new(HashMap::new()),
@@ -401,8 +438,8 @@ impl Certifier {
     }
 
     /// Sets the fault for `POST /ssh`. [`Fault::ServerErrorHtml`],
-    /// [`Fault::Unauthorized`], [`Fault::Hang`] and [`Fault::TerminalEscapes`]
-    /// apply before the bearer token and body are checked; the certificate
+    /// [`Fault::Unauthorized`], [`Fault::Hang`], [`Fault::TerminalEscapes`],
+    /// [`Fault::Forbidden`] and [`Fault::TooManyRequests`] apply before the bearer token and body are checked; the certificate
     /// faults and [`Fault::SlowMs`] only to requests that would otherwise
     /// succeed.
     pub fn set_fault(&self, fault: Fault) {
@@ -416,7 +453,10 @@ impl Certifier {
 
     /// Sets the fault for `POST /oauth2/token`. `ServerErrorHtml`, `Hang`,
     /// `TerminalEscapes` and `SlowMs` behave as for `/ssh`; `Unauthorized`
-    /// answers 401 `invalid_client`; the certificate faults are ignored there.
+    /// answers 401 `invalid_client`; `Forbidden`, `TooManyRequests` and
+    /// `NotJson` answer as for `/ssh`, and `InvalidGrant` and
+    /// `RequestUnauthorized` refuse the grant; the certificate faults are
+    /// ignored there.
     pub fn set_token_fault(&self, fault: Fault) {
         self.settings().token_fault = fault;
     }
@@ -533,6 +573,12 @@ impl Certifier {
     /// The methods a step-up asks for, all of which a login must have used.
     pub fn set_step_up_methods(&self, methods: &[&str]) {
         self.settings().step_up_methods = methods.iter().map(|m| m.to_string()).collect();
+    }
+
+    /// Puts a step-up's `max_age` in the `WWW-Authenticate` challenge, as
+    /// RFC 9470 does, instead of the JSON body.
+    pub fn set_step_up_age_in_challenge(&self, on: bool) {
+        self.settings().step_up_age_in_challenge = on;
     }
 
     pub fn set_step_up(&self, on: bool, max_age: Option<u64>) {
@@ -895,6 +941,22 @@ fn token_endpoint(shared: &Shared, request: &Request) -> Outcome {
                 "Client authentication failed",
             ));
         }
+        Fault::Forbidden => return Outcome::Answer(Response::forbidden()),
+        Fault::TooManyRequests => return Outcome::Answer(Response::too_many_requests()),
+        Fault::NotJson => return Outcome::Answer(Response::not_json()),
+        Fault::InvalidGrant => {
+            return Outcome::Answer(Response::error(400, "invalid_grant", "Invalid API token"));
+        }
+        Fault::RequestUnauthorized => {
+            return Outcome::Answer(Response::json(
+                401,
+                serde_json::json!({
+                    "error": "request_unauthorized",
+                    "error_description": "The request could not be authorized.",
+                    "error_hint": "The API token is invalid.",
+                }),
+            ));
+        }
         Fault::SlowMs(ms) => thread::sleep(Duration::from_millis(ms)),
         _ => {}
     }
@@ -1201,6 +1263,8 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
                 body: "certificate issued, have a nice day".into(),
             });
         }
+        Fault::Forbidden => return Outcome::Answer(Response::forbidden()),
+        Fault::TooManyRequests => return Outcome::Answer(Response::too_many_requests()),
         _ => {}
     }
 
@@ -1225,9 +1289,13 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
             }
         }
     };
-    let (step_up, methods) = {
+    let (step_up, methods, age_in_challenge) = {
         let s = lock(&shared.settings);
-        (s.step_up, s.step_up_methods.clone())
+        (
+            s.step_up,
+            s.step_up_methods.clone(),
+            s.step_up_age_in_challenge,
+        )
     };
     if let Some(max_age) = step_up {
         let fresh = max_age.is_none_or(|m| now.saturating_sub(auth_time) <= m);
@@ -1237,16 +1305,16 @@ fn sign_endpoint(shared: &Shared, request: &Request) -> Outcome {
                 "error_description": "A multi-factor login is required",
                 "amr": methods,
             });
-            if let Some(m) = max_age {
-                body["max_age"] = m.into();
+            let mut challenge = "Bearer error=\"insufficient_user_authentication\", \
+                 error_description=\"A multi-factor login is required\""
+                .to_string();
+            match max_age {
+                Some(m) if age_in_challenge => challenge.push_str(&format!(", max_age=\"{m}\"")),
+                Some(m) => body["max_age"] = m.into(),
+                None => {}
             }
             let mut response = Response::json(401, body);
-            response.extra_headers.push((
-                "WWW-Authenticate",
-                "Bearer error=\"insufficient_user_authentication\", \
-                 error_description=\"A multi-factor login is required\""
-                    .to_string(),
-            ));
+            response.extra_headers.push(("WWW-Authenticate", challenge));
             return Outcome::Answer(response);
         }
     }
