@@ -49,16 +49,7 @@ pub fn run(
         .with_context(|| format!("cannot resolve {}", socket.display()))?;
     let given_upstream = upstream.is_some();
     let upstream = match upstream {
-        Some(p) if same_socket(&p, &socket) => {
-            return Err(Fixable::new(
-                format!(
-                    "the upstream agent {} is this agent's own socket",
-                    p.display()
-                ),
-                "give the socket of another agent with --upstream",
-            )
-            .into());
-        }
+        Some(p) if same_socket(&p, &socket) => return Err(own_socket(&p)),
         Some(p) => Some(p),
         // SSH_AUTH_SOCK may already point here (a shell set up for this
         // agent): serving itself would loop.
@@ -75,14 +66,7 @@ pub fn run(
     let upstream = match upstream {
         Some(p) if bound.is_at(&p) => {
             if given_upstream {
-                return Err(Fixable::new(
-                    format!(
-                        "the upstream agent {} is this agent's own socket",
-                        p.display()
-                    ),
-                    "give the socket of another agent with --upstream",
-                )
-                .into());
+                return Err(own_socket(&p));
             }
             log::line(&format!(
                 "agent: SSH_AUTH_SOCK ({}) leads to this agent's own socket; it is not used as the upstream agent",
@@ -119,6 +103,18 @@ pub fn run(
     renew_on_a_timer(Arc::clone(&shared));
     server::serve(&bound.listener, shared)?;
     Ok(crate::util::error::success())
+}
+
+/// The error for `--upstream` naming this agent's own socket.
+fn own_socket(upstream: &Path) -> anyhow::Error {
+    Fixable::new(
+        format!(
+            "the upstream agent {} is this agent's own socket",
+            upstream.display()
+        ),
+        "give the socket of another agent with --upstream",
+    )
+    .into()
 }
 
 /// Whether two paths name the same socket: the same path, or the same name

@@ -63,15 +63,11 @@ pub fn after_connection(cfg: &Config, c: &Cached) {
 
 /// Prints the failed renewal's line, once: the file goes after it.
 fn report_failure(dir: &Path) {
-    let path = dir.join(FAILED_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let _ = std::fs::remove_file(&path);
-        let line = text.lines().next().unwrap_or_default().trim();
-        if !line.is_empty() {
-            log::warn(&format!(
-                "the background renewal failed: {line}; the current certificate stays"
-            ));
-        }
+    if let Some(line) = pending_failure(dir) {
+        let _ = std::fs::remove_file(dir.join(FAILED_FILE));
+        log::warn(&format!(
+            "the background renewal failed: {line}; the current certificate stays"
+        ));
     }
 }
 

@@ -4,54 +4,13 @@
 
 use crate::support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use support::*;
 
-/// A real ssh-agent in debug mode (foreground, log on stderr), stopped on
-/// drop.
-struct Agent {
-    child: Child,
-    sock: PathBuf,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(env: &mut TestEnv) -> Agent {
-        let sock = env.path("agent.sock");
-        let log = env.path("agent.log");
-        let child = Command::new("ssh-agent")
-            .arg("-d")
-            .arg("-a")
-            .arg(&sock)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("ssh-agent starts");
-        // A guard against a hang, not a claim about speed.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent made no socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        env.set("SSH_AUTH_SOCK", &sock);
-        Agent { child, sock, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.sock);
-    }
+/// A real ssh-agent in debug mode, as the `SSH_AUTH_SOCK` of every command.
+fn start_agent(env: &mut TestEnv) -> SshAgent {
+    let agent = SshAgent::start(env);
+    env.set("SSH_AUTH_SOCK", &agent.sock);
+    agent
 }
 
 fn unix_now() -> u64 {
@@ -78,7 +37,7 @@ fn agent_keys(env: &TestEnv) -> (Option<i32>, Vec<String>) {
 #[test]
 fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
     let mut env = TestEnv::new();
-    let agent = Agent::start(&mut env);
+    let agent = start_agent(&mut env);
     env.certifier.set_validity(10);
     let before = unix_now();
     let p = ok(env.certsh(["load", "--agent"]));
@@ -130,7 +89,7 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
         snapbox::file!["cases/no_agent_note.stderr"],
     );
 
-    let _agent = Agent::start(&mut env);
+    let _agent = start_agent(&mut env);
     // A key that is not certsh's: it must stay.
     let foreign = env.path("someone-elses-key");
     ok(env
@@ -187,7 +146,7 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
 #[test]
 fn with_add_to_agent_a_renewal_by_the_shim_goes_to_the_agent_silently() {
     let mut env = TestEnv::new();
-    let agent = Agent::start(&mut env);
+    let agent = start_agent(&mut env);
     env.recording_ssh();
     std::fs::create_dir_all(env.home().join(".magento-cloud")).unwrap();
     std::fs::write(

@@ -85,22 +85,29 @@ impl Drop for CertshAgent {
 pub struct SshAgent {
     pub child: Child,
     pub sock: PathBuf,
+    log: PathBuf,
 }
 
 impl SshAgent {
     pub fn start(env: &TestEnv) -> SshAgent {
         let sock = env.path("upstream.sock");
+        let log = env.path("upstream.log");
         let child = Command::new("ssh-agent")
             .arg("-d")
             .arg("-a")
             .arg(&sock)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(env.path("upstream.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("ssh-agent starts");
         wait_until("ssh-agent makes its socket", || sock.exists());
-        SshAgent { child, sock }
+        SshAgent { child, sock, log }
+    }
+
+    /// What the agent logged so far (`-d`: every request it served).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// A new plain ed25519 key (`ssh-keygen`), added to this agent; returns
