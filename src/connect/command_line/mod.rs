@@ -192,6 +192,13 @@ struct Reader<'a> {
     /// The first `-o RemoteCommand`: whether it is a command (not `none`).
     /// ssh refuses one together with a command on its command line.
     remote_command: Option<bool>,
+    /// The last `-c` or `-m` starts with an empty name, which ssh takes
+    /// but then fails to assemble into a list. Reading the defaults
+    /// stops there, before `none` is cleared: `-o RemoteCommand none`
+    /// then counts as a command (OpenSSH 9.2 prints "fill_default_options:
+    /// ciphers: invalid argument").
+    ciphers_unassembled: bool,
+    macs_unassembled: bool,
     /// Whether `-P` takes a value, when the ssh's version is known.
     tag_takes_value: Option<bool>,
     /// `-y` and `-E`, which ssh refuses together.
@@ -245,7 +252,10 @@ impl<'a> Reader<'a> {
         // "You must specify a subsystem to invoke.", "Cannot execute
         // command-line and remote command."
         if (self.session == Some(Session::Subsystem) && !command)
-            || (self.remote_command == Some(true) && command)
+            || (command && self.remote_command == Some(true))
+            || (command
+                && self.remote_command == Some(false)
+                && (self.ciphers_unassembled || self.macs_unassembled))
         {
             return Err(Passthrough::NotUnderstood);
         }
@@ -398,8 +408,14 @@ impl<'a> Reader<'a> {
                 if !known_names(names, CIPHERS) {
                     return Err(Passthrough::NotUnderstood);
                 }
+                self.ciphers_unassembled = bytes.starts_with(b",");
             }
-            b'm' if !known_names(bytes, MACS) => return Err(Passthrough::NotUnderstood),
+            b'm' => {
+                if !known_names(bytes, MACS) {
+                    return Err(Passthrough::NotUnderstood);
+                }
+                self.macs_unassembled = bytes.starts_with(b",");
+            }
             b'E' => self.logfile = true,
             _ => {}
         }

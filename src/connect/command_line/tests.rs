@@ -613,6 +613,8 @@ fn lines_ssh_refuses_pass_through() {
         ],
         &["-p", "0", "h"],
         &["-p", "65536", "h"],
+        &["-c", ",x", "-o", "RemoteCommand none", "h", "cmd"],
+        &["-o", "RemoteCommand none", "-m", ",", "h", "cmd"],
     ] {
         assert_eq!(
             parse_for(line, Some((9, 2))).passthrough,
@@ -682,6 +684,18 @@ fn lines_ssh_accepts_still_connect() {
             "cmd",
         ],
         &["-o", "RemoteCommand=ls", "h"],
+        &["-c", ",x", "h", "cmd"],
+        &[
+            "-c",
+            ",x",
+            "-c",
+            "aes128-ctr",
+            "-o",
+            "RemoteCommand none",
+            "h",
+            "cmd",
+        ],
+        &["-c", "+,x", "-o", "RemoteCommand none", "h", "cmd"],
     ] {
         assert_eq!(
             parse_for(line, Some((9, 2))).destination.map(|d| d.host),
