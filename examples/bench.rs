@@ -126,7 +126,7 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
             std::fs::create_dir_all(&dir).unwrap();
             let shim = dir.join("ssh");
             let _ = std::fs::remove_file(&shim);
-            std::os::unix::fs::symlink(certsh, &shim).unwrap();
+            link(certsh, &shim);
             let label = if certsh.to_string_lossy().contains("-musl/") {
                 "musl, static"
             } else {
@@ -190,7 +190,7 @@ fn main() {
     let home = root.path().join("home");
     std::fs::create_dir_all(home.join("tmp")).unwrap();
     let shim = root.path().join("ssh");
-    std::os::unix::fs::symlink(&certsh, &shim).unwrap();
+    link(&certsh, &shim);
     let w = World {
         certsh,
         shim,
@@ -362,4 +362,12 @@ fn main() {
         ms(*slowest.iter().max().unwrap())
     );
     let _ = Fault::None;
+}
+
+/// The shim: a symlink to certsh named `ssh`.
+fn link(certsh: &Path, shim: &Path) {
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(certsh, shim).unwrap();
+    #[cfg(windows)]
+    std::os::windows::fs::symlink_file(certsh, shim).unwrap();
 }

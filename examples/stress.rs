@@ -62,7 +62,10 @@ fn main() {
     let home = root.path().join("home");
     std::fs::create_dir_all(home.join("tmp")).unwrap();
     let shim = root.path().join("ssh");
+    #[cfg(unix)]
     std::os::unix::fs::symlink(&certsh, &shim).unwrap();
+    #[cfg(windows)]
+    std::os::windows::fs::symlink_file(&certsh, &shim).unwrap();
     let certifier = Arc::new(Certifier::start());
     let bed = root.path().join("sshd");
     std::fs::create_dir(&bed).unwrap();
@@ -165,8 +168,11 @@ fn main() {
     );
     let fd_report = root.path().join("count-fds");
     std::fs::write(&fd_report, "#!/bin/sh\nls /proc/self/fd | wc -l\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fd_report, std::fs::Permissions::from_mode(0o755)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fd_report, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let count = |program: &Path| -> String {
         let mut c = Command::new(program);
         env_for(&mut c, &home, &certifier);

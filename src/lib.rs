@@ -15,8 +15,12 @@
 //!
 //! [`Invocation`] turns a command line into an action; `main.rs` only reports.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(unix, forbid(unsafe_code))]
+// On Windows, src/util/platform/windows.rs calls into Windows; nothing else may.
+#![cfg_attr(windows, deny(unsafe_code))]
 
+// `certsh agent` serves a Unix socket: Unix-only for now (docs/windows.md).
+#[cfg(unix)]
 pub mod agent;
 pub mod config;
 pub mod connect;
@@ -27,7 +31,7 @@ pub mod state;
 pub mod util;
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -122,7 +126,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             socket,
             upstream,
             allow_forwarded,
-        } => agent::run(who.load()?, socket, upstream, allow_forwarded),
+        } => run_agent(&who, socket, upstream, allow_forwarded),
         cli::Command::Status { json } => status(&who, json),
         cli::Command::Setup { what } => setup(&who, what),
         cli::Command::Env {
@@ -269,9 +273,46 @@ fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
                 )
                 .into());
             }
+            agent_here()?;
             agent_service::setup(&who.load()?, undo)
         }
     }
+}
+
+/// `certsh agent`.
+#[cfg(unix)]
+fn run_agent(
+    who: &Who,
+    socket: Option<PathBuf>,
+    upstream: Option<PathBuf>,
+    allow_forwarded: bool,
+) -> Result<ExitCode> {
+    agent::run(who.load()?, socket, upstream, allow_forwarded)
+}
+
+/// `certsh agent`, where it does not exist yet.
+#[cfg(not(unix))]
+fn run_agent(
+    _who: &Who,
+    _socket: Option<PathBuf>,
+    _upstream: Option<PathBuf>,
+    _allow_forwarded: bool,
+) -> Result<ExitCode> {
+    agent_here()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `certsh agent` exists here: it serves a Unix socket, so on
+/// Windows not yet, and `certsh agent` and `setup agent` say so in one line.
+fn agent_here() -> Result<()> {
+    if cfg!(unix) {
+        return Ok(());
+    }
+    Err(error::Fixable::new(
+        "certsh agent is Unix-only for now",
+        "let ssh run certsh instead: certsh ssh, or the ssh shim",
+    )
+    .into())
 }
 
 /// `certsh env [--alias] [--agent]`.

@@ -18,8 +18,14 @@
 //!   sticky bit (`/tmp`) is accepted, since in it nobody can replace another
 //!   user's entries, and whatever the attacker could create there herself is
 //!   refused by the ownership check.
+//!
+//! On Windows, where a file's access list and not its mode says who may
+//! write it, the check is not made yet (`docs/windows.md`).
 
-use std::fs::{self, Metadata};
+#[cfg(unix)]
+use std::fs;
+use std::fs::Metadata;
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -56,7 +62,7 @@ impl Untrusted {
         match &self.problem {
             Problem::Owner(uid) => format!(
                 "{name} belongs to another user (uid {uid}) (remove it if you did not put it there, or take it over: chown {} {path})",
-                current_uid()
+                crate::util::platform::user_id()
             ),
             Problem::Writable(mode) => format!(
                 "{name} can be written by other users (mode {mode:o}) (run: chmod go-w {path})"
@@ -68,19 +74,15 @@ impl Untrusted {
     }
 }
 
-/// The real uid of this process.
-pub fn current_uid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
 /// Checks `file` (whose metadata, from the open file, is `meta`) and the
 /// folders above it, up to and including `home`: those of the path as given
 /// (a link in a folder others can write could be swapped) and, when a
 /// symlink is met on the way, those of the path with symlinks resolved (the
 /// folders the file really is in). Without symlinks that is a few `lstat`s:
 /// this runs on every connection that reads `config.yaml`.
+#[cfg(unix)]
 pub fn check_file(file: &Path, meta: &Metadata, home: &Path) -> Result<(), Untrusted> {
-    let uid = current_uid();
+    let uid = rustix::process::getuid().as_raw();
     check_one(file, meta, uid)?;
     let linked = fs::symlink_metadata(file)
         .map_err(|e| unreadable(file, e))?
@@ -95,6 +97,13 @@ pub fn check_file(file: &Path, meta: &Metadata, home: &Path) -> Result<(), Untru
     Ok(())
 }
 
+/// On Windows the check is not made yet: see the module's comment.
+#[cfg(windows)]
+pub fn check_file(_file: &Path, _meta: &Metadata, _home: &Path) -> Result<(), Untrusted> {
+    Ok(())
+}
+
+#[cfg(unix)]
 fn unreadable(path: &Path, e: std::io::Error) -> Untrusted {
     Untrusted {
         path: path.to_owned(),
@@ -102,6 +111,7 @@ fn unreadable(path: &Path, e: std::io::Error) -> Untrusted {
     }
 }
 
+#[cfg(unix)]
 /// Checks `dir` and its parents, up to and including `home`; says whether
 /// one of them is a symlink (it is checked where it points).
 fn walk_up(mut dir: Option<&Path>, home: Option<&Path>, uid: u32) -> Result<bool, Untrusted> {
@@ -124,11 +134,13 @@ fn walk_up(mut dir: Option<&Path>, home: Option<&Path>, uid: u32) -> Result<bool
     Ok(linked)
 }
 
+#[cfg(unix)]
 /// A root-owned folder with the sticky bit, like `/tmp`.
 fn sticky_system_dir(meta: &Metadata) -> bool {
     meta.uid() == 0 && meta.permissions().mode() & 0o1000 != 0
 }
 
+#[cfg(unix)]
 fn check_one(path: &Path, meta: &Metadata, uid: u32) -> Result<(), Untrusted> {
     let mode = meta.permissions().mode();
     match verdict(meta.uid(), meta.gid(), mode, uid, &|gid| {
@@ -142,6 +154,7 @@ fn check_one(path: &Path, meta: &Metadata, uid: u32) -> Result<(), Untrusted> {
     }
 }
 
+#[cfg(unix)]
 /// OpenSSH's `secure_permissions`: the owner is the user or root; nobody else
 /// may write, except a group whose only member is the user.
 fn verdict(
@@ -160,6 +173,7 @@ fn verdict(
     None
 }
 
+#[cfg(unix)]
 /// Whether group `gid` has no member but the user `uid`, by `/etc/group` and
 /// `/etc/passwd`. A group found in neither (from a directory service) is
 /// not known to be private.
@@ -169,6 +183,7 @@ fn private_group(gid: u32, uid: u32) -> bool {
     group_is_private(&passwd, &group, gid, uid)
 }
 
+#[cfg(unix)]
 fn group_is_private(passwd: &str, group: &str, gid: u32, uid: u32) -> bool {
     let fields = |line: &str| line.split(':').map(String::from).collect::<Vec<_>>();
     let users: Vec<Vec<String>> = passwd
@@ -200,7 +215,7 @@ fn group_is_private(passwd: &str, group: &str, gid: u32, uid: u32) -> bool {
     members > 0
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

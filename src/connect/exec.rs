@@ -6,14 +6,13 @@
 //! skipped instead of calling itself forever.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::util::error::Fixable;
 use crate::util::file_id;
+use crate::util::platform;
 use crate::util::secret;
 
 /// The oldest OpenSSH certsh works with: `CertificateFile`, which certsh
@@ -126,12 +125,13 @@ fn option(name: &str, path: &Path) -> OsString {
     if needs_quotes {
         out.push(b'"');
     }
-    OsString::from_vec(out)
+    platform::os_string_from_bytes(out)
 }
 
-/// Replaces this process with `ssh extra... args...`. Returns only on failure.
+/// Replaces this process with `ssh extra... args...` (on Windows: runs it
+/// and exits with its code, `platform::exec`). Returns only on failure.
 pub fn exec(ssh: &Path, extra: &[OsString], args: &[OsString]) -> anyhow::Error {
-    let err = secret::command(ssh).args(extra).args(args).exec();
+    let err = platform::exec(secret::command(ssh).args(extra).args(args));
     Fixable::new(
         format!("cannot run {}: {err}", ssh.display()),
         "set CERTSH_REAL_SSH to OpenSSH's ssh",

@@ -260,15 +260,9 @@ impl<P: AsRef<str>> Scan<'_, P> {
     }
 }
 
-#[cfg(unix)]
+/// A path from ssh_config's bytes (on Windows only Unicode ones).
 fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
-}
-
-#[cfg(not(unix))]
-fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
-    std::str::from_utf8(bytes).ok().map(PathBuf::from)
+    crate::util::platform::os_str_from_bytes(bytes).map(PathBuf::from)
 }
 
 /// Expands `*` and `?` in each component of `pattern` the way glob(3) does,
@@ -435,33 +429,11 @@ pub fn ssh_g_values<'a>(output: &'a str, keyword: &str) -> Vec<&'a str> {
 }
 
 /// The home directory in the password database, which is where OpenSSH
-/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-///
-/// On Linux that is `/etc/passwd`, read directly: the release binary is
-/// static and loads no NSS module (a user known only to LDAP or systemd-homed
-/// gets `None`, and certsh then goes by `$HOME`).
-#[cfg(not(target_os = "macos"))]
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ):
+/// `/etc/passwd` on Linux, Open Directory on macOS, the profile folder on
+/// Windows (`platform::home_from_user_database`).
 pub fn passwd_home() -> Option<PathBuf> {
-    let uid = rustix::process::getuid().as_raw().to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
-    })
-}
-
-/// The home directory in the password database, which is where OpenSSH
-/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-///
-/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
-/// ask `getpwuid_r`, as ssh itself does.
-#[cfg(target_os = "macos")]
-pub fn passwd_home() -> Option<PathBuf> {
-    let uid = nix::unistd::Uid::current();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
+    crate::util::platform::home_from_user_database()
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ fn start(cfg: &Config, dir: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    cmd.spawn()?;
+    crate::util::platform::detach(&mut cmd).spawn()?;
     log::debug(cfg.debug, || "started a background renewal".into());
     Ok(())
 }
@@ -118,7 +118,7 @@ fn start(cfg: &Config, dir: &Path) -> Result<()> {
 /// certificate is still due, and on failure leaves its line for the next
 /// connection. Always exits 0: nobody reads its status.
 pub fn renew(cfg: &Config) -> Result<std::process::ExitCode> {
-    let _ = rustix::process::setsid();
+    crate::util::platform::leave_session();
     let dir = Store::locate(cfg).map(|s| s.dir);
     let result = crate::credentials::refresh::ensure(cfg, crate::credentials::refresh::Want::Ahead);
     if let Some(dir) = dir {

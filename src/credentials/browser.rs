@@ -233,11 +233,9 @@ pub(crate) fn cmd_start_args(target: &str) -> Vec<String> {
 
 /// Whether `name` is an executable file in a folder of `PATH`.
 fn on_path(name: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {
-            std::fs::metadata(dir.join(name))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            std::fs::metadata(dir.join(name)).is_ok_and(|m| crate::util::platform::is_program(&m))
         })
     })
 }

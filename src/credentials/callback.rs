@@ -8,7 +8,6 @@
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,6 +19,7 @@ use crate::credentials::peer::{self, Peer};
 use crate::state::cert;
 use crate::util::error::Fixable;
 use crate::util::log;
+use crate::util::platform;
 use crate::util::sanitize;
 use crate::util::secret::Secret;
 
@@ -80,17 +80,10 @@ pub(crate) fn browser_start(
     if checked {
         return Ok((format!("http://127.0.0.1:{port}{START_PATH}"), None));
     }
-    let dir = tempfile::Builder::new()
-        .prefix("certsh-login-")
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
+    let dir = platform::private_temp_dir("certsh-login-")
         .context("cannot create a private folder for the login page")?;
     let path = dir.path().join("login.html");
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
+    platform::open_private(OpenOptions::new().write(true).create_new(true), &path)
         .and_then(|mut f| f.write_all(redirect_page(url).as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     let file_url = reqwest::Url::from_file_path(&path)
@@ -504,9 +497,18 @@ mod tests {
             start,
             reqwest::Url::from_file_path(&path).unwrap().to_string()
         );
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(dir.path()), 0o700);
-        assert_eq!(mode(&path), 0o600);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(dir.path()), 0o700);
+            assert_eq!(mode(&path), 0o600);
+        }
+        for p in [dir.path(), path.as_path()] {
+            let meta = std::fs::metadata(p).unwrap();
+            assert_eq!(platform::open_to_others(p, &meta), None, "{}", p.display());
+        }
         let page = std::fs::read_to_string(&path).unwrap();
         let attr = "https://auth.example/oauth2/authorize?a=1&amp;state=s&quot;&lt;x&gt;";
         assert!(

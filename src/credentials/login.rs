@@ -525,17 +525,12 @@ fn read_api_token(cfg: &Config) -> Result<(Secret, &'static str)> {
 /// One line from the terminal with echo off, restored afterwards. The
 /// prompt comes once echo is off, so nothing typed after it is shown.
 fn read_line_without_echo(stdin: &std::io::Stdin, prompt: &str) -> Result<String> {
-    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-    let old = tcgetattr(stdin).context("cannot read the terminal settings")?;
-    let mut quiet = old.clone();
-    quiet.local_modes.remove(LocalModes::ECHO);
-    quiet.local_modes.insert(LocalModes::ECHONL);
-    tcsetattr(stdin, OptionalActions::Flush, &quiet).context("cannot turn off echo")?;
+    let quiet = crate::util::platform::EchoOff::stdin()?;
     let mut err = std::io::stderr();
     let _ = err.write_all(prompt.as_bytes()).and_then(|()| err.flush());
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
-    let _ = tcsetattr(stdin, OptionalActions::Now, &old);
+    drop(quiet);
     read.context("cannot read the API token from the terminal")?;
     Ok(line)
 }

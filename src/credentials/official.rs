@@ -207,12 +207,10 @@ fn from_secret(secret: &str) -> Option<Map<String, Value>> {
 
 /// Replaces `path` by `bytes`, 0600, atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().context("a session file has a folder")?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    crate::util::platform::set_mode(tmp.path(), 0o600)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)

@@ -19,13 +19,12 @@
 //!   that asked for it: a code from another login is refused by the server,
 //!   and certsh asks again.
 
-use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 
-use anyhow::{Context, Result};
-use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
+use anyhow::Result;
 
 use crate::util::log;
+use crate::util::platform::Tty;
 use crate::util::secret::Secret;
 
 /// The longest line read; an address with a code and a state is far shorter.
@@ -78,8 +77,7 @@ pub(crate) fn parse(text: &str) -> Pasted {
 
 /// The prompt on the terminal, with echo off until it is dropped.
 pub(crate) struct Prompt {
-    tty: File,
-    saved: Termios,
+    tty: Tty,
     line: Vec<u8>,
     /// The terminal said end-of-file: nothing more comes from it.
     closed: bool,
@@ -88,22 +86,8 @@ pub(crate) struct Prompt {
 impl Prompt {
     /// Opens `/dev/tty`, turns echo off and asks.
     pub(crate) fn open() -> Result<Prompt> {
-        let tty = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .context("cannot open the terminal (/dev/tty) to read the pasted address")?;
-        // This open file is certsh's own: stdin and stderr keep blocking.
-        rustix::io::ioctl_fionbio(&tty, true)
-            .context("cannot read the terminal without waiting")?;
-        let saved = tcgetattr(&tty).context("cannot read the terminal settings")?;
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO);
-        quiet.local_modes.insert(LocalModes::ECHONL);
-        tcsetattr(&tty, OptionalActions::Flush, &quiet).context("cannot turn off echo")?;
         let mut p = Prompt {
-            tty,
-            saved,
+            tty: Tty::open()?,
             line: vec![],
             closed: false,
         };
@@ -153,12 +137,6 @@ impl Prompt {
         let line = std::mem::replace(&mut self.line, rest);
         let text = String::from_utf8_lossy(&line).trim().to_string();
         Some(Secret::new(text))
-    }
-}
-
-impl Drop for Prompt {
-    fn drop(&mut self) {
-        let _ = tcsetattr(&self.tty, OptionalActions::Now, &self.saved);
     }
 }
 

@@ -357,6 +357,7 @@ mod tests {
         std::fs::write(&path, "{garbage").unwrap();
         assert!(cached_access_token(&path, "fp", 500).is_none());
     }
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -369,6 +370,7 @@ mod tests {
         let b = Session::new(&Secret::new("r-1".into()), Claims::default(), "https://a/t");
         assert_ne!(a.id, b.id);
         let path = a.save(&store).unwrap();
+        #[cfg(unix)]
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

@@ -31,7 +31,6 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Output, Stdio};
 
@@ -159,10 +158,7 @@ trait Service {
 fn write(file: &Path, text: &str) -> Result<()> {
     let dir = file.parent().expect("the file has a folder");
     if !dir.exists() {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(dir)
+        crate::util::platform::create_private_dir_all(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     store::replace_file(dir, file, text.as_bytes(), 0o644)

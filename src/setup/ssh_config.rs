@@ -83,7 +83,6 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -96,6 +95,7 @@ use crate::connect::exec;
 use crate::connect::shim::{Installed, sh_quote_path};
 use crate::state::store::Store;
 use crate::util::error::{self, Fixable};
+use crate::util::platform;
 
 /// The line certsh adds when it created the file, so that `--undo` removes
 /// the file again instead of leaving an empty one.
@@ -253,7 +253,7 @@ enum Renewal {
 /// With `--agent`: whether the agent listens, and whether ssh will use it.
 fn agent_notes(cfg: &Config, file: &Path, renewal: &Renewal) {
     if let Renewal::Agent(socket) = renewal {
-        let listening = std::os::unix::net::UnixStream::connect(socket).is_ok();
+        let listening = platform::socket_answers(socket);
         println!("{}", agent_note(socket, listening));
         for warning in agent_warnings(cfg, file, socket) {
             println!("{warning}");
@@ -638,7 +638,7 @@ fn backup_path(file: &Path) -> PathBuf {
 /// reading it sees the old file or the new one.
 fn write_keeping_mode(file: &Path, bytes: &[u8]) -> Result<()> {
     let mode = fs::metadata(file)
-        .map(|m| m.permissions().mode() & 0o7777)
+        .map(|m| platform::mode_of(file, &m))
         .unwrap_or(0o600);
     write_new_file(file, bytes, mode)
 }
@@ -648,10 +648,7 @@ fn create(file: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = file.parent()
         && !dir.exists()
     {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(dir)
+        platform::create_private_dir_all(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     write_new_file(file, bytes, 0o600)

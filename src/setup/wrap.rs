@@ -14,7 +14,6 @@
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
@@ -234,9 +233,10 @@ pub fn rsync(args: &[OsString], profile: Option<&str>, account: Option<&str>) ->
     Err(exec(cmd, "rsync", "rsync"))
 }
 
-/// Replaces this process with `cmd`; returns only the error.
+/// Replaces this process with `cmd` (`platform::exec`); returns only the
+/// error.
 fn exec(mut cmd: Command, program: &str, package: &str) -> anyhow::Error {
-    let err = cmd.exec();
+    let err = crate::util::platform::exec(&mut cmd);
     if err.kind() == ErrorKind::NotFound {
         Fixable::new(
             format!("{program} is not on PATH"),

@@ -7,7 +7,6 @@
 //! stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::util::error::Fixable;
+use crate::util::platform;
 
 /// How often a waiting process tries again. Short enough that sixteen
 /// waiters are released within a few milliseconds of the refresh ending.
@@ -28,13 +28,11 @@ pub struct Lock {
 
 /// Takes the lock at `path`, waiting until `deadline` at the latest.
 pub fn acquire(path: &Path, deadline: Instant) -> Result<Lock> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let file = platform::open_private(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        path,
+    )
+    .with_context(|| format!("cannot open lock file {}", path.display()))?;
     let started = Instant::now();
     loop {
         match file.try_lock() {

@@ -25,9 +25,8 @@
 //! HOME), the state lives in `<temp dir>/certsh-<uid>/<profile>`, which must
 //! belong to the user and be closed to others.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,6 +37,7 @@ use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
 use crate::config::Config;
 use crate::state::lock::{self, Lock};
 use crate::util::error::Fixable;
+use crate::util::platform;
 
 const CURRENT: &str = "current";
 const KEY: &str = "id_ed25519";
@@ -150,7 +150,7 @@ impl Store {
 
     /// The key and certificate in use, if both are there and belong together.
     pub fn current(&self) -> Option<Cached> {
-        let gen_name = fs::read_link(self.dir.join(CURRENT)).ok()?;
+        let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
         let cert = Certificate::from_openssh(fs::read_to_string(&cert_path).ok()?.trim()).ok()?;
@@ -188,9 +188,7 @@ impl Store {
     pub fn publish(&self, key: &PrivateKey, cert_text: &str, now: u64) -> Result<()> {
         let name = format!("gen-{now}-{:08x}", OsRng.next_u32());
         let gen_dir = self.dir.join(&name);
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&gen_dir)
+        platform::create_private_dir(&gen_dir)
             .with_context(|| format!("cannot create {}", gen_dir.display()))?;
         let pem = key
             .to_openssh(LineEnding::LF)
@@ -202,9 +200,9 @@ impl Store {
             .context("cannot encode the key")?;
         write_new(&gen_dir.join(PUB), format!("{public}\n").as_bytes())?;
         write_new(&gen_dir.join(CERT), cert_text.as_bytes())?;
-        let replaced = fs::read_link(self.dir.join(CURRENT)).ok();
+        let replaced = platform::read_pointer(&self.dir.join(CURRENT)).ok();
         let link_tmp = self.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
-        std::os::unix::fs::symlink(&name, &link_tmp)
+        platform::write_pointer(Path::new(&name), &link_tmp)
             .with_context(|| format!("cannot create {}", link_tmp.display()))?;
         fs::rename(&link_tmp, self.dir.join(CURRENT))
             .with_context(|| format!("cannot publish {}", gen_dir.display()))?;
@@ -258,7 +256,13 @@ impl Store {
             }
             let old_enough = entry
                 .metadata()
-                .map(|m| now.saturating_sub(m.mtime().max(0) as u64) > KEEP_OLD_SECS)
+                .and_then(|m| m.modified())
+                .map(|t| {
+                    let secs = t
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    now.saturating_sub(secs) > KEEP_OLD_SECS
+                })
                 .unwrap_or(false);
             if old_enough {
                 let _ = match entry.file_type() {
@@ -280,7 +284,7 @@ impl Store {
 fn private_key_public(path: &Path) -> Option<PublicKey> {
     use base64::Engine as _;
     let mut file = fs::File::open(path).ok()?;
-    if file.metadata().ok()?.mode() & 0o077 != 0 {
+    if platform::open_to_others(path, &file.metadata().ok()?).is_some() {
         return None;
     }
     let mut pem = String::new();
@@ -395,7 +399,7 @@ pub fn has_dollar_brace(path: &Path) -> bool {
 }
 
 fn fallback_dir(cfg: &Config) -> PathBuf {
-    let uid = rustix::process::getuid().as_raw();
+    let uid = platform::user_id();
     let base = std::env::temp_dir().join(format!("certsh-{uid}"));
     match &cfg.account {
         // An account name has no `.`: this cannot be another profile's.
@@ -410,7 +414,7 @@ fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
         anyhow::bail!("{} is not a folder", cfg.home.display());
     }
     if !cfg.config_dir.exists() {
-        match DirBuilder::new().mode(0o700).create(&cfg.config_dir) {
+        match platform::create_private_dir(&cfg.config_dir) {
             // A parallel certsh has just made it: that one is as good, and
             // falling back to the temp folder would split the lock in two.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
@@ -425,20 +429,18 @@ fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
     make_private_dir(dir)?;
     // A folder we may not write (read-only HOME mounted in CI) is useless.
     let probe = dir.join("lock");
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&probe)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    platform::open_private(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        &probe,
+    )
+    .with_context(|| format!("cannot write in {}", dir.display()))?;
     Ok(())
 }
 
 /// Creates `dir` 0700 or checks an existing one: it must be a real folder of
 /// ours; group and other permissions are removed.
 fn make_private_dir(dir: &Path) -> Result<()> {
-    match DirBuilder::new().mode(0o700).create(dir) {
+    match platform::create_private_dir(dir) {
         Ok(()) => return Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
@@ -446,13 +448,12 @@ fn make_private_dir(dir: &Path) -> Result<()> {
     let meta =
         fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     check_owner(dir, &meta)?;
-    if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    if let Some(open) = platform::open_to_others(dir, &meta) {
+        platform::set_mode(dir, 0o700)
             .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
         crate::util::log::warn(&format!(
-            "{} was open to other users (mode {:o}); made it private (700)",
+            "{} was open to other users ({open}); made it private (700)",
             dir.display(),
-            meta.mode() & 0o777
         ));
     }
     Ok(())
@@ -462,8 +463,7 @@ fn make_private_dir(dir: &Path) -> Result<()> {
 /// the config folder could otherwise put her own session, token or key
 /// there for certsh to use.
 fn owned_dir(dir: &Path) -> bool {
-    fs::symlink_metadata(dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == rustix::process::getuid().as_raw())
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && platform::owned_by_user(dir, &m))
 }
 
 /// Refuses a folder that another user could have planted or can read.
@@ -471,7 +471,7 @@ fn check_private_dir(dir: &Path) -> Result<()> {
     let meta =
         fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     check_owner(dir, &meta)?;
-    if meta.mode() & 0o077 != 0 {
+    if platform::open_to_others(dir, &meta).is_some() {
         return Err(Fixable::new(
             format!("{} is open to other users", dir.display()),
             format!("run: chmod 700 {}", dir.display()),
@@ -482,8 +482,8 @@ fn check_private_dir(dir: &Path) -> Result<()> {
 }
 
 fn check_owner(dir: &Path, meta: &fs::Metadata) -> Result<()> {
-    let uid = rustix::process::getuid().as_raw();
-    if !meta.file_type().is_dir() || meta.uid() != uid {
+    let uid = platform::user_id();
+    if !meta.file_type().is_dir() || !platform::owned_by_user(dir, meta) {
         return Err(Fixable::new(
             format!("{} is not a folder owned by you (uid {uid})", dir.display()),
             "remove it, or set TMPDIR to a private folder",
@@ -499,11 +499,7 @@ fn generation_time(name: &str) -> Option<u64> {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    let mut f = platform::open_private(OpenOptions::new().write(true).create_new(true), path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
@@ -519,10 +515,7 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
 /// Writes `path` with `mode` through a temporary file in `dir` (its folder,
 /// so that the rename is atomic), synced before the rename.
 pub fn replace_file(dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
+    let mut tmp = platform::private_temp_file(dir, ".tmp-", mode)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
@@ -562,9 +555,13 @@ mod tests {
                 "{bad:?}"
             );
         }
-        fs::write(&path, pem.as_bytes()).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(private_key_public(&path).is_none(), "open to others");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::write(&path, pem.as_bytes()).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(private_key_public(&path).is_none(), "open to others");
+        }
     }
 
     #[test]
@@ -573,8 +570,10 @@ mod tests {
         assert_eq!(generation_time("current"), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn private_dir_is_repaired_and_checked() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
         fs::create_dir(&dir).unwrap();
@@ -585,6 +584,7 @@ mod tests {
         check_private_dir(&dir).unwrap();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_symlink_is_not_a_private_dir() {
         let tmp = tempfile::tempdir().unwrap();
@@ -603,6 +603,12 @@ mod tests {
         write_private(&path, b"one").unwrap();
         write_private(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(platform::open_to_others(&path, &meta), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(meta.mode() & 0o777, 0o600);
+        }
     }
 }

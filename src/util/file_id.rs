@@ -1,14 +1,11 @@
-//! Whether two paths are one file: the same device and inode, whatever
-//! links lead there. certsh asks it of itself (is this `ssh` on `PATH` the
-//! shim, that is certsh?) and of the shim's link.
+//! Whether two paths are one file: the same device and inode (on Windows
+//! volume and file index: `platform::file_id`), whatever links lead there.
+//! certsh asks it of itself (is this `ssh` on `PATH` the shim, that is
+//! certsh?) and of the shim's link.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// A file's device and inode, if it can be read.
-pub fn file_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
+pub use crate::util::platform::file_id;
 
 /// Whether `a` and `b` are the same existing file.
 pub fn same_file(a: &Path, b: &Path) -> bool {
@@ -30,7 +27,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         std::fs::write(&a, "x").unwrap();
-        std::os::unix::fs::symlink(&a, dir.path().join("link")).unwrap();
+        std::fs::hard_link(&a, dir.path().join("link")).unwrap();
         std::fs::write(dir.path().join("copy"), "x").unwrap();
         assert!(same_file(&a, &dir.path().join("link")));
         assert!(!same_file(&a, &dir.path().join("copy")));
@@ -39,5 +36,15 @@ mod tests {
             &dir.path().join("missing"),
             &dir.path().join("missing")
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_the_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, "x").unwrap();
+        std::os::unix::fs::symlink(&a, dir.path().join("link")).unwrap();
+        assert!(same_file(&a, &dir.path().join("link")));
     }
 }

@@ -6,6 +6,11 @@
 //! expected output written out in full. Modules or tests that need root,
 //! cross tools or packaging belong to tier all (`scripts/test --all`, the
 //! `test-all` feature); see docs/testing.md.
+//!
+//! They run the real OpenSSH sshd and Unix shells: Unix only. On Windows
+//! the unit tests in `src` run (docs/windows.md).
+
+#![cfg(unix)]
 
 #[path = "../support/mod.rs"]
 mod support;

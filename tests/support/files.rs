@@ -163,6 +163,7 @@ fn safe_join(root: &Path, url_path: &str) -> Option<PathBuf> {
 /// size and a checksum of the contents or the link target. Two snapshots are
 /// equal when nothing below `dir` changed.
 pub fn tree_snapshot(dir: &Path) -> Vec<String> {
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
@@ -171,7 +172,10 @@ pub fn tree_snapshot(dir: &Path) -> Vec<String> {
             let p = e.path();
             let rel = p.strip_prefix(dir).unwrap().display().to_string();
             let meta = std::fs::symlink_metadata(&p).unwrap();
+            #[cfg(unix)]
             let mode = meta.permissions().mode() & 0o7777;
+            #[cfg(not(unix))]
+            let mode = u32::from(meta.permissions().readonly());
             if meta.file_type().is_symlink() {
                 out.push(format!(
                     "link {rel} -> {}",

@@ -23,7 +23,6 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
@@ -523,7 +522,9 @@ fn is_root() -> bool {
 /// sshd started as root chroots its pre-auth child into /run/sshd and exits
 /// at once if it is missing, which it is on a machine where the sshd service
 /// never ran (containers, CI).
+#[cfg(unix)]
 fn ensure_privsep_dir() {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let dir = Path::new("/run/sshd");
     if !dir.is_dir() {
         let created = fs::DirBuilder::new().mode(0o755).create(dir);
@@ -535,6 +536,11 @@ fn ensure_privsep_dir() {
         let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o755));
     }
 }
+
+/// sshd is OpenSSH's on Unix: on Windows the examples that start it only
+/// build.
+#[cfg(not(unix))]
+fn ensure_privsep_dir() {}
 
 /// A port that was free a moment ago. Another process can take it before
 /// sshd binds it; [`Sshd::start`] retries then.

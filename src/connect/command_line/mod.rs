@@ -569,18 +569,10 @@ impl<'a> Reader<'a> {
 }
 
 /// The value glued to an option letter (`-p2222`), from byte `from` of `word`.
-/// `from` follows an ASCII letter, so it is a boundary in any encoding.
-#[cfg(unix)]
+/// `from` follows an ASCII letter, so it is a boundary in any encoding
+/// (on Windows only a Unicode rest is a name: `platform::os_str_from_bytes`).
 fn glued_value(word: &OsStr, from: usize) -> Option<&OsStr> {
-    use std::os::unix::ffi::OsStrExt;
-    Some(OsStr::from_bytes(&word.as_bytes()[from..]))
-}
-
-/// The value glued to an option letter (`-p2222`), from byte `from` of `word`.
-/// Without Unix's byte strings only Unicode words can be cut safely.
-#[cfg(not(unix))]
-fn glued_value(word: &OsStr, from: usize) -> Option<&OsStr> {
-    word.to_str().map(|word| OsStr::new(&word[from..]))
+    crate::util::platform::os_str_from_bytes(&word.as_encoded_bytes()[from..])
 }
 
 #[cfg(test)]

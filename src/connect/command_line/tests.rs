@@ -1,6 +1,7 @@
 //! The command-line reader against ssh.c's reading, case by case.
 
 use super::*;
+#[cfg(unix)]
 use std::ffi::OsString;
 
 fn dest(user: Option<&str>, host: &str, port: Option<u16>) -> Option<Destination> {

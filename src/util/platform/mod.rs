@@ -1,0 +1,44 @@
+//! What differs between Unix and Windows, behind one small interface, so
+//! that the rest of certsh does not say `cfg(unix)`:
+//!
+//! - handing over to the real ssh: [`exec`] replaces the process on Unix; on
+//!   Windows, which has no `exec`, it runs ssh as a child with the same
+//!   standard handles, leaves Ctrl+C and Ctrl+Break to it, and exits with
+//!   its code;
+//! - a background process that outlives its parent and its terminal
+//!   ([`detach`], [`leave_session`]);
+//! - files and folders the user alone may read: mode 0600 and 0700 on Unix,
+//!   on Windows an access list that grants the user alone
+//!   ([`open_private`], [`create_private_dir`], [`set_mode`],
+//!   [`open_to_others`], [`owned_by_user`]; `docs/windows.md` says how);
+//! - a pointer replaced by one rename ([`write_pointer`], [`read_pointer`]):
+//!   a symlink on Unix, a small file on Windows, where a symlink needs a
+//!   privilege;
+//! - who the user is ([`user_id`], [`home_from_user_database`]), which file
+//!   a path is ([`file_id`]), what may run ([`is_program`]), and the
+//!   terminal ([`Tty`], [`EchoOff`]);
+//! - the bytes of a name (on Unix any bytes; on Windows Unicode).
+//!
+//! Whole features that exist on Unix alone for now (`certsh agent` and its
+//! socket, the ownership walk of `config/trust.rs`) are gated where they
+//! live; `docs/windows.md` lists them.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+pub use imp::{
+    EchoOff, Tty, create_private_dir, create_private_dir_all, detach, exec, file_id,
+    home_from_user_database, is_program, leave_session, mode_of, open_private, open_to_others,
+    os_str_from_bytes, os_string_from_bytes, owned_by_user, private_temp_dir, private_temp_file,
+    read_pointer, set_mode, socket_answers, user_id, write_pointer,
+};
+
+/// The name of the real ssh's program file (`ssh.exe` on Windows).
+pub const SSH_PROGRAM: &str = imp::SSH_PROGRAM;

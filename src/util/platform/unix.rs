@@ -1,0 +1,237 @@
+//! The Unix side of the platform layer: `exec`, modes 0600 and 0700, uids,
+//! devices and inodes, and the terminal through termios.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
+
+pub const SSH_PROGRAM: &str = "ssh";
+
+/// Replaces this process with `cmd`. Returns only on failure.
+pub fn exec(cmd: &mut Command) -> io::Error {
+    cmd.exec()
+}
+
+/// Nothing to set on Unix: the child leaves the session itself
+/// ([`leave_session`]), so that it outlives the terminal.
+pub fn detach(cmd: &mut Command) -> &mut Command {
+    cmd
+}
+
+/// Leaves the terminal's session (`setsid`), so that closing the terminal
+/// does not stop this process. Best effort.
+pub fn leave_session() {
+    let _ = rustix::process::setsid();
+}
+
+/// The real uid, as text: it names the temporary state folder and is
+/// quoted in messages.
+pub fn user_id() -> String {
+    rustix::process::getuid().as_raw().to_string()
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// On Linux that is `/etc/passwd`, read directly: the release binary is
+/// static and loads no NSS module (a user known only to LDAP or systemd-homed
+/// gets `None`, and certsh then goes by `$HOME`).
+#[cfg(not(target_os = "macos"))]
+pub fn home_from_user_database() -> Option<PathBuf> {
+    let uid = user_id();
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
+    })
+}
+
+/// The home directory in the password database, which is where OpenSSH
+/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
+///
+/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
+/// ask `getpwuid_r`, as ssh itself does.
+#[cfg(target_os = "macos")]
+pub fn home_from_user_database() -> Option<PathBuf> {
+    let uid = nix::unistd::Uid::current();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+}
+
+/// A file's device and inode, if it can be read.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Opens `path` with `opts`; a file it creates is 0600.
+pub fn open_private(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    opts.mode(0o600).open(path)
+}
+
+/// Creates the folder `path`, 0700.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o700).create(path)
+}
+
+/// Creates the folder `path` and the missing ones above it, each 0700.
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o700).recursive(true).create(path)
+}
+
+/// Sets the permission bits of `path` to `mode`.
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// Whether others than the user may open the file or folder whose
+/// metadata is `meta`; then what lets them in (`mode 755`).
+pub fn open_to_others(_path: &Path, meta: &Metadata) -> Option<String> {
+    (meta.mode() & 0o077 != 0).then(|| format!("mode {:o}", meta.mode() & 0o777))
+}
+
+/// The permission bits of the file whose metadata is `meta`, to give
+/// its replacement the same.
+pub fn mode_of(_path: &Path, meta: &Metadata) -> u32 {
+    meta.permissions().mode() & 0o7777
+}
+
+/// Whether the file whose metadata is `meta` belongs to the user.
+pub fn owned_by_user(_path: &Path, meta: &Metadata) -> bool {
+    meta.uid() == rustix::process::getuid().as_raw()
+}
+
+/// Whether `meta` is that of a program the user may run.
+pub fn is_program(meta: &Metadata) -> bool {
+    meta.is_file() && meta.permissions().mode() & 0o111 != 0
+}
+
+/// A temporary file in `dir`, named `<prefix>...`, created with `mode`.
+pub fn private_temp_file(
+    dir: &Path,
+    prefix: &str,
+    mode: u32,
+) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+}
+
+/// A temporary folder, 0700, named `<prefix>...`.
+pub fn private_temp_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
+/// Whether something accepts connections on the Unix socket `path`.
+pub fn socket_answers(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Bytes as a name: on Unix any bytes are one.
+pub fn os_string_from_bytes(bytes: Vec<u8>) -> OsString {
+    OsString::from_vec(bytes)
+}
+
+/// Bytes as a name: on Unix any bytes are one.
+pub fn os_str_from_bytes(bytes: &[u8]) -> Option<&OsStr> {
+    Some(OsStr::from_bytes(bytes))
+}
+
+/// `saved` with echo off, as `stty -echo echonl`: the Enter still shows.
+fn quiet(saved: &Termios) -> Termios {
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    quiet
+}
+
+/// Standard input with echo off until dropped.
+pub struct EchoOff {
+    saved: Termios,
+}
+
+impl EchoOff {
+    /// Turns echo off on standard input, a terminal.
+    pub fn stdin() -> Result<EchoOff> {
+        let stdin = io::stdin();
+        let saved = tcgetattr(&stdin).context("cannot read the terminal settings")?;
+        tcsetattr(&stdin, OptionalActions::Flush, &quiet(&saved))
+            .context("cannot turn off echo")?;
+        Ok(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = tcsetattr(io::stdin(), OptionalActions::Now, &self.saved);
+    }
+}
+
+/// The controlling terminal (`/dev/tty`), read without waiting and with
+/// echo off until dropped; standard input and output keep blocking.
+pub struct Tty {
+    tty: File,
+    saved: Termios,
+}
+
+impl Tty {
+    /// Opens `/dev/tty`, non-blocking, with echo off.
+    pub fn open() -> Result<Tty> {
+        let tty = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .context("cannot open the terminal (/dev/tty) to read the pasted address")?;
+        // This open file is certsh's own: stdin and stderr keep blocking.
+        rustix::io::ioctl_fionbio(&tty, true)
+            .context("cannot read the terminal without waiting")?;
+        let saved = tcgetattr(&tty).context("cannot read the terminal settings")?;
+        tcsetattr(&tty, OptionalActions::Flush, &quiet(&saved)).context("cannot turn off echo")?;
+        Ok(Tty { tty, saved })
+    }
+}
+
+impl Read for Tty {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tty.read(buf)
+    }
+}
+
+impl Write for Tty {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tty.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tty.flush()
+    }
+}
+
+impl Drop for Tty {
+    fn drop(&mut self) {
+        let _ = tcsetattr(&self.tty, OptionalActions::Now, &self.saved);
+    }
+}
+
+/// Makes `link` name `target` (a symlink), for a rename over the pointer
+/// in use ([`read_pointer`]).
+pub fn write_pointer(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// What the pointer `link` names.
+pub fn read_pointer(link: &Path) -> io::Result<PathBuf> {
+    fs::read_link(link)
+}
