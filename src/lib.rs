@@ -70,7 +70,10 @@ impl Invocation {
         let mut args = args.into_iter();
         let argv0 = args.next().unwrap_or_default();
         let mut rest: Vec<OsString> = args.collect();
-        if Path::new(&argv0).file_name().is_some_and(|n| n == "ssh") {
+        if Path::new(&argv0)
+            .file_name()
+            .is_some_and(util::platform::is_ssh_name)
+        {
             return Self::ssh(rest);
         }
         if rest.first().is_some_and(|a| a == "ssh") {

@@ -160,6 +160,10 @@ pub struct Config {
     /// `XDG_CONFIG_HOME` when it is an absolute path: where systemd's user
     /// manager, and so `certsh setup agent`, looks for user units.
     pub xdg_config_home: Option<PathBuf>,
+    /// On Windows, `%LOCALAPPDATA%` when it is an absolute path: where
+    /// certsh keeps its own state (`state::store::primary_dir`). `None`
+    /// elsewhere.
+    pub local_app_data: Option<PathBuf>,
     /// `GIT_SSH_COMMAND`: what git runs as ssh, when it is set.
     pub git_ssh_command: Option<String>,
     /// The named account this configuration is for (`config/accounts.rs`),
@@ -533,6 +537,11 @@ impl Config {
                 .filter(|p| p.is_absolute()),
             xdg_config_home: env
                 .var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute()),
+            local_app_data: env
+                .var_os("LOCALAPPDATA")
+                .filter(|_| cfg!(windows))
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),

@@ -3,7 +3,9 @@
 //! The real ssh is `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that is
 //! not certsh itself. Files are compared by device and inode, so the shim
 //! (a symlink or hard link to certsh named `ssh`) listed first on `PATH` is
-//! skipped instead of calling itself forever.
+//! skipped instead of calling itself forever. On Windows, where `PATH` may
+//! hold no ssh but certsh's, Windows' own OpenSSH and then Git for Windows'
+//! come next (`platform::ssh_off_path`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,12 @@ pub fn real_ssh() -> Result<PathBuf> {
     }
     if let Ok(mut all) = which::which_all("ssh")
         && let Some(found) = all.find(|p| !is_me(p))
+    {
+        return Ok(found);
+    }
+    if let Some(found) = platform::ssh_off_path()
+        .into_iter()
+        .find(|p| p.is_file() && !is_me(p))
     {
         return Ok(found);
     }

@@ -1,6 +1,7 @@
 //! Where keys and certificates live, and how they are replaced.
 //!
-//! Layout of the state folder (`<config dir>/certsh`, 0700):
+//! Layout of the state folder (`<config dir>/certsh`, 0700; on Windows
+//! `%LOCALAPPDATA%\certsh\<profile>`, the user's alone):
 //!
 //! ```text
 //! current -> gen-1764316800-3f2a9c1d      symlink, swapped atomically
@@ -336,10 +337,22 @@ pub fn new_key(comment: &str) -> Result<PrivateKey> {
 /// account's is its own, `accounts/<name>` inside the profile's, so that two
 /// accounts never share a lock, a key, a certificate or a session.
 pub fn primary_dir(cfg: &Config) -> PathBuf {
-    let dir = cfg.config_dir.join("certsh");
+    let dir = profile_dir(cfg);
     match &cfg.account {
         Some(a) => dir.join(ACCOUNTS).join(&a.name),
         None => dir,
+    }
+}
+
+/// certsh's own folder for the profile: `certsh` in the profile's config
+/// folder, beside the official CLI's files; on Windows
+/// `%LOCALAPPDATA%\certsh\<profile>`, where a program keeps its own state
+/// (the config folder, `%USERPROFILE%\.magento-cloud`, stays the official
+/// CLI's).
+fn profile_dir(cfg: &Config) -> PathBuf {
+    match &cfg.local_app_data {
+        Some(base) => base.join("certsh").join(cfg.profile.name),
+        None => cfg.config_dir.join("certsh"),
     }
 }
 
@@ -413,16 +426,18 @@ fn prepare_primary(cfg: &Config, dir: &Path) -> Result<()> {
     if !cfg.home.is_dir() {
         anyhow::bail!("{} is not a folder", cfg.home.display());
     }
-    if !cfg.config_dir.exists() {
-        match platform::create_private_dir(&cfg.config_dir) {
+    let profile_dir = profile_dir(cfg);
+    // The profile's config folder (on Windows `%LOCALAPPDATA%\certsh`).
+    let above = profile_dir.parent().expect("the state folder is in one");
+    if !above.exists() {
+        match platform::create_private_dir(above) {
             // A parallel certsh has just made it: that one is as good, and
             // falling back to the temp folder would split the lock in two.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            r => r.with_context(|| format!("cannot create {}", cfg.config_dir.display()))?,
+            r => r.with_context(|| format!("cannot create {}", above.display()))?,
         }
     }
     if cfg.account.is_some() {
-        let profile_dir = cfg.config_dir.join("certsh");
         make_private_dir(&profile_dir)?;
         make_private_dir(&profile_dir.join(ACCOUNTS))?;
     }
@@ -562,6 +577,28 @@ mod tests {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             assert!(private_key_public(&path).is_none(), "open to others");
         }
+    }
+
+    #[test]
+    fn the_state_folder_is_the_profiles_or_on_windows_under_local_app_data() {
+        let home = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let env: std::collections::HashMap<String, String> =
+            [("HOME", home.path()), ("LOCALAPPDATA", local.path())]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.display().to_string()))
+                .collect();
+        let (cfg, _) = Config::read(None, &env);
+        let expected = if cfg!(windows) {
+            local.path().join("certsh").join(cfg.profile.name)
+        } else {
+            home.path().join(cfg.profile.config_dir).join("certsh")
+        };
+        assert_eq!(primary_dir(&cfg), expected);
+        let store = Store::prepare(&cfg).unwrap();
+        assert_eq!(store.dir, expected);
+        let meta = fs::metadata(&expected).unwrap();
+        assert_eq!(platform::open_to_others(&expected, &meta), None);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! - who the user is ([`user_id`], [`home_from_user_database`]), which file
 //!   a path is ([`file_id`]), what may run ([`is_program`]), and the
 //!   terminal ([`Tty`], [`EchoOff`]);
-//! - the bytes of a name (on Unix any bytes; on Windows Unicode).
+//! - the bytes of a name (on Unix any bytes; on Windows Unicode);
+//! - ssh's name (`ssh`, `ssh.exe`) and, on Windows, where ssh is installed
+//!   when `PATH` does not say ([`is_ssh_name`], [`ssh_off_path`]).
 //!
 //! Whole features that exist on Unix alone for now (`certsh agent` and its
 //! socket, the ownership walk of `config/trust.rs`) are gated where they
@@ -35,9 +37,10 @@ use windows as imp;
 
 pub use imp::{
     EchoOff, Tty, create_private_dir, create_private_dir_all, detach, exec, file_id,
-    home_from_user_database, is_program, leave_session, mode_of, open_private, open_to_others,
-    os_str_from_bytes, os_string_from_bytes, owned_by_user, private_temp_dir, private_temp_file,
-    read_pointer, set_mode, socket_answers, user_id, write_pointer,
+    home_from_user_database, is_program, is_ssh_name, leave_session, mode_of, open_private,
+    open_to_others, os_str_from_bytes, os_string_from_bytes, owned_by_user, private_temp_dir,
+    private_temp_file, read_pointer, set_mode, socket_answers, ssh_off_path, user_id,
+    write_pointer,
 };
 
 /// The name of the real ssh's program file (`ssh.exe` on Windows).

@@ -15,6 +15,17 @@ use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr
 
 pub const SSH_PROGRAM: &str = "ssh";
 
+/// Whether a program's file name is ssh's: the shim is certsh named `ssh`.
+pub fn is_ssh_name(name: &OsStr) -> bool {
+    name == SSH_PROGRAM
+}
+
+/// Where an ssh is found when `PATH` has none but certsh: nowhere else on
+/// Unix.
+pub fn ssh_off_path() -> Vec<PathBuf> {
+    vec![]
+}
+
 /// Replaces this process with `cmd`. Returns only on failure.
 pub fn exec(cmd: &mut Command) -> io::Error {
     cmd.exec()
@@ -234,4 +245,31 @@ pub fn write_pointer(target: &Path, link: &Path) -> io::Result<()> {
 /// What the pointer `link` names.
 pub fn read_pointer(link: &Path) -> io::Result<PathBuf> {
     fs::read_link(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_is_named_ssh() {
+        assert!(is_ssh_name(OsStr::new("ssh")));
+        assert!(!is_ssh_name(OsStr::new("ssh.exe")));
+        assert!(!is_ssh_name(OsStr::new("certsh")));
+        assert!(ssh_off_path().is_empty());
+    }
+
+    #[test]
+    fn a_pointer_is_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("current");
+        write_pointer(Path::new("gen-1-a"), &link).unwrap();
+        assert_eq!(read_pointer(&link).unwrap(), Path::new("gen-1-a"));
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
 }

@@ -45,6 +45,38 @@ use windows_sys::core::BOOL;
 
 pub const SSH_PROGRAM: &str = "ssh.exe";
 
+/// Whether a program's file name is ssh's (`ssh.exe`, or `ssh` as typed at
+/// a prompt), in any case, as Windows compares names.
+pub fn is_ssh_name(name: &OsStr) -> bool {
+    let name = Path::new(name);
+    name.file_stem()
+        .is_some_and(|s| s.eq_ignore_ascii_case("ssh"))
+        && name
+            .extension()
+            .is_none_or(|e| e.eq_ignore_ascii_case("exe"))
+}
+
+/// Where an ssh is found when `PATH` has none but certsh: the OpenSSH
+/// client that ships with Windows, then Git for Windows' own.
+pub fn ssh_off_path() -> Vec<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut out = vec![];
+    if let Some(root) = var("SystemRoot") {
+        out.push(root.join(r"System32\OpenSSH\ssh.exe"));
+    }
+    for programs in [var("ProgramFiles"), var("ProgramW6432")]
+        .into_iter()
+        .flatten()
+    {
+        out.push(programs.join(r"Git\usr\bin\ssh.exe"));
+    }
+    out
+}
+
 /// Tells Windows that certsh has handled a console event: Ctrl+C and
 /// Ctrl+Break reach every process on the console, and ssh, the child,
 /// decides what they mean. A handler, unlike ignoring the events, is not
@@ -486,4 +518,49 @@ pub fn read_pointer(link: &Path) -> io::Result<PathBuf> {
         ));
     }
     Ok(PathBuf::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_is_ssh_exe_in_any_case() {
+        for name in ["ssh.exe", "SSH.EXE", "ssh", "Ssh.Exe"] {
+            assert!(is_ssh_name(OsStr::new(name)), "{name}");
+        }
+        for name in ["ssh.bat", "certsh.exe", "sshd.exe", "ssh.exe.txt"] {
+            assert!(!is_ssh_name(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_private_file_and_folder_let_nobody_else_in() {
+        let dir = private_temp_dir("certsh-test-").unwrap();
+        let meta = fs::metadata(dir.path()).unwrap();
+        assert_eq!(open_to_others(dir.path(), &meta), None);
+        assert!(owned_by_user(dir.path(), &meta));
+        let path = dir.path().join("key");
+        let mut f = open_private(OpenOptions::new().write(true).create_new(true), &path).unwrap();
+        f.write_all(b"secret").unwrap();
+        drop(f);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(open_to_others(&path, &meta), None);
+        assert_eq!(mode_of(&path, &meta), 0o600);
+        // A file created in the private folder inherits its one entry.
+        let inherited = dir.path().join("plain");
+        fs::write(&inherited, "x").unwrap();
+        let meta = fs::metadata(&inherited).unwrap();
+        assert_eq!(open_to_others(&inherited, &meta), None);
+    }
+
+    #[test]
+    fn a_pointer_is_a_file_naming_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("current");
+        write_pointer(Path::new("gen-1-a"), &link).unwrap();
+        assert_eq!(read_pointer(&link).unwrap(), Path::new("gen-1-a"));
+        fs::write(&link, "..\\elsewhere").unwrap();
+        assert!(read_pointer(&link).is_err());
+    }
 }
