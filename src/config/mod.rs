@@ -539,9 +539,8 @@ impl Config {
                 .var_os("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
-            local_app_data: env
-                .var_os("LOCALAPPDATA")
-                .filter(|_| cfg!(windows))
+            local_app_data: crate::util::platform::OWN_STATE_VAR
+                .and_then(|name| env.var_os(name))
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
             git_ssh_command: env.var("GIT_SSH_COMMAND"),

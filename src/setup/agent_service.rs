@@ -465,7 +465,7 @@ mod launchd {
                 log: home.join("Library/Logs").join(format!("{label}.log")),
                 label,
                 profile: cfg.profile.name,
-                domain: format!("gui/{}", rustix::process::getuid().as_raw()),
+                domain: format!("gui/{}", crate::util::platform::user_id()),
             })
         }
 

@@ -101,15 +101,12 @@ fn token_vars() -> impl Iterator<Item = &'static str> {
 /// whether it needs it; it costs one system call. A program certsh execs
 /// (the real ssh) gets the normal setting back from the kernel.
 ///
-/// Linux only: macOS has no equivalent call, and writes no core files
-/// unless the user turned them on (`ulimit -c`) and made `/cores` writable.
+/// Linux only (`platform::no_core_dumps`): macOS has no equivalent call,
+/// and writes no core files unless the user turned them on (`ulimit -c`)
+/// and made `/cores` writable; on Windows another user's process cannot
+/// open the user's.
 pub fn no_core_dumps() {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::process::{DumpableBehavior, set_dumpable_behavior};
-        // Best effort: a kernel that refuses leaves things as they were.
-        let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
-    }
+    crate::util::platform::no_core_dumps();
 }
 
 #[cfg(test)]

@@ -359,3 +359,61 @@ fn the_reader_finds_grouped_and_inline_imports() {
     .collect();
     assert_eq!(found, ["state::cert", "state::store", "util::log"]);
 }
+
+/// What differs between Unix and Windows lives in `src/util/platform/`; the
+/// rest of the code does not name a platform's API or `cfg(unix)`, except
+/// the features that are Unix-only for now (`certsh agent`, and the
+/// ownership walk of `config/trust.rs`) and their gate in `lib.rs`. Unit
+/// tests may (a test of a mode is a Unix test).
+#[test]
+fn only_the_platform_module_names_a_platform() {
+    const NAMES: &[&str] = &[
+        "std::os::unix",
+        "std::os::windows",
+        "rustix::",
+        "windows_sys",
+        "cfg(unix)",
+        "cfg(windows)",
+        "cfg(not(unix))",
+        "cfg(not(windows))",
+    ];
+    let allowed = |rel: &str| {
+        rel.starts_with("util/platform/")
+            || rel.starts_with("agent/")
+            || rel == "config/trust.rs"
+            || rel == "lib.rs"
+            || rel.ends_with("/tests.rs")
+    };
+    let mut files = vec![];
+    rust_files(&src(), &mut files);
+    let mut found = vec![];
+    for path in files {
+        let rel = path
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if allowed(&rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text
+            .split("\n#[cfg(test)]")
+            .next()
+            .unwrap()
+            .split("\n#[cfg(all(test")
+            .next()
+            .unwrap();
+        for (n, line) in code.lines().enumerate() {
+            if !line.trim_start().starts_with("//") && NAMES.iter().any(|name| line.contains(name))
+            {
+                found.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "platform code outside src/util/platform/:\n{}",
+        found.join("\n")
+    );
+}

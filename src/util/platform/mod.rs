@@ -37,11 +37,20 @@ use windows as imp;
 
 pub use imp::{
     EchoOff, Tty, create_private_dir, create_private_dir_all, detach, exec, file_id,
-    home_from_user_database, is_program, is_ssh_name, leave_session, mode_of, open_private,
-    open_to_others, os_str_from_bytes, os_string_from_bytes, owned_by_user, private_temp_dir,
-    private_temp_file, read_pointer, set_mode, socket_answers, ssh_off_path, user_id,
-    write_pointer,
+    home_from_user_database, is_program, is_ssh_name, leave_session, mode_of, no_core_dumps,
+    open_private, open_to_others, os_str_from_bytes, os_string_from_bytes, owned_by_user,
+    private_temp_dir, private_temp_file, read_pointer, set_mode, socket_answers, ssh_off_path,
+    user_id, write_pointer,
 };
 
 /// The name of the real ssh's program file (`ssh.exe` on Windows).
 pub const SSH_PROGRAM: &str = imp::SSH_PROGRAM;
+
+/// The variable naming where a program keeps its own state, when the
+/// platform has one apart from the config folder: `LOCALAPPDATA` on
+/// Windows; none on Unix, where certsh's state is in the config folder.
+pub const OWN_STATE_VAR: Option<&str> = if cfg!(windows) {
+    Some("LOCALAPPDATA")
+} else {
+    None
+};

@@ -31,6 +31,18 @@ pub fn exec(cmd: &mut Command) -> io::Error {
     cmd.exec()
 }
 
+/// On Linux, marks the process not dumpable (`PR_SET_DUMPABLE`: no core
+/// file, no ptrace or `/proc` reading by other processes of the user);
+/// nothing elsewhere. `util/secret.rs` says why.
+pub fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{DumpableBehavior, set_dumpable_behavior};
+        // Best effort: a kernel that refuses leaves things as they were.
+        let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+    }
+}
+
 /// Nothing to set on Unix: the child leaves the session itself
 /// ([`leave_session`]), so that it outlives the terminal.
 pub fn detach(cmd: &mut Command) -> &mut Command {

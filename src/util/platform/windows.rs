@@ -106,6 +106,9 @@ pub fn detach(cmd: &mut Command) -> &mut Command {
     cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
 }
 
+/// Nothing to do on Windows: `util/secret.rs` says why.
+pub fn no_core_dumps() {}
+
 /// Nothing to do on Windows: [`detach`] started this process on its own.
 pub fn leave_session() {}
 
