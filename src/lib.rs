@@ -256,6 +256,9 @@ fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
             git::git(&cfg, local, force, undo, tie.as_ref())
         }
         cli::Setup::SshConfig { file, agent, undo } => {
+            if agent {
+                agent_here()?;
+            }
             if let Some((_, origin)) = named {
                 return Err(error::Fixable::new(
                     "setup ssh-config writes one block for the profile and every account of it",
@@ -306,7 +309,8 @@ fn run_agent(
 }
 
 /// Whether `certsh agent` exists here: it serves a Unix socket, so on
-/// Windows not yet, and `certsh agent` and `setup agent` say so in one line.
+/// Windows not yet, and `certsh agent`, `setup agent`, `setup ssh-config
+/// --agent` and `env --agent` say so in one line.
 fn agent_here() -> Result<()> {
     if cfg!(unix) {
         return Ok(());
@@ -326,6 +330,7 @@ fn env(who: &Who, shell: cli::EnvShell, alias: bool, agent: bool) -> Result<Exit
         cli::EnvShell::Powershell => wrap::Shell::Powershell,
     };
     if agent {
+        agent_here()?;
         wrap::env_agent(shell, &who.load()?, who.profile)
     } else {
         wrap::env(shell, alias, who.profile, who.account)
