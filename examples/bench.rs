@@ -104,6 +104,19 @@ fn side_by_side(
     );
 }
 
+/// The minor page faults of this process's reaped children so far
+/// (`cminflt` in `/proc/self/stat`): a run's faults are the difference
+/// around it, the exec'd `/bin/true` included, as `perf stat` counts them.
+fn child_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields = stat.rsplit_once(')').expect("comm").1;
+    fields
+        .split_whitespace()
+        .nth(8)
+        .and_then(|f| f.parse().ok())
+        .expect("cminflt")
+}
+
 /// The hot path and exec floor of each build of certsh, interleaved in one
 /// run (true, floor, hot path of the first build, floor, hot path of the
 /// second, ...), so that the builds differ only in how they were built.
@@ -115,6 +128,8 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
         shim: PathBuf,
         floors: Vec<Duration>,
         hots: Vec<Duration>,
+        floor_faults: u64,
+        hot_faults: u64,
     }
     let mut all: Vec<Build> = builds
         .iter()
@@ -127,8 +142,11 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
             let shim = dir.join("ssh");
             let _ = std::fs::remove_file(&shim);
             link(certsh, &shim);
-            let label = if certsh.to_string_lossy().contains("-musl/") {
+            let path = certsh.to_string_lossy();
+            let label = if path.contains("-musl/") {
                 "musl, static"
+            } else if path.contains("/bench-nopie/") {
+                "glibc, static, not PIE (experiment)"
             } else {
                 "glibc, static"
             };
@@ -139,6 +157,8 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
                 shim,
                 floors: Vec::with_capacity(n),
                 hots: Vec::with_capacity(n),
+                floor_faults: 0,
+                hot_faults: 0,
             }
         })
         .collect();
@@ -151,11 +171,15 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
             base.push(d);
         }
         for b in &mut all {
+            let faults = child_faults();
             let f = time(w.cmd(&b.floor).args([HOST, REMOTE]));
+            let between = child_faults();
             let h = time(w.cmd(&b.shim).args([HOST, REMOTE]));
             if !warm {
                 b.floors.push(f);
                 b.hots.push(h);
+                b.floor_faults += between - faults;
+                b.hot_faults += child_faults() - between;
             }
         }
     }
@@ -166,11 +190,13 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
     for b in &mut all {
         let (f, h) = (median(&mut b.floors), median(&mut b.hots));
         println!(
-            "    {:<60} size {:.2} MiB  floor median {}  hot path median {}  hot/floor {:.3}",
+            "    {:<60} size {:.2} MiB  floor median {} ({} page faults)  hot path median {} ({} page faults)  hot/floor {:.3}",
             b.label,
             b.size as f64 / (1024.0 * 1024.0),
             ms(f),
+            b.floor_faults / n as u64,
             ms(h),
+            b.hot_faults / n as u64,
             h.as_secs_f64() / f.as_secs_f64()
         );
     }

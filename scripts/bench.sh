@@ -20,7 +20,23 @@ target="${CARGO_TARGET_DIR:-target}"
 if [ "$(uname -s)" != Linux ]; then
     exec "$target/release/examples/bench" "$target/release/certsh"
 fi
+# An experiment, not a release build: the same glibc build without PIE,
+# beside its own floor, to show what the start-up relocation of a static PIE
+# costs (docs/benchmarks.md). certsh ships as PIE, for address-space
+# randomisation.
+nopie="$target/bench-nopie"
+mkdir -p "$nopie/examples"
+# shellcheck disable=SC2086
+cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS -C relocation-model=static
+cp "$target/release/certsh" "$nopie/certsh"
+# shellcheck disable=SC2086
+cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS -C relocation-model=static
+cp "$target/release/examples/exec_floor" "$nopie/examples/exec_floor"
+# shellcheck disable=SC2086
+cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+# shellcheck disable=SC2086
+cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
 musl="$(uname -m)-unknown-linux-musl"
 cargo rustc --quiet --release --locked --target "$musl" --bin certsh -- -C target-feature=+crt-static
 cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- -C target-feature=+crt-static
-exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh"
+exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh" "$nopie/certsh"
