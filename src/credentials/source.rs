@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{ApiToken, Config};
 use crate::credentials::jwt;
 use crate::credentials::official::{self, Place};
-use crate::credentials::stored::{self, SESSION_FILE, Session, stored_api_token};
+use crate::credentials::stored::{self, Session};
 use crate::state::cert::now;
 use crate::state::store::Store;
 use crate::util::error::Fixable;
@@ -52,10 +52,53 @@ pub struct Credential {
     pub fingerprint: String,
 }
 
+/// The first credential present, in the order above, read only as far as
+/// telling which it is: the one place that order is written. [`current`]
+/// turns it into a [`Credential`], [`direct_fingerprint`] into the hot
+/// path's view, [`identity`] into what `status` says of a broken one.
+enum First<'a> {
+    /// `{prefix}TOKEN`, or `api.token` in `config.yaml`.
+    Token(&'a ApiToken, &'a Secret),
+    /// `api.token_file`, not read yet.
+    TokenFile(&'a ApiToken, &'a Path),
+    /// `certsh login --api-token`'s file: path, token, token endpoint.
+    Stored(PathBuf, Secret, String),
+    /// `certsh login`'s browser session.
+    Session(PathBuf, Session),
+    /// None of certsh's own: the official CLI's, not looked at yet.
+    Official,
+}
+
+fn first(cfg: &Config) -> First<'_> {
+    if matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
+        return configured(cfg).expect("an environment token");
+    }
+    if let Some((path, token, bound)) = stored::stored_api_token(cfg) {
+        return First::Stored(path, token, bound);
+    }
+    if let Some(found) = configured(cfg) {
+        return found;
+    }
+    match stored::Session::find(cfg) {
+        Some((path, s)) => First::Session(path, s),
+        None => First::Official,
+    }
+}
+
+/// The API token the environment or `config.yaml` names, if any.
+fn configured(cfg: &Config) -> Option<First<'_>> {
+    Some(match cfg.api_token.as_ref()? {
+        t @ (ApiToken::Env { token, .. } | ApiToken::ConfigFile { token, .. }) => {
+            First::Token(t, token)
+        }
+        t @ ApiToken::TokenFile { path } => First::TokenFile(t, path),
+    })
+}
+
 /// The credential to use, in the order above.
 pub fn current(cfg: &Config) -> Result<Option<Credential>> {
-    if !matches!(cfg.api_token, Some(ApiToken::Env { .. })) {
-        if let Some((path, token, bound)) = stored::stored_api_token(cfg) {
+    let (token, origin) = match first(cfg) {
+        First::Stored(path, token, bound) => {
             let origin = format!("the API token stored in {}", path.display());
             let login = cfg.login_command(" --api-token");
             stored::check_bound(
@@ -66,15 +109,12 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
             )?;
             return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &token),
-                kind: Kind::StoredApiToken(path.clone()),
+                kind: Kind::StoredApiToken(path),
                 token,
                 origin,
             }));
         }
-        if cfg.api_token.is_none() {
-            let Some((path, s)) = stored::Session::find(cfg) else {
-                return Ok(official_credential(cfg));
-            };
+        First::Session(path, s) => {
             let origin = format!("the browser session in {}", path.display());
             let login = cfg.login_command("");
             stored::check_bound(
@@ -85,18 +125,14 @@ pub fn current(cfg: &Config) -> Result<Option<Credential>> {
             )?;
             return Ok(Some(Credential {
                 fingerprint: fingerprint(cfg, &Secret::new(s.id.clone())),
-                kind: Kind::Session(path.clone()),
+                kind: Kind::Session(path),
                 token: s.refresh_token(),
                 origin,
             }));
         }
-    }
-    let (token, origin) = match &cfg.api_token {
-        None => return Ok(None),
-        Some(ApiToken::Env { token, .. } | ApiToken::ConfigFile { token, .. }) => {
-            (token.clone(), cfg.api_token.as_ref().unwrap().origin())
-        }
-        Some(source @ ApiToken::TokenFile { path }) => {
+        First::Official => return Ok(official_credential(cfg)),
+        First::Token(source, token) => (token.clone(), source.origin()),
+        First::TokenFile(source, path) => {
             let Some(text) = read_token_file(path, &cfg.home)? else {
                 return Ok(None);
             };
@@ -177,16 +213,11 @@ fn read_token_file(path: &Path, home: &Path) -> Result<Option<String>> {
 /// reading `api.token_file` (the hot path's view): the environment costs
 /// nothing, a stored token or session one small file.
 pub fn direct_fingerprint(cfg: &Config) -> Option<String> {
-    if let Some(ApiToken::Env { token, .. }) = &cfg.api_token {
-        return Some(fingerprint(cfg, token));
-    }
-    if let Some((_, token, _)) = stored::stored_api_token(cfg) {
-        return Some(fingerprint(cfg, &token));
-    }
-    match &cfg.api_token {
-        Some(ApiToken::ConfigFile { token, .. }) => Some(fingerprint(cfg, token)),
-        Some(_) => None,
-        None => stored::Session::find(cfg).map(|(_, s)| fingerprint(cfg, &Secret::new(s.id))),
+    match first(cfg) {
+        First::Token(_, token) => Some(fingerprint(cfg, token)),
+        First::Stored(_, token, _) => Some(fingerprint(cfg, &token)),
+        First::Session(_, s) => Some(fingerprint(cfg, &Secret::new(s.id))),
+        First::TokenFile(..) | First::Official => None,
     }
 }
 
@@ -237,21 +268,18 @@ pub fn identity(cfg: &Config) -> Identity {
         Err(e) => {
             // The credential that failed: a stored one bound to another
             // server, or the configured token file.
-            let stored = match cfg.api_token {
-                Some(ApiToken::Env { .. }) => None,
-                _ => stored_api_token(cfg),
-            };
-            let (credential, origin) = match (stored, &cfg.api_token) {
-                (Some((path, _, _)), _) => (
+            let (credential, origin) = match first(cfg) {
+                First::Stored(path, ..) => (
                     "stored-api-token",
                     Some(format!("the API token stored in {}", path.display())),
                 ),
-                (None, Some(t)) => ("config", Some(t.origin())),
-                (None, None) => (
+                First::Token(t, _) | First::TokenFile(t, _) => ("config", Some(t.origin())),
+                First::Session(path, _) => (
                     "session",
-                    Store::find_file(cfg, SESSION_FILE)
-                        .map(|p| format!("the browser session in {}", p.display())),
+                    Some(format!("the browser session in {}", path.display())),
                 ),
+                // `current` reads the official CLI's files without failing.
+                First::Official => ("none", None),
             };
             return Identity {
                 credential,
