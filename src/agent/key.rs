@@ -24,7 +24,7 @@ use ssh_key::{Certificate, PrivateKey, PublicKey, Signature, SigningKey};
 use crate::agent::protocol::{self, Identity};
 use crate::agent::session::Session;
 use crate::config::Config;
-use crate::connect::ssh::still_valid;
+use crate::connect::ssh::{Renewal, renew_or_keep};
 use crate::credentials::refresh::{self, Want};
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
@@ -100,16 +100,17 @@ impl Ours {
 
     fn certificate(&self) -> Option<Cached> {
         let mut logged = self.renewal.lock().unwrap_or_else(|e| e.into_inner());
-        let problem = match refresh::ensure(&self.cfg, Want::IfNeeded) {
-            Ok(c) => {
-                if logged.take().is_some() {
-                    log::line("agent: the certificate is renewed again");
+        let (problem, current) =
+            match renew_or_keep(&self.cfg, || refresh::ensure(&self.cfg, Want::IfNeeded)) {
+                Renewal::Renewed(c) => {
+                    if logged.take().is_some() {
+                        log::line("agent: the certificate is renewed again");
+                    }
+                    return Some(c);
                 }
-                return Some(c);
-            }
-            Err(e) => format!("{e:#}"),
-        };
-        let current = still_valid(&self.cfg);
+                Renewal::Kept(e, c) => (format!("{e:#}"), Some(c)),
+                Renewal::Failed(e) => (format!("{e:#}"), None),
+            };
         let what = match &current {
             Some(c) => format!(
                 "{problem}; the agent serves the current certificate, valid for another {}",

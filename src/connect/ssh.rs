@@ -115,18 +115,16 @@ fn destination<'a>(line: &'a command_line::SshCommand, account: Option<&'a str>)
 /// At a terminal, a missing or ended login is done first (`credentials/login.rs`).
 pub fn certificate(cfg: &Config) -> Result<Cached> {
     let before = crate::state::ssh_add::before_renewal(cfg);
-    let result = match login::ensure_at_terminal(cfg, Want::IfNeeded) {
-        Ok(c) => Ok(c),
-        Err(e) => match still_valid(cfg) {
-            Some(c) => {
-                crate::util::log::warn(&format!(
-                    "{e:#}; using the current certificate, valid for another {}",
-                    cert::human_duration(cert::seconds_left(&c.cert, now()))
-                ));
-                Ok(c)
-            }
-            None => Err(e),
-        },
+    let result = match renew_or_keep(cfg, || login::ensure_at_terminal(cfg, Want::IfNeeded)) {
+        Renewal::Renewed(c) => Ok(c),
+        Renewal::Kept(e, c) => {
+            crate::util::log::warn(&format!(
+                "{e:#}; using the current certificate, valid for another {}",
+                cert::human_duration(cert::seconds_left(&c.cert, now()))
+            ));
+            Ok(c)
+        }
+        Renewal::Failed(e) => Err(e),
     };
     if let Ok(c) = &result {
         crate::state::ssh_add::after_renewal(cfg, before, c);
@@ -135,9 +133,32 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
     result
 }
 
+/// What came of [`renew_or_keep`].
+pub enum Renewal {
+    /// The certificate, renewed if it had to be.
+    Renewed(Cached),
+    /// Renewal failed, and the current certificate, not expired, stays.
+    Kept(anyhow::Error, Cached),
+    /// Renewal failed, and there is no certificate worth using.
+    Failed(anyhow::Error),
+}
+
+/// Renew, else keep the current certificate while it has not expired: the
+/// one rule the shim, the hook and `certsh agent` follow. Failing the
+/// connection would help nobody while a good certificate is there.
+pub fn renew_or_keep(cfg: &Config, renew: impl FnOnce() -> Result<Cached>) -> Renewal {
+    match renew() {
+        Ok(c) => Renewal::Renewed(c),
+        Err(e) => match still_valid(cfg) {
+            Some(c) => Renewal::Kept(e, c),
+            None => Renewal::Failed(e),
+        },
+    }
+}
+
 /// A certificate that failed to renew but has not expired yet is still
-/// worth using (also to `certsh agent`).
-pub fn still_valid(cfg: &Config) -> Option<Cached> {
+/// worth using.
+fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
     let fingerprint = source::direct_fingerprint(cfg);
     cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)
