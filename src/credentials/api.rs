@@ -6,7 +6,6 @@
 //! the configured one), and refuses plain HTTP except to a loopback address.
 //! Server text in errors is sanitised and shortened before it is shown.
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,12 @@ use crate::state::cert::now;
 use crate::util::error::Fixable;
 use crate::util::sanitize;
 use crate::util::secret::Secret;
+
+mod answer;
+mod step_up;
+
+use answer::*;
+use step_up::*;
 
 /// An OAuth access token and when it expires (Unix seconds).
 #[derive(Clone, Debug)]
@@ -363,72 +368,6 @@ impl<'a> Api<'a> {
     }
 }
 
-/// RFC 9470: `Bearer error="insufficient_user_authentication"`.
-fn is_step_up_challenge(value: &str) -> bool {
-    let v = value.trim_start();
-    v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
-        && v.contains("insufficient_user_authentication")
-}
-
-/// The certifier wants a stronger or fresher login: what it asked for. The
-/// JSON body may carry `amr` (a string or a list) and `max_age`, as the
-/// official CLI reads them; RFC 9470 puts `max_age` in the challenge itself,
-/// which counts when the body has none.
-fn step_up(body: &[u8], challenge: &str) -> StepUp {
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let named: Vec<String> = match json.get("amr") {
-        Some(serde_json::Value::String(s)) => s.split_whitespace().map(String::from).collect(),
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
-        _ => Vec::new(),
-    };
-    // Every method the certifier named, none added; only what can go into
-    // a URL and a command line as it is.
-    let amr = named
-        .into_iter()
-        .filter(|a| {
-            !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
-        })
-        .collect();
-    StepUp {
-        amr,
-        max_age: json
-            .get("max_age")
-            .and_then(|v| v.as_u64())
-            .or_else(|| auth_param(challenge, "max_age").and_then(|v| v.parse().ok())),
-    }
-}
-
-/// The value of one auth-param of a challenge (`name="value"` or
-/// `name=token`, RFC 9110), if it has it.
-fn auth_param<'v>(challenge: &'v str, name: &str) -> Option<&'v str> {
-    let mut rest = challenge;
-    while let Some(at) = rest.find(name) {
-        let before = rest[..at].chars().next_back();
-        let after = &rest[at + name.len()..];
-        rest = after;
-        if !matches!(before, Some(' ' | ',' | '\t')) {
-            continue;
-        }
-        let Some(value) = after.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        return Some(match value.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next().unwrap_or_default(),
-            None => value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .next()
-                .unwrap_or_default(),
-        });
-    }
-    None
-}
-
 /// Parses a configured URL and applies the transport rule: HTTPS, or plain
 /// HTTP to a loopback address only (tests and local set-ups).
 pub fn checked_url(raw: &str, what: &str) -> Result<Url> {
@@ -479,165 +418,6 @@ fn is_loopback(url: &Url) -> bool {
         .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
         .and_then(|h| h.parse::<IpAddr>().ok())
         .is_some_and(|ip| ip.is_loopback())
-}
-
-fn read_body(resp: Response, what: &str) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    resp.take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| {
-            Fixable::new(
-                format!("the answer from the {what} broke off: {}", root_cause(&e)),
-                "try again later",
-            )
-        })?;
-    if body.len() as u64 > MAX_BODY {
-        return Err(Fixable::new(
-            format!(
-                "the answer from the {what} is larger than {} KiB",
-                MAX_BODY / 1024
-            ),
-            "check the URL; this is not the API",
-        )
-        .into());
-    }
-    Ok(body)
-}
-
-/// What an error answer says, in a form fit for one line.
-struct Detail {
-    code: Option<String>,
-    message: Option<String>,
-}
-
-impl Detail {
-    fn text(&self, status: StatusCode) -> String {
-        let head = format!(
-            "{} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        );
-        let head = head.trim_end();
-        // An error page whose title only repeats the status (`<title>502 Bad
-        // Gateway</title>`) adds nothing to the line.
-        let news = |s: &String| !head.eq_ignore_ascii_case(s.trim());
-        match (
-            self.code.as_ref().filter(|s| news(s)),
-            self.message.as_ref().filter(|s| news(s)),
-        ) {
-            (Some(c), Some(m)) => format!("{head}: {c}: {m}"),
-            (Some(s), None) | (None, Some(s)) => format!("{head}: {s}"),
-            (None, None) => head.to_string(),
-        }
-    }
-}
-
-/// Whether a 400 or 401 of the token endpoint refuses what was sent (the
-/// code, refresh token or API token) rather than the request: OAuth's
-/// `invalid_grant`, the newer auth server's `request_unauthorized`, and a
-/// plain `error` text about the token (the vendor's mock:
-/// `{"error": "invalid API token"}`). `invalid_client` refuses the client
-/// id, and `invalid grant type`, `unsupported_grant_type` and
-/// `invalid_request` are certsh's own mistakes: no new token fixes those.
-fn refuses_the_credential(d: &Detail) -> bool {
-    let code = d.code.as_deref().unwrap_or_default();
-    match code {
-        "invalid_grant" | "request_unauthorized" => true,
-        "invalid_client" | "unsupported_grant_type" | "invalid_request" | "invalid_scope" => false,
-        c if c.to_ascii_lowercase().starts_with("invalid grant type") => false,
-        c => c.to_ascii_lowercase().contains("token"),
-    }
-}
-
-fn detail(body: &[u8]) -> Detail {
-    // A closing full stop would end the line's sentence in its middle.
-    let clean = |s: &str| {
-        Some(sanitize::short(s.trim().trim_end_matches('.'), 160)).filter(|s| !s.is_empty())
-    };
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
-        let get = |k: &str| map.get(k).and_then(|v| v.as_str()).and_then(clean);
-        return Detail {
-            code: get("error"),
-            // The newer auth server's hint names the cause ("The API token
-            // is invalid"); its description is the general one.
-            message: get("error_hint")
-                .or_else(|| get("error_description"))
-                .or_else(|| get("message"))
-                .or_else(|| get("detail"))
-                .or_else(|| get("title")),
-        };
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = strip_tags(&text);
-    Detail {
-        code: None,
-        message: clean(&text),
-    }
-}
-
-/// Text of an HTML page without its tags (an error page from a proxy).
-fn strip_tags(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                out.push(' ');
-            }
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Which server answered, for the fix of a 403.
-#[derive(Clone, Copy)]
-enum At {
-    AuthServer,
-    Certifier,
-}
-
-/// `Retry-After` in seconds, when given so (not as a date).
-fn retry_after(resp: &Response) -> Option<u64> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn fix_for(status: StatusCode, at: At, retry_after: Option<u64>) -> String {
-    match (status.as_u16(), at) {
-        (403, At::Certifier) => "this account may lack SSH access; check it in the console".into(),
-        (403, At::AuthServer) => {
-            "the auth server refused the request itself; check the token URL and the \
-             client id: certsh doctor"
-                .into()
-        }
-        (404, _) => "check the URL in config.yaml or the environment".into(),
-        (429, _) => match retry_after {
-            Some(s) => format!("too many requests; try again later: it asks to wait {s} s"),
-            None => "too many requests; try again later".into(),
-        },
-        (s, _) if s >= 500 => "the service has a problem; try again in a minute".into(),
-        // Not a fault that passes by itself: only 429 and 5xx say "again".
-        _ => "the certificate in use was kept; check the configuration: certsh doctor".into(),
-    }
-}
-
-/// The innermost cause of an error, sanitised: "connection refused" rather
-/// than reqwest's whole chain.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    sanitize::short(&cur.to_string(), 160)
 }
 
 /// `application/x-www-form-urlencoded`.
