@@ -1,0 +1,101 @@
+use super::*;
+
+#[test]
+fn private_key_structure_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("k");
+    let key = new_key("t").unwrap();
+    let pem = key.to_openssh(LineEnding::LF).unwrap().to_string();
+    write_new(&path, pem.as_bytes()).unwrap();
+    assert_eq!(
+        private_key_public(&path).unwrap().key_data(),
+        key.public_key().key_data()
+    );
+    let half = pem[..pem.len() / 2].to_string();
+    let swapped = pem.replace('A', "B");
+    for bad in [half.as_str(), "", "garbage", swapped.as_str()] {
+        fs::write(&path, bad).unwrap();
+        let got = private_key_public(&path);
+        assert!(
+            got.is_none_or(|k| k.key_data() != key.public_key().key_data()),
+            "{bad:?}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(&path, pem.as_bytes()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(private_key_public(&path).is_none(), "open to others");
+    }
+}
+
+#[test]
+fn the_state_folder_is_the_profiles_or_on_windows_under_local_app_data() {
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let env: std::collections::HashMap<String, String> =
+        [("HOME", home.path()), ("LOCALAPPDATA", local.path())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.display().to_string()))
+            .collect();
+    let (cfg, _) = Config::read(None, &env);
+    let expected = if cfg!(windows) {
+        local.path().join("certsh").join(cfg.profile.name)
+    } else {
+        home.path().join(cfg.profile.config_dir).join("certsh")
+    };
+    assert_eq!(primary_dir(&cfg), expected);
+    let store = Store::prepare(&cfg).unwrap();
+    assert_eq!(store.dir, expected);
+    let meta = fs::metadata(&expected).unwrap();
+    assert_eq!(platform::open_to_others(&expected, &meta), None);
+}
+
+#[test]
+fn generation_names_carry_their_time() {
+    assert_eq!(generation_time("gen-1764316800-3f2a9c1d"), Some(1764316800));
+    assert_eq!(generation_time("current"), None);
+}
+
+#[cfg(unix)]
+#[test]
+fn private_dir_is_repaired_and_checked() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(check_private_dir(&dir).is_err());
+    make_private_dir(&dir).unwrap();
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    check_private_dir(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_is_not_a_private_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    make_private_dir(&real).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert!(make_private_dir(&link).is_err());
+    assert!(check_private_dir(&link).is_err());
+}
+
+#[test]
+fn atomic_write_is_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("f");
+    write_private(&path, b"one").unwrap();
+    write_private(&path, b"two").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"two");
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(platform::open_to_others(&path, &meta), None);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(meta.mode() & 0o777, 0o600);
+    }
+}
