@@ -1,3 +1,6 @@
+//! `scope.rs`'s tests: which host names are the cloud's, read from
+//! ssh_config files and their includes, and from `ssh -G` output.
+
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,3 +1,6 @@
+//! `store.rs`'s tests: the private key's checks, the state folder,
+//! generation names, private folders and atomic private writes.
+
 use super::*;
 
 #[test]
