@@ -86,7 +86,7 @@ struct FileAccount {
 
 /// Where the accounts file is: `$CERTSH_CONFIG`, else under
 /// `$XDG_CONFIG_HOME` (when absolute), else under `~/.config`. `var` reads
-/// the environment; `config/mod.rs` reads the file.
+/// the environment; `config/select.rs` reads the file.
 pub fn file_path(var: impl Fn(&str) -> Option<std::ffi::OsString>, home: &Path) -> PathBuf {
     if let Some(p) = var(FILE_VAR) {
         return PathBuf::from(p);

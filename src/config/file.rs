@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_norway::Value;
 
+use crate::config::problems::Problems;
 use crate::util::error::Fixable;
 
 /// Keys whose value is never repeated in a warning.
@@ -227,6 +228,78 @@ pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig> {
         )),
     }
     Ok(cfg)
+}
+
+/// `config.yaml`, when it is there, is readable, is the user's alone
+/// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
+pub(crate) fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
+    let Some(text) = read_trusted(path, home, problems, true) else {
+        return FileConfig::default();
+    };
+    parse_file_config(path, &text).unwrap_or_else(|e| {
+        problems.invalid.push(e);
+        FileConfig::default()
+    })
+}
+
+/// The text of a configuration file when it is there, is readable and is
+/// the user's alone (`config/trust.rs`); `None` when it is not there, or
+/// with the problem kept. A missing file costs one failed `open`.
+pub(crate) fn read_trusted(
+    path: &Path,
+    home: &Path,
+    problems: &mut Problems,
+    denied_is_a_problem: bool,
+) -> Option<String> {
+    let unreadable = |e: std::io::Error| -> anyhow::Error {
+        Fixable::new(
+            format!("cannot read {}: {e}", path.display()),
+            "set HOME to a folder of yours, or make the file readable",
+        )
+        .into()
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !denied_is_a_problem => {
+            return None;
+        }
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return None;
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            problems.invalid.push(unreadable(e));
+            return None;
+        }
+    };
+    if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
+        problems.ignored.push(format!(
+            "ignoring {}: {}",
+            path.display(),
+            why.describe(why.path == path)
+        ));
+        return None;
+    }
+    let mut bytes = vec![];
+    if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
+        problems.invalid.push(unreadable(e));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `~/x` and relative paths in the config file: `~` is the home directory,
+/// and a relative path is taken from the config folder (where the file is).
+pub(crate) fn resolve_path(p: &str, home: &Path, config_dir: &Path) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        config_dir.join(p)
+    }
 }
 
 #[cfg(test)]

@@ -16,11 +16,14 @@ pub mod cli;
 pub mod env;
 pub mod file;
 pub mod host_pattern;
+pub mod official;
+pub mod problems;
 pub mod profile;
+pub mod select;
 pub mod trust;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::config::env::{Env, ProcessEnv};
@@ -28,9 +31,15 @@ use crate::config::env::{
     env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list,
 };
 pub use crate::config::file::{FileConfig, parse_file_config};
+use crate::config::file::{read_file_config, resolve_path};
+pub use crate::config::official::Official;
+use crate::config::official::official_store;
+pub use crate::config::problems::Problems;
+pub use crate::config::select::{For, named_account, read_accounts, select_profile};
+use crate::config::select::{account_for, profile_for_host};
 use anyhow::Result;
 
-use crate::config::accounts::{Account, Accounts};
+use crate::config::accounts::Account;
 use crate::config::profile::Profile;
 use crate::util::error::Fixable;
 use crate::util::secret::Secret;
@@ -174,93 +183,6 @@ pub struct Config {
     /// `ssh.host_keys`: known-hosts lines to trust besides the shipped ones
     /// (`setup/host_keys.rs`).
     pub host_keys: Vec<String>,
-}
-
-/// Where the official CLI keeps what `auth:api-token-login` and `login`
-/// stored (docs/official-cli.md, "Stored credentials").
-#[derive(Debug, Clone, Default)]
-pub struct Official {
-    /// The session id (`api.session_id`, `{prefix}SESSION_ID`, the
-    /// `session-id` file, else `default`); `None` when the one given is not
-    /// a valid id (a warning says so) and nothing stored is read.
-    pub session_id: Option<String>,
-    /// Whether the credential helper may be asked
-    /// (`api.disable_credential_helpers` is off).
-    pub helpers: bool,
-    /// `application.slug`, else the profile's.
-    pub slug: String,
-}
-
-/// Who a configuration is for, beyond the profile: the account `--account`
-/// names, and the destination of a connection, from which an account may be
-/// chosen (`config/accounts.rs`). The default is neither.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct For<'a> {
-    /// `--account NAME`; without it, `CERTSH_ACCOUNT`.
-    pub account: Option<&'a str>,
-    /// The ssh user, if known, and the host.
-    pub destination: Option<(Option<&'a str>, &'a str)>,
-    /// The profile's own configuration, whatever `CERTSH_ACCOUNT` says
-    /// (`setup git`, whose record is the profile's).
-    pub profile_only: bool,
-}
-
-/// The account a command was given by name, and where the name came from:
-/// `--account NAME`, else `CERTSH_ACCOUNT`. The one place both are read, so
-/// that no command accepts under one what it refuses under the other.
-pub fn named_account(flag: Option<&str>, env: &dyn Env) -> Option<(String, &'static str)> {
-    match flag {
-        Some(n) => Some((n.to_string(), "--account")),
-        None => env
-            .var(accounts::ACCOUNT_VAR)
-            .map(|n| (n, accounts::ACCOUNT_VAR)),
-    }
-}
-
-/// What could not be used while reading the configuration, item by item.
-/// Each such item is left at its default, so that what could be read still
-/// decides which hosts are the cloud's: a host outside the cloud never
-/// depends on certsh's configuration (`connect/ssh.rs`).
-#[derive(Debug, Default)]
-pub struct Problems {
-    /// Settings whose value is invalid, or whose file cannot be read. Nothing
-    /// is asked of the cloud while there is one: the user meant something
-    /// else than the defaults that stand in for it.
-    pub invalid: Vec<anyhow::Error>,
-    /// Files ignored because another user wrote them or can write them
-    /// (`config/trust.rs`): one line each, the problem and its fix.
-    pub ignored: Vec<String>,
-}
-
-impl Problems {
-    /// The item's value, or `None` with its error kept.
-    fn take<T>(&mut self, item: Result<Option<T>>) -> Option<T> {
-        item.unwrap_or_else(|e| {
-            self.invalid.push(e);
-            None
-        })
-    }
-
-    /// A warning for each ignored file.
-    pub fn warn_ignored(&self) {
-        for line in &self.ignored {
-            crate::util::log::warn(line);
-        }
-    }
-
-    /// One line for a connection to `host` that goes ahead without the
-    /// configuration, or `None` when nothing went wrong.
-    pub fn summary(&self, host: &str) -> Option<String> {
-        let first = match self.invalid.first() {
-            Some(e) => format!("{e:#}; connecting to {host} without a certificate"),
-            None => self.ignored.first()?.clone(),
-        };
-        let more = self.invalid.len() + self.ignored.len() - 1;
-        Some(match more {
-            0 => first,
-            n => format!("{first} (and {n} more)"),
-        })
-    }
 }
 
 impl Config {
@@ -595,167 +517,8 @@ fn home_dir(env: &dyn Env, problems: &mut Problems) -> PathBuf {
     }
 }
 
-/// The accounts file's accounts (`config/accounts.rs`), or `None` when there
-/// is no accounts file, or it cannot be used (the problem is then in
-/// `problems`). A file that may not be opened (a HOME the user cannot
-/// enter) is a problem only when `required`: a connection that merely looks
-/// for accounts goes on as it did before accounts existed.
-pub fn read_accounts(
-    env: &dyn Env,
-    home: &Path,
-    problems: &mut Problems,
-    required: bool,
-) -> Option<Accounts> {
-    let path = accounts::file_path(|k| env.var_os(k), home);
-    let text = read_trusted(&path, home, problems, required)?;
-    match accounts::parse(&path, &text) {
-        Ok(a) => {
-            // Whichever account serves this run, none of their tokens goes
-            // to a child.
-            crate::util::secret::add_token_variables(
-                a.list.iter().filter_map(|a| a.token_env.clone()),
-            );
-            Some(a)
-        }
-        Err(e) => {
-            problems.invalid.push(e);
-            None
-        }
-    }
-}
-
-/// The account `who` names or its destination chooses, if any; a problem
-/// with the accounts file or the choice is kept in `problems`. Without a
-/// name and without an accounts file this is one failed `open`.
-fn account_for(who: For, env: &dyn Env, home: &Path, problems: &mut Problems) -> Option<Account> {
-    let named = named_account(who.account, env);
-    if who.profile_only || (named.is_none() && who.destination.is_none()) {
-        return None;
-    }
-    if home.as_os_str().is_empty() && env.var_os(accounts::FILE_VAR).is_none() {
-        return None;
-    }
-    let (invalid, ignored) = (problems.invalid.len(), problems.ignored.len());
-    let found = read_accounts(env, home, problems, named.is_some());
-    let chosen = match (named, found) {
-        (Some((name, origin)), Some(all)) => all.by_name(&name, origin).cloned().map(Some),
-        (Some((name, origin)), None) if problems.invalid.len() == invalid => {
-            let file = accounts::file_path(|k| env.var_os(k), home);
-            let why = if problems.ignored.len() > ignored {
-                "is ignored"
-            } else {
-                "does not exist"
-            };
-            Err(Fixable::new(
-                format!(
-                    "{origin} names the account {}, but the accounts file {} {why}",
-                    host_pattern::quoted(&name),
-                    file.display()
-                ),
-                "define the account there, in a file only you can write",
-            )
-            .into())
-        }
-        (None, Some(all)) => {
-            let (user, host) = who.destination?;
-            let chosen = all.choose(user, host).map(Option::<&Account>::cloned);
-            let debug = env
-                .var("CERTSH_LOG")
-                .is_some_and(|v| v.eq_ignore_ascii_case("debug"));
-            crate::util::log::debug(debug, || match &chosen {
-                Ok(Some(a)) => format!("the account {} serves {host}", a.name),
-                _ => format!("no account serves {host}"),
-            });
-            chosen
-        }
-        _ => Ok(None),
-    };
-    problems.take(chosen)
-}
-
-/// The profile a connection to `host` is for when no profile is named: the
-/// default one when `host` is its; else the first other profile whose
-/// hosts `host` is among and whose official CLI is set up in `home` (its
-/// config folder exists), so that a Platform.sh or Upsun user needs no
-/// setting of certsh's. `None`: the default profile, as before.
-fn profile_for_host(host: &str, home: &Path) -> Option<&'static Profile> {
-    use crate::config::host_pattern::host_matches;
-    if host_matches(host, profile::PROFILES[0].wildcards) {
-        return None;
-    }
-    profile::PROFILES[1..]
-        .iter()
-        .find(|p| host_matches(host, p.wildcards) && home.join(p.config_dir).is_dir())
-}
-
-/// The profile `--profile` (`name`), else `CERTSH_PROFILE`, names.
-pub fn select_profile(name: Option<&str>, env: &dyn Env) -> Result<&'static Profile> {
-    let (name, origin) = match name {
-        Some(n) => (n.to_string(), "--profile"),
-        None => match env.var("CERTSH_PROFILE") {
-            Some(n) => (n, "CERTSH_PROFILE"),
-            None => return Ok(&profile::PROFILES[0]),
-        },
-    };
-    profile::by_name(&name).ok_or_else(|| {
-        Fixable::new(
-            format!("unknown profile {name:?} in {origin}"),
-            format!("use one of: {}", profile::names()),
-        )
-        .into()
-    })
-}
-
 /// The path of the token endpoint under the auth server's URL.
 pub const TOKEN_PATH: &str = "/oauth2/token";
-
-/// The official CLI's session id and whether it uses its credential helper.
-fn official_store(
-    env: &dyn Env,
-    (prefix, slug): (&str, &str),
-    config_dir: &Path,
-    file: &mut FileConfig,
-    problems: &mut Problems,
-) -> Official {
-    let var = format!("{prefix}SESSION_ID");
-    let (id, origin) = match env.var(&var) {
-        Some(id) => (id, var),
-        None => match std::fs::read_to_string(config_dir.join("session-id")) {
-            Ok(id) => (
-                id.trim().to_string(),
-                config_dir.join("session-id").display().to_string(),
-            ),
-            Err(_) => match file.string("api.session_id") {
-                Some(id) => (id, "api.session_id".to_string()),
-                None => ("default".to_string(), String::new()),
-            },
-        },
-    };
-    let valid = !id.starts_with("api-token-")
-        && !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
-        problems.ignored.push(format!(
-            "ignoring the session id {} in {origin}: not a session id of the official CLI; \
-             its stored credentials are not read",
-            crate::util::sanitize::short(&format!("{id:?}"), 60)
-        ));
-    }
-    let disabled = env_bool_any(env, prefix, &["API_DISABLE_CREDENTIAL_HELPERS"])
-        .ok()
-        .flatten()
-        .or_else(|| file.boolean("api.disable_credential_helpers"))
-        .unwrap_or(false);
-    Official {
-        session_id: valid.then_some(id),
-        helpers: !disabled,
-        slug: file
-            .string("application.slug")
-            .unwrap_or_else(|| slug.to_string()),
-    }
-}
 
 /// `ssh.cert_key_ttl` as the official CLI reads it: seconds a key pair is
 /// reused; 0 for ever; below 0 a new key for every certificate.
@@ -764,78 +527,6 @@ fn key_ttl_from(secs: i64) -> Duration {
         0 => Duration::MAX,
         s if s < 0 => Duration::ZERO,
         s => Duration::from_secs(s as u64),
-    }
-}
-
-/// `config.yaml`, when it is there, is readable, is the user's alone
-/// (`config/trust.rs`) and parses; otherwise the defaults, with the problem kept.
-fn read_file_config(path: &Path, home: &Path, problems: &mut Problems) -> FileConfig {
-    let Some(text) = read_trusted(path, home, problems, true) else {
-        return FileConfig::default();
-    };
-    parse_file_config(path, &text).unwrap_or_else(|e| {
-        problems.invalid.push(e);
-        FileConfig::default()
-    })
-}
-
-/// The text of a configuration file when it is there, is readable and is
-/// the user's alone (`config/trust.rs`); `None` when it is not there, or
-/// with the problem kept. A missing file costs one failed `open`.
-fn read_trusted(
-    path: &Path,
-    home: &Path,
-    problems: &mut Problems,
-    denied_is_a_problem: bool,
-) -> Option<String> {
-    let unreadable = |e: std::io::Error| -> anyhow::Error {
-        Fixable::new(
-            format!("cannot read {}: {e}", path.display()),
-            "set HOME to a folder of yours, or make the file readable",
-        )
-        .into()
-    };
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !denied_is_a_problem => {
-            return None;
-        }
-        Err(e) => {
-            problems.invalid.push(unreadable(e));
-            return None;
-        }
-    };
-    let meta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => {
-            problems.invalid.push(unreadable(e));
-            return None;
-        }
-    };
-    if let Err(why) = crate::config::trust::check_file(path, &meta, home) {
-        problems.ignored.push(format!(
-            "ignoring {}: {}",
-            path.display(),
-            why.describe(why.path == path)
-        ));
-        return None;
-    }
-    let mut bytes = vec![];
-    if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
-        problems.invalid.push(unreadable(e));
-        return None;
-    }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// `~/x` and relative paths in the config file: `~` is the home directory,
-/// and a relative path is taken from the config folder (where the file is).
-fn resolve_path(p: &str, home: &Path, config_dir: &Path) -> PathBuf {
-    if let Some(rest) = p.strip_prefix("~/") {
-        home.join(rest)
-    } else {
-        config_dir.join(p)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use std::collections::HashMap;
+use std::path::Path;
 
 fn env_with(home: &Path, pairs: &[(&str, &str)]) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = pairs
