@@ -114,7 +114,7 @@ fn a_value_certsh_cannot_use_costs_that_key_only() {
     );
     let (cfg, problems) = Config::read(None, &env_with(home.path(), &[]));
     assert!(problems.invalid.is_empty());
-    let file = home.path().join(".magento-cloud/config.yaml");
+    let file = home.path().join(".magento-cloud").join("config.yaml");
     assert_eq!(
         problems.ignored,
         [format!(
