@@ -15,6 +15,44 @@ use anyhow::{Context, Result};
 use crate::util::error::Fixable;
 use crate::util::file_id::same_file;
 
+/// Where an install puts certsh and its shim under its prefix: the one
+/// tree install.sh, `scripts/dist.sh`'s archives, the Debian package and the
+/// Homebrew formula make (docs/release.md). The scripts spell the same
+/// paths; `tests/it/architecture.rs` checks that they spell no other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The prefix: `~/.local`, `/usr/local`, `/usr`.
+    pub prefix: PathBuf,
+}
+
+impl Layout {
+    /// certsh itself, under the prefix.
+    pub const PROGRAM: &str = "bin/certsh";
+    /// The shim, a symbolic link to [`Layout::PROGRAM`] named `ssh`.
+    pub const SHIM: &str = "libexec/certsh/ssh";
+
+    /// The layout `program` would be the certsh of: its folder's parent
+    /// is the prefix.
+    pub fn of_program(program: &Path) -> Option<Layout> {
+        let prefix = program.parent()?.parent()?;
+        Some(Layout {
+            prefix: prefix.to_path_buf(),
+        })
+    }
+
+    /// Where the shim is in this layout.
+    pub fn shim(&self) -> PathBuf {
+        self.prefix.join(Layout::SHIM)
+    }
+
+    /// Whether `path` (as written in a configuration) is the shim of some
+    /// layout.
+    pub fn is_shim(path: &str) -> bool {
+        path.strip_suffix(Layout::SHIM)
+            .is_some_and(|prefix| prefix.ends_with('/'))
+    }
+}
+
 /// The running certsh and, when installed, its shim.
 #[derive(Debug)]
 pub struct Installed {
@@ -29,10 +67,8 @@ impl Installed {
     /// Finds this program and the shim that install.sh puts beside it.
     pub fn locate() -> Result<Installed> {
         let exe = std::env::current_exe().context("cannot find the certsh program itself")?;
-        let shim = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|prefix| prefix.join("libexec/certsh/ssh"))
+        let shim = Layout::of_program(&exe)
+            .map(|layout| layout.shim())
             .filter(|shim| same_file(shim, &exe));
         Ok(Installed { exe, shim })
     }
@@ -51,12 +87,8 @@ impl Installed {
     /// (`scp -S`).
     pub fn shim(&self) -> Result<&Path> {
         self.shim.as_deref().ok_or_else(|| {
-            let expected = self
-                .exe
-                .parent()
-                .and_then(Path::parent)
-                .map(|p| p.join("libexec/certsh/ssh"))
-                .unwrap_or_else(|| PathBuf::from("libexec/certsh/ssh"));
+            let expected = Layout::of_program(&self.exe)
+                .map_or_else(|| PathBuf::from(Layout::SHIM), |layout| layout.shim());
             Fixable::new(
                 format!(
                     "certsh's ssh shim is not installed beside {} (expected {})",
@@ -109,6 +141,22 @@ pub fn sh_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shim_is_under_the_programs_prefix() {
+        let layout = Layout::of_program(Path::new("/home/me/.local/bin/certsh")).unwrap();
+        assert_eq!(layout.prefix, Path::new("/home/me/.local"));
+        assert!(
+            layout
+                .shim()
+                .components()
+                .eq(Path::new("/home/me/.local/libexec/certsh/ssh").components())
+        );
+        assert!(Layout::is_shim("/usr/libexec/certsh/ssh"));
+        assert!(!Layout::is_shim("libexec/certsh/ssh"));
+        assert!(!Layout::is_shim("/opt/mylibexec/certsh/ssh"));
+        assert!(!Layout::is_shim("/usr/libexec/certsh/ssh2"));
+    }
 
     #[test]
     fn plain_words_stay_plain() {

@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::connect::shim::Installed;
+use crate::connect::shim::{Installed, Layout};
 use crate::state::store::{self, Store};
 use crate::util::error::{self, Fixable};
 use crate::util::secret;
@@ -219,9 +219,7 @@ pub fn git(
 /// Whether a `core.sshCommand` value is a certsh of any install.
 fn is_certsh(value: &str) -> bool {
     let first = value.trim().trim_matches('\'');
-    first.ends_with("/libexec/certsh/ssh")
-        || first.ends_with("certsh ssh")
-        || first.ends_with("certsh' ssh")
+    Layout::is_shim(first) || first.ends_with("certsh ssh") || first.ends_with("certsh' ssh")
 }
 
 fn describe_value(v: Option<&str>) -> String {

@@ -417,3 +417,41 @@ fn only_the_platform_module_names_a_platform() {
         found.join("\n")
     );
 }
+
+/// The install layout is `Layout` (`src/connect/shim.rs`); the scripts and
+/// the Debian package that make or use an install spell its paths, and no
+/// other path under `libexec`.
+#[test]
+fn the_scripts_spell_the_install_layout_as_layout_does() {
+    use certsh::connect::shim::Layout;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let folder = Layout::SHIM.rsplit_once('/').unwrap().0;
+    let word = regex::Regex::new(r#"libexec/"?[A-Za-z0-9_./-]*"?"#).unwrap();
+    let mut wrong = vec![];
+    let mut seen = 0;
+    for file in [
+        "install.sh",
+        "scripts/dist.sh",
+        "scripts/demo.sh",
+        "scripts/bench-connect.sh",
+        "scripts/time-to-clone.sh",
+        "Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for m in word.find_iter(&text) {
+            seen += 1;
+            // Homebrew's formula writes `libexec/"certsh"`.
+            let path = m.as_str().replace('"', "");
+            let path = path.trim_end_matches(['.', '/']);
+            if path != Layout::SHIM && path != folder {
+                wrong.push(format!("{file}: {path}"));
+            }
+        }
+    }
+    assert!(seen > 10, "the scripts name the shim: {seen}");
+    assert!(
+        wrong.is_empty(),
+        "paths that are not Layout's:\n{}",
+        wrong.join("\n")
+    );
+}
