@@ -259,6 +259,9 @@ fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
             if agent {
                 agent_here()?;
             }
+            if !undo {
+                ssh_config_here()?;
+            }
             if let Some((_, origin)) = named {
                 return Err(error::Fixable::new(
                     "setup ssh-config writes one block for the profile and every account of it",
@@ -318,6 +321,21 @@ fn agent_here() -> Result<()> {
     Err(error::Fixable::new(
         "certsh agent is Unix-only for now",
         "let ssh run certsh instead: certsh ssh, or the ssh shim",
+    )
+    .into())
+}
+
+/// Whether `setup ssh-config` can write its block here. The block names
+/// the `current` generation as a folder, which on Windows is a pointer file,
+/// and its paths may hold no backslash; so on Windows not yet, and it says
+/// so in one line (docs/windows.md).
+fn ssh_config_here() -> Result<()> {
+    if cfg!(unix) {
+        return Ok(());
+    }
+    Err(error::Fixable::new(
+        "certsh setup ssh-config is Unix-only for now",
+        "let git and ssh run certsh instead: certsh setup git, certsh ssh, or the ssh shim",
     )
     .into())
 }

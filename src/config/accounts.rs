@@ -95,7 +95,7 @@ pub fn file_path(var: impl Fn(&str) -> Option<std::ffi::OsString>, home: &Path) 
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| home.join(".config"));
-    base.join("certsh/config.yaml")
+    base.join("certsh").join("config.yaml")
 }
 
 fn bad(path: &Path, line: usize, problem: String, fix: &str) -> anyhow::Error {
@@ -538,7 +538,12 @@ accounts:
 
     #[test]
     fn the_file_is_certshs_own() {
-        let home = Path::new("/home/me");
+        // An absolute root on every platform (`/home/me` is not one on
+        // Windows).
+        let root = std::env::temp_dir();
+        let home = root.join("me");
+        let x = root.join("x");
+        let x = x.to_str().unwrap();
         let env = |pairs: &[(&str, &str)]| {
             let map: std::collections::HashMap<String, String> = pairs
                 .iter()
@@ -546,22 +551,21 @@ accounts:
                 .collect();
             move |k: &str| map.get(k).map(std::ffi::OsString::from)
         };
+        let under = |base: &Path| base.join("certsh").join("config.yaml");
+        let default = under(&home.join(".config"));
+        assert_eq!(file_path(env(&[]), &home), default);
         assert_eq!(
-            file_path(env(&[]), home),
-            Path::new("/home/me/.config/certsh/config.yaml")
+            file_path(env(&[("XDG_CONFIG_HOME", x)]), &home),
+            under(Path::new(x))
         );
         assert_eq!(
-            file_path(env(&[("XDG_CONFIG_HOME", "/x")]), home),
-            Path::new("/x/certsh/config.yaml")
-        );
-        assert_eq!(
-            file_path(env(&[("XDG_CONFIG_HOME", "rel")]), home),
-            Path::new("/home/me/.config/certsh/config.yaml")
+            file_path(env(&[("XDG_CONFIG_HOME", "rel")]), &home),
+            default
         );
         assert_eq!(
             file_path(
-                env(&[("CERTSH_CONFIG", "/a.yaml"), ("XDG_CONFIG_HOME", "/x")]),
-                home
+                env(&[("CERTSH_CONFIG", "/a.yaml"), ("XDG_CONFIG_HOME", x)]),
+                &home
             ),
             Path::new("/a.yaml")
         );

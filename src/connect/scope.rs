@@ -195,7 +195,12 @@ impl<P: AsRef<str>> Scan<'_, P> {
         let text = match fs::read(path) {
             Ok(text) => text,
             // A glob can name a directory; ssh reads it as an empty file.
-            Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {
+            // Windows refuses to open a directory (access denied), so it is
+            // asked for apart.
+            Err(error)
+                if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory)
+                    || path.is_dir() =>
+            {
                 return false;
             }
             Err(_) => return true,
