@@ -480,18 +480,40 @@ impl Config {
         self.http_timeout * 2 + Duration::from_secs(5)
     }
 
-    /// `certsh [--profile NAME | --account NAME] login<rest>`, the command a
-    /// message tells the user to run.
-    pub fn login_command(&self, rest: &str) -> String {
+    /// certsh's own options that say whom this configuration is for
+    /// ([`own_options`]).
+    pub fn own_options(&self) -> [&str; 2] {
+        own_options(self.account.as_ref().map(|a| a.name.as_str()), self.profile)
+    }
+
+    /// `certsh [--profile NAME | --account NAME] <rest>`, a command a message
+    /// tells the user to run (the default profile's `--profile` left out).
+    pub fn own_command(&self, rest: &str) -> String {
         match &self.account {
-            Some(a) => format!("certsh --account {} login{rest}", a.name),
-            None => self.profile.login_command(rest),
+            Some(_) => format!("certsh {} {rest}", self.own_options().join(" ")),
+            None => self.profile.own_command(rest),
         }
+    }
+
+    /// `certsh [--profile NAME | --account NAME] login<rest>`.
+    pub fn login_command(&self, rest: &str) -> String {
+        self.own_command(&format!("login{rest}"))
     }
 
     /// The variable that carries an API token for this profile.
     pub fn token_var(&self) -> String {
         format!("{}TOKEN", self.profile.env_prefix)
+    }
+}
+
+/// certsh's own options that say whom a command line is for, as every line
+/// certsh writes for itself spells them (the background renewal, the
+/// ssh_config hook, messages): `--account NAME` for a named account, else
+/// `--profile NAME`, so that none of them runs another account.
+pub fn own_options<'a>(account: Option<&'a str>, profile: &'a Profile) -> [&'a str; 2] {
+    match account {
+        Some(name) => ["--account", name],
+        None => ["--profile", profile.name],
     }
 }
 

@@ -69,14 +69,20 @@ pub const PROFILES: &[Profile] = &[
 ];
 
 impl Profile {
-    /// `certsh [--profile NAME] login<rest>`, the command a message tells the
-    /// user to run.
-    pub fn login_command(&self, rest: &str) -> String {
+    /// `certsh [--profile NAME] <rest>`, a command a message tells the user
+    /// to run: the default profile's `--profile` is left out, as nobody
+    /// needs to type it.
+    pub fn own_command(&self, rest: &str) -> String {
         if self.name == PROFILES[0].name {
-            format!("certsh login{rest}")
+            format!("certsh {rest}")
         } else {
-            format!("certsh --profile {} login{rest}", self.name)
+            format!("certsh --profile {} {rest}", self.name)
         }
+    }
+
+    /// `certsh [--profile NAME] login<rest>`.
+    pub fn login_command(&self, rest: &str) -> String {
+        self.own_command(&format!("login{rest}"))
     }
 }
 

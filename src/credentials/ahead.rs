@@ -101,11 +101,8 @@ fn start(cfg: &Config, dir: &Path) -> Result<()> {
     let exe = std::env::current_exe()?;
     // certsh itself: it needs the token variables the shim has.
     let mut cmd = std::process::Command::new(&exe);
-    match &cfg.account {
-        Some(a) => cmd.args(["--account", &a.name]),
-        None => cmd.args(["--profile", cfg.profile.name]),
-    };
-    cmd.arg("renew-ahead")
+    cmd.args(cfg.own_options())
+        .arg("renew-ahead")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -91,27 +91,24 @@ pub fn setup(cfg: &Config, undo: bool) -> Result<ExitCode> {
         )
         .into());
     }
-    let flag = if cfg.profile.name == crate::config::profile::PROFILES[0].name {
-        String::new()
-    } else {
-        format!(" --profile {}", cfg.profile.name)
-    };
     let text = service.text(cfg, &exe, &socket)?;
     let changed = existing.as_deref() != Some(text.as_str());
     if changed {
         write(service.file(), &text)?;
         println!(
-            "wrote {} (undo: certsh{flag} setup agent --undo)",
-            service.file().display()
+            "wrote {} (undo: {})",
+            service.file().display(),
+            cfg.own_command("setup agent --undo")
         );
     } else {
         println!("{} is already up to date", service.file().display());
     }
     service.activate(changed)?;
     println!(
-        "certsh agent serves {}; point clients at it with: certsh{flag} setup ssh-config \
-         --agent, or eval \"$(certsh{flag} env --agent)\"",
-        socket.display()
+        "certsh agent serves {}; point clients at it with: {}, or eval \"$({})\"",
+        socket.display(),
+        cfg.own_command("setup ssh-config --agent"),
+        cfg.own_command("env --agent")
     );
     Ok(error::success())
 }
@@ -309,8 +306,8 @@ mod systemd {
                 return Err(Fixable::new(
                     "systemctl is not on PATH, so this system does not start services with systemd",
                     format!(
-                        "start `certsh --profile {} agent` from your session's start-up instead",
-                        cfg.profile.name
+                        "start `certsh {} agent` from your session's start-up instead",
+                        cfg.own_options().join(" ")
                     ),
                 )
                 .into());

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::config::accounts::Account;
 use crate::config::host_pattern;
-use crate::config::{Config, For, Problems, ProcessEnv};
+use crate::config::{Config, For, Problems, ProcessEnv, own_options};
 use crate::connect::shim::sh_quote_path;
 use crate::state::store::Store;
 use crate::util::error::Fixable;
@@ -147,7 +147,7 @@ pub(super) fn block(
         )
         .into());
     }
-    let hook = hook_command(exe, "--profile", cfg.profile.name)?;
+    let hook = hook_command(exe, cfg.own_options())?;
     let mut files = format!("{known}{}", key_lines(state)?);
     let (command, comment) = match renewal {
         Renewal::Hook => (
@@ -172,7 +172,7 @@ pub(super) fn block(
     let mut rules = String::new();
     let mut before = String::new();
     for r in accounts {
-        let account_hook = hook_command(exe, "--account", &r.account)?;
+        let account_hook = hook_command(exe, own_options(Some(&r.account), cfg.profile))?;
         rules.push_str(&format!(
             "# The account {name}.\n\
              Match {criteria}{before} exec \"{account_hook}\"\n\
@@ -213,7 +213,7 @@ pub(super) fn block(
 
 /// The hook's command line for ssh_config (`%` doubled): certsh with
 /// `option value` (`--profile magento`, `--account client-a`).
-pub(super) fn hook_command(exe: &Path, option: &str, value: &str) -> Result<String> {
+pub(super) fn hook_command(exe: &Path, [option, value]: [&str; 2]) -> Result<String> {
     let hook = format!(
         "{} {option} {value} ssh-config-hook",
         sh_quote_path(&config_safe(exe)?)?
