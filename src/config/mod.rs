@@ -35,7 +35,9 @@ use crate::config::file::{read_file_config, resolve_path};
 pub use crate::config::official::Official;
 use crate::config::official::official_store;
 pub use crate::config::problems::Problems;
-pub use crate::config::select::{For, named_account, read_accounts, select_profile};
+pub use crate::config::select::{
+    For, accounts_or_error, named_account, read_accounts, select_profile,
+};
 use crate::config::select::{account_for, profile_for_host};
 use anyhow::Result;
 
@@ -196,11 +198,8 @@ impl Config {
     /// [`Config::load`] for an account or a destination (see [`For`]).
     pub fn load_for(profile_name: Option<&str>, who: For, env: &dyn Env) -> Result<Config> {
         let (cfg, problems) = Config::read_for(profile_name, who, env);
-        problems.warn_ignored();
-        match problems.invalid.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok(cfg),
-        }
+        problems.into_result()?;
+        Ok(cfg)
     }
 
     /// Builds what can be built: every setting that is invalid or cannot be

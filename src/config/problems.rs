@@ -26,8 +26,18 @@ impl Problems {
         })
     }
 
+    /// How a command turns what it read into a result: a warning for each
+    /// ignored file, and the first invalid setting as the error.
+    pub fn into_result(self) -> anyhow::Result<()> {
+        self.warn_ignored();
+        match self.invalid.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// A warning for each ignored file.
-    pub fn warn_ignored(&self) {
+    fn warn_ignored(&self) {
         for line in &self.ignored {
             crate::util::log::warn(line);
         }

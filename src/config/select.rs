@@ -70,6 +70,15 @@ pub fn read_accounts(
     }
 }
 
+/// [`read_accounts`] for a command that needs the file to be right: its
+/// problems are the error, an ignored file a warning.
+pub fn accounts_or_error(env: &dyn Env, home: &Path) -> Result<Option<Accounts>> {
+    let mut problems = Problems::default();
+    let found = read_accounts(env, home, &mut problems, true);
+    problems.into_result()?;
+    Ok(found)
+}
+
 /// The account `who` names or its destination chooses, if any; a problem
 /// with the accounts file or the choice is kept in `problems`. Without a
 /// name and without an accounts file this is one failed `open`.

@@ -75,10 +75,7 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
     if !scope::in_scope(&cfg, &line, &dest.host, &real, args) {
         return passthrough(&|| format!("{} is not a {} host", dest.host, cfg.profile.title));
     }
-    problems.warn_ignored();
-    if let Some(e) = problems.invalid.into_iter().next() {
-        return Err(e);
-    }
+    problems.into_result()?;
     crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(&cfg), &cfg)?;
     let cached = match certificate(&cfg) {
         Ok(cached) => cached,

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::accounts::Accounts;
-use crate::config::{Config, For, Problems, ProcessEnv};
+use crate::config::{Config, For, ProcessEnv};
 use crate::credentials::refresh::Want;
 use crate::credentials::source::{self, Identity};
 use crate::state::cert::{self, now};
@@ -198,12 +198,7 @@ fn human(cfg: &Config, r: &Report) -> String {
 /// The accounts file's accounts, when there is a file with at least one;
 /// its problems are the error.
 pub fn defined_accounts(cfg: &Config) -> Result<Option<Accounts>> {
-    let mut problems = Problems::default();
-    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
-    problems.warn_ignored();
-    if let Some(e) = problems.invalid.into_iter().next() {
-        return Err(e);
-    }
+    let found = crate::config::accounts_or_error(&ProcessEnv, &cfg.home)?;
     Ok(found.filter(|a| !a.list.is_empty()))
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::config::accounts::Account;
 use crate::config::host_pattern;
-use crate::config::{Config, For, Problems, ProcessEnv, own_options};
+use crate::config::{Config, For, ProcessEnv, own_options};
 use crate::connect::shim::sh_quote_path;
 use crate::state::store::Store;
 use crate::util::error::Fixable;
@@ -30,12 +30,7 @@ pub(super) struct Rule {
 /// The rules of the profile's named accounts, in the shim's order of
 /// precedence (see the module's comment); empty without accounts.
 pub(super) fn account_rules(cfg: &Config) -> Result<Vec<Rule>> {
-    let mut problems = Problems::default();
-    let found = crate::config::read_accounts(&ProcessEnv, &cfg.home, &mut problems, true);
-    problems.warn_ignored();
-    if let Some(e) = problems.invalid.into_iter().next() {
-        return Err(e);
-    }
+    let found = crate::config::accounts_or_error(&ProcessEnv, &cfg.home)?;
     let Some(all) = found else {
         return Ok(vec![]);
     };
