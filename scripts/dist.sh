@@ -5,7 +5,12 @@
 #                                      (libexec/certsh/ssh -> ../../bin/certsh),
 #                                      completions, man page, README, licences;
 #                                      the layout of a prefix made by install.sh
-#   SHA256SUMS                         every certsh-<version>-*.tar.gz in the folder
+#   certsh-<version>-x86_64-pc-windows-gnu.zip
+#                                      for Windows: bin/certsh.exe and the shim
+#                                      libexec/certsh/ssh.exe (a copy: an unzip
+#                                      makes no links), README, licences
+#   SHA256SUMS                         every certsh-<version>-*.tar.gz and .zip
+#                                      in the folder
 #   SHA256SUMS.sig                     with --signing-key: ssh-keygen -Y sign
 #   install.sh                         the installer, with the release signers
 #                                      of --allowed-signers written into it
@@ -22,7 +27,9 @@
 # binary runs on any Linux. The other architecture is cross-built with
 # Debian's gcc-<arch>-linux-gnu and its completions and man page come from the
 # built binary run under qemu-<arch>-static. The Apple targets build only on
-# macOS (the release workflow's macOS runner).
+# macOS (the release workflow's macOS runner). x86_64-pc-windows-gnu is
+# cross-built on Linux with Debian's mingw-w64 gcc, its C runtime linked in
+# statically, and zipped with python3's zipfile (the same bytes each time).
 #
 # Archives are reproducible for a given commit and toolchain: entries sorted,
 # owner 0/0, mtimes set to SOURCE_DATE_EPOCH (default: the commit's time),
@@ -77,7 +84,11 @@ for t in $targets; do
             [ "$host_os" = Linux ] || die "$t is built on Linux only (run scripts/dist.sh on a Linux machine)" ;;
         x86_64-apple-darwin|aarch64-apple-darwin)
             [ "$host_os" = Darwin ] || die "$t builds only on macOS (the release workflow builds it on a macOS runner)" ;;
-        *) die "unknown target '$t' (one of x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin)" ;;
+        x86_64-pc-windows-gnu)
+            command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 ||
+                die "x86_64-w64-mingw32-gcc not found, needed to build for $t (apt-get install gcc-mingw-w64-x86-64)"
+            command -v python3 >/dev/null 2>&1 || die "python3 not found, needed to zip the $t archive" ;;
+        *) die "unknown target '$t' (one of x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-gnu)" ;;
     esac
     rustup target list --installed 2>/dev/null | grep -qx "$t" ||
         die "the Rust standard library for $t is not installed (rustup target add $t)"
@@ -193,6 +204,11 @@ build() {
                 die "musl-gcc not found, needed to build for $t (apt-get install musl-tools)"
             fi
             ;;
+        *-windows-gnu)
+            # mingw's libgcc and winpthread linked in: certsh.exe needs no
+            # DLL beside it.
+            flags="-C target-feature=+crt-static"
+            ;;
     esac
     echo "dist.sh: building $t (commit $CERTSH_BUILD_COMMIT)" >&2
     # shellcheck disable=SC2086 # the flags are words
@@ -237,17 +253,55 @@ archive() {
     echo "dist.sh: wrote $out/$name.tar.gz" >&2
 }
 
+# The Windows archive: a zip, as Windows users unpack it, of the same
+# layout with the shim copied (bin/certsh.exe, libexec/certsh/ssh.exe).
+archive_zip() {
+    t="$1"
+    name="certsh-$version-$t"
+    stage="$work/$name"
+    rm -rf "$stage"
+    mkdir -p "$stage/bin" "$stage/libexec/certsh"
+    cp "$target_dir/$t/release/certsh.exe" "$stage/bin/certsh.exe"
+    cp "$stage/bin/certsh.exe" "$stage/libexec/certsh/ssh.exe"
+    cp "$root/README.md" "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$stage/"
+    python3 - "$work" "$name" "$SOURCE_DATE_EPOCH" "$out/$name.zip.tmp" <<'PY'
+import os, sys, time, zipfile
+work, name, epoch, dest = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+# Zip times start in 1980; entries sorted, each with the commit's time.
+stamp = time.gmtime(max(epoch, 315532800))[:6]
+paths = sorted(
+    os.path.relpath(os.path.join(d, f), work)
+    for d, _, files in os.walk(os.path.join(work, name))
+    for f in files
+)
+with zipfile.ZipFile(dest, "w") as z:
+    for p in paths:
+        info = zipfile.ZipInfo(p.replace(os.sep, "/"), stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = (0o100755 if p.endswith(".exe") else 0o100644) << 16
+        with open(os.path.join(work, p), "rb") as f:
+            z.writestr(info, f.read())
+PY
+    mv -f "$out/$name.zip.tmp" "$out/$name.zip"
+    echo "dist.sh: wrote $out/$name.zip" >&2
+}
+
 for t in $targets; do
     build "$t"
-    archive "$t"
+    case "$t" in
+        *-windows-*) archive_zip "$t" ;;
+        *) archive "$t" ;;
+    esac
 done
 
 # Checksums of every archive of this version in the folder, sorted by name
 # (LC_ALL=C: byte order).
 (
     cd "$out"
-    for f in certsh-"$version"-*.tar.gz; do
-        if [ -f "$f" ]; then sha256 "$f"; fi
+    for f in certsh-"$version"-*; do
+        case "$f" in
+            *.tar.gz | *.zip) if [ -f "$f" ]; then sha256 "$f"; fi ;;
+        esac
     done
 ) > "$work/SHA256SUMS"
 mv -f "$work/SHA256SUMS" "$out/SHA256SUMS"

@@ -30,6 +30,9 @@ impl Layout {
     pub const PROGRAM: &str = "bin/certsh";
     /// The shim, a symbolic link to [`Layout::PROGRAM`] named `ssh`.
     pub const SHIM: &str = "libexec/certsh/ssh";
+    /// The shim in the Windows zip: a copy of `bin/certsh.exe` named
+    /// `ssh.exe`, since an unzip makes no links.
+    pub const SHIM_WINDOWS: &str = "libexec/certsh/ssh.exe";
 
     /// The layout `program` would be the certsh of: its folder's parent
     /// is the prefix.

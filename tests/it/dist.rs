@@ -1,7 +1,8 @@
 //! scripts/dist.sh: the release archives of both Linux targets,
 //! built here, unpacked and run (the other architecture under qemu); their
-//! checksums, signature, installer and Homebrew formula; and the Debian
-//! package installed with dpkg and purged again.
+//! checksums, signature, installer and Homebrew formula; the Debian
+//! package installed with dpkg and purged again; and the Windows zip, its
+//! certsh.exe run under Wine.
 //!
 //! The builds are slow, so scripts/dist.sh runs once per test binary (the
 //! `Release` fixture) and the checks are grouped into a few tests.
@@ -608,5 +609,139 @@ fn a_signing_key_that_the_installer_would_reject_is_refused_before_building() {
     assert_eq!(
         text(&apple.stderr),
         "dist.sh: aarch64-apple-darwin builds only on macOS (the release workflow builds it on a macOS runner)\n"
+    );
+}
+
+/// The Windows archive: dist.sh cross-builds `x86_64-pc-windows-gnu` with
+/// mingw-w64 and zips the layout with the shim copied; the checksum and its
+/// signature cover the zip; certsh.exe needs only DLLs Windows ships, and
+/// under Wine it runs, and its copy named ssh.exe knows itself as the shim.
+#[test]
+fn the_windows_zip_holds_certsh_exe_and_its_shim_and_runs_under_wine() {
+    const TARGET: &str = "x86_64-pc-windows-gnu";
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("release-key");
+    let signers = dir.path().join("allowed_signers");
+    support::release::signing_key(&key, &signers);
+    let out = dir.path().join("out");
+    {
+        let _one_build = support::release::dist_lock();
+        run_ok(&mut dist_sh(&[
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--signing-key".as_ref(),
+            key.as_os_str(),
+            "--allowed-signers".as_ref(),
+            signers.as_os_str(),
+            TARGET.as_ref(),
+        ]));
+    }
+    let name = format!("certsh-{VERSION}-{TARGET}");
+    let zip = out.join(format!("{name}.zip"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("SHA256SUMS")).unwrap(),
+        format!("{}  {name}.zip\n", sha256_hex(&zip))
+    );
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&signers)
+            .args(["-I", "certsh-release", "-n", "certsh-release", "-s"])
+            .arg(out.join("SHA256SUMS.sig"))
+            .stdin(std::fs::File::open(out.join("SHA256SUMS")).unwrap()),
+    );
+    let listed = run_ok(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-l"])
+            .arg(&zip),
+    );
+    let entries: Vec<String> = text(&listed.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = [
+        "LICENSE-APACHE",
+        "LICENSE-MIT",
+        "README.md",
+        "bin/certsh.exe",
+        "libexec/certsh/ssh.exe",
+    ]
+    .iter()
+    .map(|f| format!("{name}/{f}"))
+    .collect();
+    assert_eq!(entries, expected);
+    let unpacked = dir.path().join("unpacked");
+    run_ok(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(&unpacked),
+    );
+    let exe = unpacked.join(&name).join("bin/certsh.exe");
+    let shim = unpacked.join(&name).join("libexec/certsh/ssh.exe");
+    let bytes = std::fs::read(&exe).unwrap();
+    assert_eq!(&bytes[..2], b"MZ", "certsh.exe is a Windows program");
+    assert_eq!(std::fs::read(&shim).unwrap(), bytes, "the shim is a copy");
+    // Only what every Windows has: no mingw runtime DLL to ship beside it.
+    let dump = run_ok(
+        Command::new("x86_64-w64-mingw32-objdump")
+            .arg("-p")
+            .arg(&exe),
+    );
+    let mut dlls: Vec<String> = text(&dump.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("DLL Name: "))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    dlls.sort();
+    dlls.dedup();
+    let system = [
+        "advapi32.dll",
+        "api-ms-win-core-synch-l1-2-0.dll",
+        "bcrypt.dll",
+        "bcryptprimitives.dll",
+        "crypt32.dll",
+        "kernel32.dll",
+        "msvcrt.dll",
+        "ntdll.dll",
+        "userenv.dll",
+        "ws2_32.dll",
+    ];
+    let other: Vec<&String> = dlls
+        .iter()
+        .filter(|d| !system.contains(&d.as_str()))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "certsh.exe needs DLLs Windows does not ship: {other:?}"
+    );
+    let wine = root().join("scripts/wine");
+    let version = run_ok(Command::new(&wine).arg("run").arg(&exe).arg("--version"));
+    let printed = text(&version.stdout);
+    assert!(
+        printed.starts_with(&format!("certsh {VERSION} ({TARGET}, commit ")),
+        "{printed}"
+    );
+    // Under Wine there is no real ssh.exe: the shim must not find itself.
+    let refused = Command::new(&wine)
+        .arg("run")
+        .arg(&shim)
+        .arg("-V")
+        .env_remove("CERTSH_REAL_SSH")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(255));
+    let said: Vec<String> = text(&refused.stderr)
+        .lines()
+        .filter(|l| l.starts_with("certsh:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "certsh: no ssh found on PATH other than certsh itself (install OpenSSH's client, \
+          or set CERTSH_REAL_SSH to its path)"
+        ]
     );
 }
