@@ -315,29 +315,29 @@ fn run_agent(
 /// Windows not yet, and `certsh agent`, `setup agent`, `setup ssh-config
 /// --agent` and `env --agent` say so in one line.
 fn agent_here() -> Result<()> {
-    if cfg!(unix) {
-        return Ok(());
-    }
-    Err(error::Fixable::new(
-        "certsh agent is Unix-only for now",
+    unix_only(
+        "certsh agent",
         "let ssh run certsh instead: certsh ssh, or the ssh shim",
     )
-    .into())
 }
 
 /// Whether `setup ssh-config` can write its block here. The block names
 /// the `current` generation as a folder, which on Windows is a pointer file,
-/// and its paths may hold no backslash; so on Windows not yet, and it says
-/// so in one line (docs/windows.md).
+/// and its paths may hold no backslash; so on Windows not yet.
 fn ssh_config_here() -> Result<()> {
+    unix_only(
+        "certsh setup ssh-config",
+        "let git and ssh run certsh instead: certsh setup git, certsh ssh, or the ssh shim",
+    )
+}
+
+/// A feature that exists on Unix alone for now: elsewhere the one line
+/// that says so, and what to do instead (docs/windows.md).
+fn unix_only(what: &str, instead: &str) -> Result<()> {
     if cfg!(unix) {
         return Ok(());
     }
-    Err(error::Fixable::new(
-        "certsh setup ssh-config is Unix-only for now",
-        "let git and ssh run certsh instead: certsh setup git, certsh ssh, or the ssh shim",
-    )
-    .into())
+    Err(error::Fixable::new(format!("{what} is Unix-only for now"), instead).into())
 }
 
 /// `certsh env [--alias] [--agent]`.

@@ -81,6 +81,19 @@ fn dist_sh(args: &[&std::ffi::OsStr]) -> Command {
     c
 }
 
+/// dist.sh into `out`, signing with `key`, whose line is in `signers`;
+/// the targets and other options follow.
+fn signed_dist_sh(out: &Path, key: &Path, signers: &Path) -> Command {
+    dist_sh(&[
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--signing-key".as_ref(),
+        key.as_os_str(),
+        "--allowed-signers".as_ref(),
+        signers.as_os_str(),
+    ])
+}
+
 /// One run of scripts/dist.sh for both Linux targets, signed with a key
 /// made here, with the Debian packages; and a second run of the host target
 /// into another folder, to compare.
@@ -102,17 +115,7 @@ impl Release {
             let (host, other) = targets();
             let out = dir.path().join("out");
             let _one_build = support::release::dist_lock();
-            run_ok(&mut dist_sh(&[
-                "--out".as_ref(),
-                out.as_os_str(),
-                "--signing-key".as_ref(),
-                key.as_os_str(),
-                "--allowed-signers".as_ref(),
-                dir.path().join("allowed_signers").as_os_str(),
-                "--deb".as_ref(),
-                host.as_ref(),
-                other.as_ref(),
-            ]));
+            run_ok(signed_dist_sh(&out, &key, &signers).args(["--deb", &host, &other]));
             let again = dir.path().join("again");
             run_ok(&mut dist_sh(&["--out".as_ref(), again.as_os_str()]));
             Release { dir }
@@ -626,15 +629,7 @@ fn the_windows_zip_holds_certsh_exe_and_its_shim_and_runs_under_wine() {
     let out = dir.path().join("out");
     {
         let _one_build = support::release::dist_lock();
-        run_ok(&mut dist_sh(&[
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--signing-key".as_ref(),
-            key.as_os_str(),
-            "--allowed-signers".as_ref(),
-            signers.as_os_str(),
-            TARGET.as_ref(),
-        ]));
+        run_ok(signed_dist_sh(&out, &key, &signers).arg(TARGET));
     }
     let name = format!("certsh-{VERSION}-{TARGET}");
     let zip = out.join(format!("{name}.zip"));
