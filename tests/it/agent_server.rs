@@ -124,13 +124,10 @@ fn the_upstream_agents_keys_stay_listed_and_usable() {
     env_with_upstream.set("SSH_AUTH_SOCK", &upstream.sock);
     let env = env_with_upstream;
     let agent = CertshAgent::start(&env, &sock, &[]);
-    assert!(
-        agent.log().contains(&format!(
-            "in front of the agent on {}",
-            upstream.sock.display()
-        )),
-        "{}",
-        agent.log()
+    assert_output(
+        &env,
+        &agent.log(),
+        "certsh: agent listening on [ROOT]/run/agent.sock, in front of the agent on [ROOT]/upstream.sock\n",
     );
     let (code, keys, err) = list(&env, &sock);
     assert_eq!(code, Some(0), "{err}");
@@ -389,23 +386,11 @@ fn with_no_credential_it_lists_the_upstream_keys_and_says_once_what_to_run() {
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(keys, vec![own.clone()]);
     }
-    let said: Vec<String> = agent
-        .log()
-        .lines()
-        .filter(|l| l.contains("no credentials"))
-        .map(String::from)
-        .collect();
-    assert_eq!(said.len(), 1, "once, not per request:\n{}", agent.log());
-    assert!(
-        said[0].starts_with("certsh: agent: no credentials for Magento Cloud"),
-        "{}",
-        said[0]
-    );
-    assert!(said[0].contains("run `certsh login`"), "{}", said[0]);
-    assert!(
-        said[0].ends_with("; the agent lists the upstream agent's keys only"),
-        "{}",
-        said[0]
+    // Said once, not per request.
+    assert_output(
+        &env,
+        &agent.log(),
+        snapbox::file!["cases/agent_no_credentials.stderr"],
     );
     assert_eq!(
         env.certifier.requests().len(),
@@ -420,12 +405,10 @@ fn with_no_credential_it_lists_the_upstream_keys_and_says_once_what_to_run() {
     assert_eq!(keys.len(), 2, "{keys:#?}");
     assert!(keys[0].starts_with(CERT_TYPE));
     assert_eq!(keys[1], own);
-    assert!(
-        agent
-            .log()
-            .contains("agent: the certificate is renewed again"),
-        "{}",
-        agent.log()
+    assert_output(
+        &env,
+        &agent.log(),
+        snapbox::file!["cases/agent_no_credentials_then_a_login.stderr"],
     );
 }
 
@@ -487,13 +470,10 @@ fn the_default_socket_is_in_the_runtime_folder_and_never_its_own_upstream() {
     // A shell already set up for this agent: it must not serve itself.
     env.set("SSH_AUTH_SOCK", &sock);
     let agent = CertshAgent::start_with(&env, &sock, &[]);
-    assert!(
-        agent.log().contains(&format!(
-            "certsh: agent listening on {}, with no upstream agent",
-            sock.display()
-        )),
-        "{}",
-        agent.log()
+    assert_output(
+        &env,
+        &agent.log(),
+        "certsh: agent listening on [ROOT]/xdg/certsh/magento-agent.sock, with no upstream agent\n",
     );
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(sock.parent().unwrap()), 0o700);
@@ -536,18 +516,10 @@ fn a_symlink_to_its_own_socket_is_never_the_agents_upstream() {
     let (code, keys, err) = list(&env, &sock);
     assert_eq!((code, keys.len()), (Some(0), 1), "{err} {keys:#?}");
     assert!(keys[0].starts_with(CERT_TYPE), "{keys:#?}");
-    let lines: Vec<String> = agent
-        .log()
-        .lines()
-        .filter(|l| l.contains("SSH_AUTH_SOCK"))
-        .map(String::from)
-        .collect();
-    assert_eq!(
-        lines,
-        [format!(
-            "certsh: agent: SSH_AUTH_SOCK ({}) leads to this agent's own socket; it is not used as the upstream agent",
-            link.display()
-        )]
+    assert_output(
+        &env,
+        &agent.log(),
+        snapbox::file!["cases/agent_own_socket_as_upstream.stderr"],
     );
     drop(agent);
     let other = env.path("run2/agent.sock");
