@@ -37,28 +37,10 @@ fn a_healthy_set_up_passes_every_check_online() {
     env.set("GIT_SSH_COMMAND", env.shim());
     ok(env.certsh(["load"]));
     let p = ok(env.certsh(["doctor", "--online"]));
-    let url = env.certifier.url();
-    for line in [
-        "certsh doctor (profile magento)".to_string(),
-        "  ok    credentials: MAGENTO_CLOUD_CLI_TOKEN (5f0c8e5a-certsh-test-user, api_token)"
-            .into(),
-        "  ok    git: GIT_SSH_COMMAND runs certsh".into(),
-        "  ok    ssh_config: nothing for git.magento.cloud that fights the certificate".into(),
-        format!("  ok    auth server: {url}/oauth2/authorize answered 400"),
-        format!("  ok    certifier: {url}/ssh/authority answered 200"),
-        "  ok    clock: within 60s of the server".into(),
-    ] {
-        assert!(
-            p.stdout.lines().any(|l| l == line),
-            "{line:?} in\n{}",
-            p.stdout
-        );
-    }
-    assert!(p.stdout.contains("  ok    ssh: "), "{}", p.stdout);
-    assert!(
-        !p.stdout.contains("FAIL") && !p.stdout.contains("warn"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_healthy_online.stdout"],
     );
     assert_no_secrets(&env, &p.stdout);
 }
@@ -73,29 +55,11 @@ fn without_online_no_request_is_made() {
     let p = ok(env.certsh(["doctor"]));
     assert_eq!(env.certifier.requests().len(), before);
     // Every offline check ran and said so; none of the online ones did.
-    let checks: Vec<&str> = p
-        .stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ok    "))
-        .filter_map(|l| l.split_once(':'))
-        .map(|(what, _)| what)
-        .collect();
-    assert_eq!(
-        checks,
-        [
-            "ssh",
-            "config",
-            "credentials",
-            "certificate",
-            "git",
-            "ssh_config"
-        ],
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_offline.stdout"],
     );
-    for online in ["auth server", "certifier", "clock", "network"] {
-        assert!(!p.stdout.contains(&format!("{online}:")), "{}", p.stdout);
-    }
 }
 
 #[test]
@@ -110,30 +74,18 @@ fn a_config_file_that_does_not_read_fails_with_the_fix() {
     // A file that reads is named as read.
     std::fs::write(dir.join("config.yaml"), "api: {}\n").unwrap();
     let p = run(env.certsh(["doctor"]));
-    assert!(
-        p.stdout.contains(&format!(
-            "  ok    config: {} read\n",
-            dir.join("config.yaml").display()
-        )),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_config_read.stdout"],
     );
 }
 
-/// The doctor's certificate line (and its fix line, if any).
-fn certificate_finding(env: &TestEnv) -> String {
+/// The doctor's whole report is `case`.
+#[track_caller]
+fn doctor_says(env: &TestEnv, case: impl snapbox::IntoData) {
     let p = run(env.certsh(["doctor"]));
-    let mut lines = p
-        .stdout
-        .lines()
-        .skip_while(|l| !l.contains("  certificate: "));
-    let first = lines
-        .next()
-        .unwrap_or_else(|| panic!("no certificate finding:\n{}", p.stdout));
-    match lines.next() {
-        Some(fix) if fix.starts_with("        fix: ") => format!("{first}\n{fix}"),
-        _ => first.to_string(),
-    }
+    assert_output(env, &p.stdout, case);
 }
 
 #[test]
@@ -142,26 +94,21 @@ fn the_certificate_state_is_reported_with_the_mfa_fix() {
     ssh_with_config(&mut env, "");
     env.certifier.set_validity(3600);
     ok(env.certsh(["load"]));
-    let f = certificate_finding(&env);
-    assert!(
-        f.starts_with("  ok    certificate: valid for ") && f.ends_with(
-            " (without MFA)\n        fix: if ssh says that access requires MFA: certsh login --mfa"
-        ),
-        "{f}"
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_certificate_without_mfa.stdout"],
     );
     env.certifier.set_mfa(true);
     ok(env.certsh(["load", "--refresh"]));
-    let f = certificate_finding(&env);
-    assert!(
-        f.starts_with("  ok    certificate: valid for ") && f.ends_with(" (with MFA)"),
-        "{f}"
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_certificate_with_mfa.stdout"],
     );
     // Inside the renewal margin.
     env.set("CERTSH_REFRESH_MARGIN", "7200");
-    let f = certificate_finding(&env);
-    assert!(
-        f.ends_with(" (with MFA); renewed at the next connection"),
-        "{f}"
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_certificate_in_the_renewal_margin.stdout"],
     );
     env.unset("CERTSH_REFRESH_MARGIN");
     // Expired: replace it with one that ended a minute ago.
@@ -178,10 +125,9 @@ fn the_certificate_state_is_reported_with_the_mfa_fix() {
         format!("{}\n", cert.to_openssh().unwrap()),
     )
     .unwrap();
-    assert_eq!(
-        certificate_finding(&env),
-        "  warn  certificate: expired (with MFA)\n        \
-         fix: certsh load (or just connect: the shim renews it)"
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_certificate_expired.stdout"],
     );
 }
 
@@ -189,32 +135,21 @@ fn the_certificate_state_is_reported_with_the_mfa_fix() {
 fn git_through_core_ssh_command_or_the_ssh_on_path_is_checked() {
     let mut env = TestEnv::new();
     ssh_with_config(&mut env, "");
-    let git_line = |env: &TestEnv| -> String {
-        let p = run(env.certsh(["doctor"]));
-        let mut lines = p.stdout.lines().skip_while(|l| !l.contains("  git: "));
-        let first = lines.next().unwrap_or_default().to_string();
-        match lines.next() {
-            Some(fix) if fix.starts_with("        fix: ") => format!("{first}\n{fix}"),
-            _ => first,
-        }
-    };
-    assert_eq!(
-        git_line(&env),
-        "  warn  git: git runs plain ssh: neither GIT_SSH_COMMAND nor core.sshCommand is set\n        \
-         fix: certsh setup git"
-    );
+    doctor_says(&env, snapbox::file!["cases/doctor_git_plain_ssh.stdout"]);
     let set = |value: &str| {
         ok(env
             .command_plain("git")
             .args(["config", "--global", "core.sshCommand", value]));
     };
     set(&env.shim().display().to_string());
-    assert_eq!(git_line(&env), "  ok    git: core.sshCommand runs certsh");
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_git_core_ssh_command_certsh.stdout"],
+    );
     set("ssh -i ~/.ssh/other");
-    assert_eq!(
-        git_line(&env),
-        "  warn  git: core.sshCommand is \"ssh -i ~/.ssh/other\", which is not certsh\n        \
-         fix: certsh setup git --force"
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_git_core_ssh_command_other.stdout"],
     );
     ok(env
         .command_plain("git")
@@ -222,10 +157,7 @@ fn git_through_core_ssh_command_or_the_ssh_on_path_is_checked() {
     // The shim first on PATH.
     let path = format!("{}:{}", env.path("bin").display(), env.var("PATH").unwrap());
     env.set("PATH", path);
-    assert_eq!(
-        git_line(&env),
-        "  ok    git: the ssh on PATH is certsh's shim"
-    );
+    doctor_says(&env, snapbox::file!["cases/doctor_git_shim_on_path.stdout"]);
 }
 
 #[test]
@@ -238,14 +170,10 @@ fn an_ssh_without_certificate_file_fails_with_the_fix() {
     );
     env.set("CERTSH_REAL_SSH", &old);
     let p = fails(env.certsh(["doctor"]), 1);
-    assert!(
-        p.stdout.contains(&format!(
-            "  FAIL  ssh: {} is OpenSSH 7.1, older than 7.2, which has no CertificateFile\n        \
-             fix: install a current OpenSSH client, or set CERTSH_REAL_SSH to one\n",
-            old.display()
-        )),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_old_openssh.stdout"],
     );
 }
 
@@ -256,20 +184,9 @@ fn ssh_config_lines_that_fight_the_certificate_are_named() {
         &mut env,
         "Host *.magento.cloud\n  CertificateFile /keys/other-cert.pub\n  IdentitiesOnly yes\n",
     );
-    let p = run(env.certsh(["doctor"]));
-    assert!(
-        p.stdout.contains(
-            "  warn  ssh_config: CertificateFile /keys/other-cert.pub applies to git.magento.cloud: \
-             ssh may offer that certificate instead of certsh's\n"
-        ),
-        "{}",
-        p.stdout
-    );
-    assert!(
-        p.stdout
-            .contains("  warn  ssh_config: IdentitiesOnly yes applies to git.magento.cloud without certsh's key"),
-        "{}",
-        p.stdout
+    doctor_says(
+        &env,
+        snapbox::file!["cases/doctor_ssh_config_fights_the_certificate.stdout"],
     );
 }
 
@@ -279,12 +196,10 @@ fn a_clock_far_from_the_servers_fails() {
     ssh_with_config(&mut env, "");
     env.certifier.set_clock_offset(-600);
     let p = fails(env.certsh(["doctor", "--online"]), 1);
-    assert!(
-        p.stdout.contains(
-            "  FAIL  clock: 10m 00s ahead of the server\n        fix: synchronise this computer's clock (NTP)"
-        ) || p.stdout.contains("  FAIL  clock: 10m 01s ahead of the server"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_clock_far_ahead.stdout"],
     );
 }
 
@@ -294,13 +209,10 @@ fn a_clock_somewhat_off_warns_and_an_unreachable_server_fails() {
     ssh_with_config(&mut env, "");
     env.certifier.set_clock_offset(-120);
     let p = ok(env.certsh(["doctor", "--online"]));
-    assert!(
-        p.stdout
-            .contains("  warn  clock: 2m 00s ahead of the server\n")
-            || p.stdout
-                .contains("  warn  clock: 2m 01s ahead of the server\n"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_clock_somewhat_ahead.stdout"],
     );
     // The probes carry no credential.
     for r in env.certifier.requests() {
