@@ -44,7 +44,11 @@ fn setup_git_makes_plain_git_clone_and_undo_restores_the_previous_value() {
     );
     // Again: nothing changes, and the value to restore is kept.
     let p = ok(env.command_plain(&certsh).args(["setup", "git"]));
-    assert!(p.stdout.contains("already runs certsh"), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        "core.sshCommand (global) already runs certsh: [ROOT]/prefix/libexec/certsh/ssh\n",
+    );
 
     // Plain git, no GIT_SSH_COMMAND, no certsh on the command line.
     assert!(env.var("GIT_SSH_COMMAND").is_none());
@@ -60,10 +64,10 @@ fn setup_git_makes_plain_git_clone_and_undo_restores_the_previous_value() {
         "[core]\n\tsshCommand = ssh -o ServerAliveInterval=5\n"
     );
     let p = ok(env.command_plain(&certsh).args(["setup", "git", "--undo"]));
-    assert!(
-        p.stdout.contains("which certsh did not set"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        "core.sshCommand (global) is \"ssh -o ServerAliveInterval=5\", which certsh did not set; left as it is\n",
     );
 }
 
@@ -139,10 +143,10 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
         "--file",
         file.to_str().unwrap(),
     ]));
-    assert!(
-        p.stdout.starts_with("added the certsh block to "),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/setup_ssh_config_added.stdout"],
     );
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(written.contains(&format!(
@@ -197,11 +201,10 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
         env.certifier.requests().len() > before,
         "a renewal was tried"
     );
-    assert!(
-        p.stderr
-            .contains("using the current certificate, valid for another"),
-        "{}",
-        p.stderr
+    assert_output(
+        &env,
+        &p.stderr,
+        snapbox::file!["cases/ssh_config_hook_renewal_failed_warning.stderr"],
     );
     assert_no_secrets(&env, &p.stderr);
 
@@ -237,10 +240,10 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
         "--file",
         file.to_str().unwrap(),
     ]));
-    assert!(
-        p.stdout.starts_with("removed the certsh block"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        "removed the certsh block from [ROOT]/user_ssh_config\n",
     );
     assert_eq!(std::fs::read(&file).unwrap(), original, "byte for byte");
 }
@@ -260,10 +263,10 @@ fn setup_ssh_config_creates_a_missing_file_and_undo_removes_it() {
     let p = ok(env
         .command_plain(&certsh)
         .args(["setup", "ssh-config", "--file", f]));
-    assert!(
-        p.stdout.contains("already has the certsh block"),
-        "{}",
-        p.stdout
+    assert_output(
+        &env,
+        &p.stdout,
+        "[ROOT]/new/.ssh/config already has the certsh block\n",
     );
     ok(env
         .command_plain(&certsh)
@@ -272,7 +275,11 @@ fn setup_ssh_config_creates_a_missing_file_and_undo_removes_it() {
     let p = ok(env
         .command_plain(&certsh)
         .args(["setup", "ssh-config", "--undo", "--file", f]));
-    assert!(p.stdout.contains("nothing to undo"), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        "[ROOT]/new/.ssh/config has no certsh block; nothing to undo\n",
+    );
 }
 
 #[test]
@@ -379,7 +386,11 @@ fn completions_load_in_their_shells() {
         "-c",
         &format!("source '{}' && complete -p certsh", script.display()),
     ]));
-    assert!(p.stdout.contains("certsh"), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        "complete -o bashdefault -o default -o nosort -F _certsh certsh\n",
+    );
     let p = ok(env.certsh(["completions", "zsh"]));
     assert!(p.stdout.starts_with("#compdef certsh"), "{}", p.stdout);
     assert!(p.stdout.contains("ssh-config"));
