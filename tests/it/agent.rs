@@ -43,7 +43,11 @@ fn the_agent_holds_the_certificate_for_its_lifetime_and_then_forgets_it() {
     let p = ok(env.certsh(["load", "--agent"]));
     let after = unix_now();
     let until = valid_before(&env);
-    assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/load_into_ssh_agent_short_lived.stdout"],
+    );
     assert_no_secrets(&env, &p.stdout);
     let (code, keys) = agent_keys(&env);
     assert_eq!(code, Some(0));
@@ -127,7 +131,11 @@ fn stale_certsh_entries_are_removed_and_no_agent_is_only_a_note() {
     .unwrap();
     env.certifier.set_validity(3600);
     let p = ok(env.certsh(["load"]));
-    assert!(p.stdout.contains("Added to ssh-agent for "), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/load_into_ssh_agent.stdout"],
+    );
     let (_, now) = agent_keys(&env);
     assert_eq!(
         now.len(),

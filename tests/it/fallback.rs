@@ -177,13 +177,10 @@ fn the_ssh_config_hook_falls_back_the_same_way() {
     plain.arg("-F").arg(&file).args(own_key_args(&key));
     let p = ok(plain);
     assert_eq!(p.stdout, "connected\n");
-    assert!(
-        p.stderr
-            .starts_with("certsh: warning: no credentials for Magento Cloud")
-            && p.stderr
-                .contains("without a certificate, with your own keys"),
-        "{}",
-        p.stderr
+    assert_output(
+        &env,
+        &p.stderr,
+        snapbox::file!["cases/no_credentials_own_keys.stderr"],
     );
     accepted_with_plain_key(&env);
 }
