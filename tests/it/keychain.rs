@@ -9,12 +9,13 @@
 //! are Linux packages (.ci/run installs them); a missing one fails the test,
 //! naming it.
 
-use crate::official_cli::{World, world};
+use crate::official_cli::{World, session_json, world};
 use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use support::keychain::{Keychain, secretservice_helper};
 use support::*;
 
@@ -70,4 +71,70 @@ fn an_api_token_in_a_real_keychain_gets_a_certificate_through_the_real_helper() 
     let item = keychain.get(&url).expect("still stored");
     assert_eq!(item["Secret"], certifier::API_TOKEN);
     assert_eq!(item["Username"], OFFICIAL_USER);
+}
+
+fn decode_session(secret: &serde_json::Value) -> serde_json::Value {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret.as_str().expect("a secret"))
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// A session stored by the official CLI's `login` through the real helper,
+/// its access token expired; certsh runs with `user` as `$USER`.
+fn a_session_is_refreshed_and_stored_back(user: Option<&str>) {
+    let (mut w, keychain) = with_keychain(2);
+    match user {
+        Some(u) => w.env.set("USER", u),
+        None => w.env.unset("USER"),
+    };
+    let refresh = w.env.certifier.add_refresh_token(&["pwd"]);
+    let url = format!("{}/default", w.slug);
+    let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    keychain.store(&url, OFFICIAL_USER, &encode(&session_json(&refresh)));
+    w.connects();
+    assert_eq!(w.env.certifier.refresh_grants(), 1);
+    assert_eq!(w.env.certifier.sign_requests(), 1);
+    // The official CLI reads its session back through the helper: the
+    // rotated refresh token, which the server still accepts, and the fresh
+    // access token, under the name it stored with; every other field kept.
+    let item = keychain.get(&url).expect("the session is still stored");
+    assert_eq!(item["Username"], OFFICIAL_USER);
+    let s = decode_session(&item["Secret"]);
+    let rotated = s["refreshToken"].as_str().unwrap();
+    assert_ne!(rotated, refresh);
+    assert_eq!(w.env.certifier.refresh_tokens(), vec![rotated.to_string()]);
+    assert!(
+        w.env
+            .certifier
+            .issued_access_tokens()
+            .contains(&s["accessToken"].as_str().unwrap().to_string())
+    );
+    assert!(s["expires"].as_u64().unwrap() > 1000);
+    assert_eq!(s["tokenType"], "bearer");
+    assert_eq!(s["scope"], "");
+    assert_eq!(s["createdBy"], "the official CLI");
+    // One item, not a second one beside the official CLI's: what the
+    // official CLI stores next is what it reads.
+    keychain.store(&url, OFFICIAL_USER, &encode(&session_json("its-next-one")));
+    let next = decode_session(&keychain.get(&url).unwrap()["Secret"]);
+    assert_eq!(next["refreshToken"], "its-next-one");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: needs gnome-keyring and docker-credential-secretservice (scripts/test --all)"
+)]
+fn a_session_in_a_real_keychain_is_refreshed_and_stored_back_through_the_real_helper() {
+    a_session_is_refreshed_and_stored_back(Some("someone-else"));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: needs gnome-keyring and docker-credential-secretservice (scripts/test --all)"
+)]
+fn a_session_in_a_real_keychain_is_stored_back_where_user_is_not_set() {
+    a_session_is_refreshed_and_stored_back(None);
 }
