@@ -270,10 +270,38 @@ fn run_helper(helper: &Path, verb: &str, input: &str) -> Result<String> {
     let _ = writer.join();
     let out = reader.join().unwrap_or_default();
     if !status.success() {
-        anyhow::bail!("{} {verb} failed ({status})", helper.display());
+        return Err(HelperFailed {
+            what: format!("{} {verb} failed ({status})", helper.display()),
+            // The docker-credential helpers print their error on stdout
+            // (stderr, which a crash fills with a Go trace, is not read).
+            said: crate::util::sanitize::short(out.lines().next().unwrap_or(""), 200),
+        }
+        .into());
     }
     Ok(out)
 }
+
+/// A helper that ran and failed, with the first line it printed.
+#[derive(Debug)]
+struct HelperFailed {
+    what: String,
+    said: String,
+}
+
+impl std::fmt::Display for HelperFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.said.as_str() {
+            "" => write!(f, "{}", self.what),
+            said => write!(f, "{}: {said}", self.what),
+        }
+    }
+}
+
+impl std::error::Error for HelperFailed {}
+
+/// What the helpers print when nothing is stored under a URL: the one
+/// failure that means "not logged in" (the official CLI looks for it too).
+const NOT_FOUND: &str = "credentials not found";
 
 /// What the helper's `get` answered. No `Debug`: it holds a secret.
 struct Item {
@@ -283,9 +311,36 @@ struct Item {
 
 /// The item stored under `url`, or `None` when there is none or the
 /// helper cannot say (the official CLI is then not logged in for certsh).
+/// A helper that fails otherwise than with "not found" (the secretservice
+/// helper crashes on an item in a locked keyring) is a warning, once per
+/// URL and run.
 fn helper_get(helper: &Path, url: &str) -> Option<Item> {
-    let out = run_helper(helper, "get", url).ok()?;
-    parse_item(&out)
+    match run_helper(helper, "get", url) {
+        Ok(out) => parse_item(&out),
+        Err(e) => {
+            let not_found = e
+                .downcast_ref::<HelperFailed>()
+                .is_some_and(|f| f.said.to_lowercase().contains(NOT_FOUND));
+            if !not_found && first_warning(url) {
+                crate::util::log::warn(&format!(
+                    "cannot read the official CLI's {url} from its keychain: {e}; a locked \
+                     keychain answers nothing until it is unlocked"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Whether `url` has had no warning yet in this run.
+fn first_warning(url: &str) -> bool {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|u| u == url) {
+        return false;
+    }
+    warned.push(url.to_string());
+    true
 }
 
 fn parse_item(out: &str) -> Option<Item> {

@@ -138,3 +138,72 @@ fn a_session_in_a_real_keychain_is_refreshed_and_stored_back_through_the_real_he
 fn a_session_in_a_real_keychain_is_stored_back_where_user_is_not_set() {
     a_session_is_refreshed_and_stored_back(None);
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: needs gnome-keyring and docker-credential-secretservice (scripts/test --all)"
+)]
+fn a_keychain_locked_during_the_refresh_is_one_line_with_the_helpers_reason() {
+    let (w, keychain) = with_keychain(0);
+    let refresh = w.env.certifier.add_refresh_token(&["pwd"]);
+    let url = format!("{}/default", w.slug);
+    let session = base64::engine::general_purpose::STANDARD.encode(session_json(&refresh));
+    keychain.store(&url, OFFICIAL_USER, &session);
+    // The refresh is answered after 2 s; the keyring locks while certsh
+    // waits for it, after it read the session and before it stores it back.
+    w.env.certifier.set_token_fault(Fault::SlowMs(2000));
+    let printed = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            Test::ssh(&w.env, [w.host, "echo", "connected"])
+                .status(255)
+                .stdout("")
+                .stderr(snapbox::file![
+                    "cases/keychain_locked_during_refresh.stderr"
+                ])
+                .run()
+        });
+        wait_until("certsh asks to refresh the session", || {
+            w.env
+                .certifier
+                .requests()
+                .iter()
+                .any(|r| r.path == "/oauth2/token")
+        });
+        keychain.lock();
+        run.join().unwrap()
+    });
+    assert_no_secrets(&w.env, &printed.stderr);
+    assert_eq!(w.env.certifier.sign_requests(), 0);
+    // The store failed, so the keychain still holds the session certsh
+    // read, whose refresh token the server has now rotated away.
+    assert!(!w.env.certifier.refresh_tokens().contains(&refresh));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-all"),
+    ignore = "tier all: needs gnome-keyring and docker-credential-secretservice (scripts/test --all)"
+)]
+fn a_locked_keychain_is_a_warning_naming_the_helper_and_not_a_silent_logout() {
+    let (w, keychain) = with_keychain(0);
+    let url = format!("{}/default/api-token", w.slug);
+    keychain.store(&url, OFFICIAL_USER, certifier::API_TOKEN);
+    keychain.lock();
+    // The real helper, asked for an item of a locked keyring with no
+    // prompter to unlock it, crashes; for what is not there it says so.
+    let (code, _) = keychain.helper("get", &url);
+    assert_eq!(code, Some(2));
+    let (code, out) = keychain.helper("get", "nothing/here");
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "credentials not found in native keychain\n")
+    );
+    let p = Test::ssh(&w.env, [w.host, "echo", "connected"])
+        .status(255)
+        .stdout("")
+        .stderr(snapbox::file!["cases/keychain_locked.stderr"])
+        .run();
+    assert_no_secrets(&w.env, &p.stderr);
+    assert_eq!(w.env.certifier.token_requests(), 0);
+}
