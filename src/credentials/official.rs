@@ -272,13 +272,23 @@ fn run_helper(helper: &Path, verb: &str, input: &str) -> Result<String> {
     if !status.success() {
         return Err(HelperFailed {
             what: format!("{} {verb} failed ({status})", helper.display()),
-            // The docker-credential helpers print their error on stdout
-            // (stderr, which a crash fills with a Go trace, is not read).
-            said: crate::util::sanitize::short(out.lines().next().unwrap_or(""), 200),
+            said: helper_said(&out),
         }
         .into());
     }
     Ok(out)
+}
+
+/// What a failed helper said, for messages: the first line of its stdout,
+/// where the docker-credential helpers print their error (stderr, which a
+/// crash fills with a Go trace, is not read); nothing if that line carries
+/// an answer, which holds a secret.
+fn helper_said(out: &str) -> String {
+    let first = out.lines().next().unwrap_or("");
+    if first.contains("\"Secret\"") {
+        return String::new();
+    }
+    crate::util::sanitize::short(first, 200)
 }
 
 /// A helper that ran and failed, with the first line it printed.
@@ -407,5 +417,19 @@ mod tests {
         assert_eq!(item.username, "");
         assert!(parse_item(r#"{"ServerURL":"upsun/default","Username":"alice"}"#).is_none());
         assert!(parse_item("credentials not found in native keychain").is_none());
+    }
+
+    #[test]
+    fn a_failed_helper_is_quoted_by_its_first_line_but_never_an_answer() {
+        assert_eq!(
+            helper_said("Cannot create an item in a locked collection\nmore\n"),
+            "Cannot create an item in a locked collection"
+        );
+        assert_eq!(helper_said("\x1b]0;title\x07bad\n"), "?]0;title?bad");
+        assert_eq!(
+            helper_said(r#"{"ServerURL":"u","Username":"me","Secret":"s3cr3t"}"#),
+            ""
+        );
+        assert_eq!(helper_said(""), "");
     }
 }
