@@ -100,9 +100,9 @@ pub fn api_token(cfg: &Config) -> Option<(Secret, Place)> {
     let id = cfg.official.session_id.as_deref()?;
     if let Some(helper) = helper(cfg) {
         let url = format!("{}/{id}/api-token", cfg.official.slug);
-        if let Some(secret) = helper_get(&helper, &url).filter(|s| !s.trim().is_empty()) {
+        if let Some(item) = helper_get(&helper, &url).filter(|i| !i.secret.trim().is_empty()) {
             return Some((
-                Secret::new(secret.trim().to_string()),
+                Secret::new(item.secret.trim().to_string()),
                 Place::Helper { helper, url },
             ));
         }
@@ -118,6 +118,9 @@ pub struct Session {
     data: Map<String, Value>,
     /// Where it is.
     pub place: Place,
+    /// The name the helper's item is stored under (its `Username`), empty
+    /// for a file.
+    username: String,
 }
 
 impl Session {
@@ -127,18 +130,24 @@ impl Session {
         let id = cfg.official.session_id.as_deref()?;
         if let Some(helper) = helper(cfg) {
             let url = format!("{}/{id}", cfg.official.slug);
-            if let Some(data) = helper_get(&helper, &url).and_then(|s| from_secret(&s)) {
-                return Session::usable(data, Place::Helper { helper, url });
+            if let Some(item) = helper_get(&helper, &url)
+                && let Some(data) = from_secret(&item.secret)
+            {
+                return Session::usable(data, Place::Helper { helper, url }, item.username);
             }
         }
         let path = session_dir(cfg, id).join(format!("sess-cli-{id}.json"));
         let text = std::fs::read_to_string(&path).ok()?;
         let data = serde_json::from_str::<Value>(&text).ok()?;
-        Session::usable(data.as_object()?.clone(), Place::File(path))
+        Session::usable(data.as_object()?.clone(), Place::File(path), String::new())
     }
 
-    fn usable(data: Map<String, Value>, place: Place) -> Option<Session> {
-        let s = Session { data, place };
+    fn usable(data: Map<String, Value>, place: Place, username: String) -> Option<Session> {
+        let s = Session {
+            data,
+            place,
+            username,
+        };
         (s.refresh_token().is_some() || s.access_token().is_some()).then_some(s)
     }
 
@@ -171,7 +180,9 @@ impl Session {
     }
 
     /// Stores a refresh's tokens back where the session came from, in the
-    /// official format, every other field kept.
+    /// official format, every other field kept; in the keychain under the
+    /// name the item has, so that it is replaced rather than joined by a
+    /// second item the official CLI may not read.
     pub fn store_renewed(&mut self, access: &AccessToken, refresh: Option<&Secret>) -> Result<()> {
         self.data.insert(
             "accessToken".into(),
@@ -188,7 +199,7 @@ impl Session {
             Place::File(path) => write_private(path, json.as_bytes()),
             Place::Helper { helper, url } => {
                 let secret = base64::engine::general_purpose::STANDARD.encode(json);
-                helper_store(helper, url, &secret)
+                helper_store(helper, url, &self.username, &secret)
             }
         }
     }
@@ -259,22 +270,108 @@ fn run_helper(helper: &Path, verb: &str, input: &str) -> Result<String> {
     let _ = writer.join();
     let out = reader.join().unwrap_or_default();
     if !status.success() {
-        anyhow::bail!("{} {verb} failed ({status})", helper.display());
+        return Err(HelperFailed {
+            what: format!("{} {verb} failed ({status})", helper.display()),
+            said: helper_said(&out),
+        }
+        .into());
     }
     Ok(out)
 }
 
-/// The secret stored under `url`, or `None` when there is none or the
-/// helper cannot say (the official CLI is then not logged in for certsh).
-fn helper_get(helper: &Path, url: &str) -> Option<String> {
-    let out = run_helper(helper, "get", url).ok()?;
-    let json: Value = serde_json::from_str(&out).ok()?;
-    json.get("Secret")?.as_str().map(String::from)
+/// What a failed helper said, for messages: the first line of its stdout,
+/// where the docker-credential helpers print their error (stderr, which a
+/// crash fills with a Go trace, is not read); nothing if that line carries
+/// an answer, which holds a secret.
+fn helper_said(out: &str) -> String {
+    let first = out.lines().next().unwrap_or("");
+    if first.contains("\"Secret\"") {
+        return String::new();
+    }
+    crate::util::sanitize::short(first, 200)
 }
 
-/// Stores `secret` under `url`, as the official CLI does.
-fn helper_store(helper: &Path, url: &str, secret: &str) -> Result<()> {
-    let user = std::env::var("USER").unwrap_or_default();
+/// A helper that ran and failed, with the first line it printed.
+#[derive(Debug)]
+struct HelperFailed {
+    what: String,
+    said: String,
+}
+
+impl std::fmt::Display for HelperFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.said.as_str() {
+            "" => write!(f, "{}", self.what),
+            said => write!(f, "{}: {said}", self.what),
+        }
+    }
+}
+
+impl std::error::Error for HelperFailed {}
+
+/// What the helpers print when nothing is stored under a URL: the one
+/// failure that means "not logged in" (the official CLI looks for it too).
+const NOT_FOUND: &str = "credentials not found";
+
+/// What the helper's `get` answered. No `Debug`: it holds a secret.
+struct Item {
+    username: String,
+    secret: String,
+}
+
+/// The item stored under `url`, or `None` when there is none or the
+/// helper cannot say (the official CLI is then not logged in for certsh).
+/// A helper that fails otherwise than with "not found" (the secretservice
+/// helper crashes on an item in a locked keyring) is a warning, once per
+/// URL and run.
+fn helper_get(helper: &Path, url: &str) -> Option<Item> {
+    match run_helper(helper, "get", url) {
+        Ok(out) => parse_item(&out),
+        Err(e) => {
+            let not_found = e
+                .downcast_ref::<HelperFailed>()
+                .is_some_and(|f| f.said.to_lowercase().contains(NOT_FOUND));
+            if !not_found && first_warning(url) {
+                crate::util::log::warn(&format!(
+                    "cannot read the official CLI's {url} from its keychain: {e}; a locked \
+                     keychain answers nothing until it is unlocked"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Whether `url` has had no warning yet in this run.
+fn first_warning(url: &str) -> bool {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|u| u == url) {
+        return false;
+    }
+    warned.push(url.to_string());
+    true
+}
+
+fn parse_item(out: &str) -> Option<Item> {
+    let json: Value = serde_json::from_str(out).ok()?;
+    let text = |key: &str| json.get(key).and_then(Value::as_str).map(String::from);
+    Some(Item {
+        username: text("Username").unwrap_or_default(),
+        secret: text("Secret")?,
+    })
+}
+
+/// Stores `secret` under `url` for `username`: the name the item already
+/// has. The secretservice helper keys its items by server URL *and* user
+/// name, and refuses an empty name; only where the item had none does the
+/// login name stand in, read as the official CLI reads it (`$USER`, on
+/// Windows `%USERNAME%`).
+fn helper_store(helper: &Path, url: &str, username: &str, secret: &str) -> Result<()> {
+    let user = match username {
+        "" => std::env::var(crate::util::platform::USER_NAME_VARIABLE).unwrap_or_default(),
+        name => name.to_string(),
+    };
     let input = serde_json::json!({"ServerURL": url, "Username": user, "Secret": secret});
     run_helper(helper, "store", &input.to_string()).map(|_| ())
 }
@@ -306,5 +403,33 @@ mod tests {
         assert_eq!(data["refreshToken"], "r");
         assert_eq!(data["tokenType"], "bearer");
         assert!(from_secret("not base64!").is_none());
+    }
+
+    #[test]
+    fn a_helper_answer_gives_the_items_user_name_and_secret() {
+        let item = parse_item(r#"{"ServerURL":"upsun/default","Username":"alice","Secret":"s3"}"#)
+            .unwrap();
+        assert_eq!(
+            (item.username.as_str(), item.secret.as_str()),
+            ("alice", "s3")
+        );
+        let item = parse_item(r#"{"ServerURL":"upsun/default","Secret":"s3"}"#).unwrap();
+        assert_eq!(item.username, "");
+        assert!(parse_item(r#"{"ServerURL":"upsun/default","Username":"alice"}"#).is_none());
+        assert!(parse_item("credentials not found in native keychain").is_none());
+    }
+
+    #[test]
+    fn a_failed_helper_is_quoted_by_its_first_line_but_never_an_answer() {
+        assert_eq!(
+            helper_said("Cannot create an item in a locked collection\nmore\n"),
+            "Cannot create an item in a locked collection"
+        );
+        assert_eq!(helper_said("\x1b]0;title\x07bad\n"), "?]0;title?bad");
+        assert_eq!(
+            helper_said(r#"{"ServerURL":"u","Username":"me","Secret":"s3cr3t"}"#),
+            ""
+        );
+        assert_eq!(helper_said(""), "");
     }
 }

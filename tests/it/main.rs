@@ -38,6 +38,7 @@ mod fallback;
 mod faults;
 mod git_and_ssh;
 mod install;
+mod keychain;
 mod login;
 // Linux only: login_elsewhere (see .github/workflows/ci.yml).
 #[cfg(target_os = "linux")]

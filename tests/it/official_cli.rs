@@ -44,17 +44,19 @@ const PROFILES: [(&str, &str, &str, &str, &str, &str); 3] = [
     ),
 ];
 
-struct World {
-    env: TestEnv,
-    dir: PathBuf,
-    slug: &'static str,
-    host: &'static str,
+/// The official CLI's world (also the real keychain's, `keychain.rs`).
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    /// Its config folder.
+    pub(crate) dir: PathBuf,
+    pub(crate) slug: &'static str,
+    pub(crate) host: &'static str,
 }
 
 /// The official CLI's world for `profile`: no certsh variable at all (the
 /// profile follows from the host and the official CLI's folder), the auth
 /// server in `config.yaml`, nothing stored yet.
-fn world(profile: usize) -> World {
+pub(crate) fn world(profile: usize) -> World {
     let (name, folder, _, client_id, slug, host) = PROFILES[profile];
     let mut env = TestEnv::with_sshd();
     for var in [
@@ -87,14 +89,14 @@ fn world(profile: usize) -> World {
 }
 
 impl World {
-    fn session_dir(&self) -> PathBuf {
+    pub(crate) fn session_dir(&self) -> PathBuf {
         let d = self.dir.join(".session/sess-cli-default");
         std::fs::create_dir_all(&d).unwrap();
         d
     }
 
     /// `ssh <host> echo connected` through the shim succeeds.
-    fn connects(&self) {
+    pub(crate) fn connects(&self) {
         Test::ssh(&self.env, [self.host, "echo", "connected"])
             .stdout("connected\n")
             .stderr("")
@@ -153,7 +155,7 @@ esac
 
 /// A session as the official CLI's `login` stores it, its access token
 /// long expired.
-fn session_json(refresh: &str) -> String {
+pub(crate) fn session_json(refresh: &str) -> String {
     format!(
         r#"{{"accessToken":"expired-access-token","tokenType":"bearer","expires":1000,"refreshToken":"{refresh}","scope":"","createdBy":"the official CLI"}}"#
     )

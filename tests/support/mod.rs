@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod certifier;
 pub mod files;
+pub mod keychain;
 pub mod release;
 pub mod sshd;
 

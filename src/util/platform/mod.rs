@@ -14,9 +14,9 @@
 //! - a pointer replaced by one rename ([`write_pointer`], [`read_pointer`]):
 //!   a symlink on Unix, a small file on Windows, where a symlink needs a
 //!   privilege;
-//! - who the user is ([`user_id`], [`home_from_user_database`]), which file
-//!   a path is ([`file_id`]), what may run ([`is_program`]), and the
-//!   terminal ([`Tty`], [`EchoOff`]);
+//! - who the user is ([`user_id`], [`home_from_user_database`],
+//!   [`USER_NAME_VARIABLE`]), which file a path is ([`file_id`]), what may
+//!   run ([`is_program`]), and the terminal ([`Tty`], [`EchoOff`]);
 //! - the bytes of a name (on Unix any bytes; on Windows Unicode);
 //! - ssh's name (`ssh`, `ssh.exe`) and, on Windows, where ssh is installed
 //!   when `PATH` does not say ([`is_ssh_name`], [`ssh_off_path`]).
@@ -36,11 +36,11 @@ mod windows;
 use windows as imp;
 
 pub use imp::{
-    EchoOff, Tty, create_private_dir, create_private_dir_all, detach, exec, file_id,
-    home_from_user_database, is_program, is_ssh_name, leave_session, mode_of, no_core_dumps,
-    open_private, open_to_others, os_str_from_bytes, os_string_from_bytes, owned_by_user,
-    private_temp_dir, private_temp_file, read_pointer, set_mode, socket_answers, ssh_off_path,
-    user_id, write_pointer,
+    EchoOff, Tty, USER_NAME_VARIABLE, create_private_dir, create_private_dir_all, detach, exec,
+    file_id, home_from_user_database, is_program, is_ssh_name, leave_session, mode_of,
+    no_core_dumps, open_private, open_to_others, os_str_from_bytes, os_string_from_bytes,
+    owned_by_user, private_temp_dir, private_temp_file, read_pointer, set_mode, socket_answers,
+    ssh_off_path, user_id, write_pointer,
 };
 
 /// The name of the real ssh's program file (`ssh.exe` on Windows).

@@ -55,6 +55,10 @@ pub fn leave_session() {
     let _ = rustix::process::setsid();
 }
 
+/// The variable that holds the login name (the official CLI's credential
+/// helper items are stored under it).
+pub const USER_NAME_VARIABLE: &str = "USER";
+
 /// The real uid, as text: it names the temporary state folder and is
 /// quoted in messages.
 pub fn user_id() -> String {

@@ -112,6 +112,10 @@ pub fn no_core_dumps() {}
 /// Nothing to do on Windows: [`detach`] started this process on its own.
 pub fn leave_session() {}
 
+/// The variable that holds the login name (the official CLI's credential
+/// helper items are stored under it).
+pub const USER_NAME_VARIABLE: &str = "USERNAME";
+
 /// The user's name (`%USERNAME%`): it names the temporary state folder
 /// (the temp folder is the user's own already) and is quoted in messages.
 pub fn user_id() -> String {
