@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs certsh under a prefix (default ~/.local):
 #   <prefix>/bin/certsh                                 the program
-#   <prefix>/libexec/certsh/ssh                         the shim: certsh under the name
-#                                                       "ssh", so that git treats it as OpenSSH
+#   <prefix>/libexec/certsh/ssh                         the shim, a small program named
+#                                                       "ssh" so that git treats it as OpenSSH
 #   <prefix>/share/bash-completion/completions/certsh   completions for bash,
 #   <prefix>/share/zsh/site-functions/_certsh           zsh
 #   <prefix>/share/fish/vendor_completions.d/certsh.fish  and fish
@@ -202,7 +202,7 @@ $sub"
 write_manifest() {
     {
         echo "file bin/certsh"
-        echo "link libexec/certsh/ssh"
+        echo "$shim_kind libexec/certsh/ssh"
         echo "file share/bash-completion/completions/certsh"
         echo "file share/zsh/site-functions/_certsh"
         echo "file share/fish/vendor_completions.d/certsh.fish"
@@ -222,8 +222,7 @@ install_from_source() {
     # The release flags (static linking on Linux) and why: scripts/build-flags.sh.
     # shellcheck source=scripts/build-flags.sh
     . "$here/scripts/build-flags.sh"
-    # shellcheck disable=SC2086 # the flags are words
-    cargo rustc --release --locked --quiet --manifest-path "$here/Cargo.toml" --bin certsh -- $CERTSH_RUSTC_FLAGS </dev/null
+    build_certsh --manifest-path "$here/Cargo.toml"
     target="${CARGO_TARGET_DIR:-$here/target}"
     case "$target" in /*) ;; *) target="$here/$target" ;; esac
     built="$target/release/certsh"
@@ -241,14 +240,10 @@ install_from_source() {
     trap 'exit 1' INT TERM HUP
 
     put "$built" bin/certsh 0755
-
-    # The shim is a symlink: no shell starts on the way to ssh.
-    make_dir libexec/certsh
-    shim="$prefix/libexec/certsh/ssh"
-    if [ "$(readlink "$shim" 2>/dev/null || true)" != "../../bin/certsh" ]; then
-        ln -sfn ../../bin/certsh "$shim"
-        echo "installed $shim -> ../../bin/certsh"
-    fi
+    # The shim is a program of its own (src/bin/certsh-ssh.rs), replacing an
+    # older install's link to certsh: no shell starts on the way to ssh.
+    put "$target/release/certsh-ssh" libexec/certsh/ssh 0755
+    shim_kind="file"
 
     "$prefix/bin/certsh" completions bash > "$work/certsh.bash"
     "$prefix/bin/certsh" completions zsh > "$work/_certsh"
@@ -429,9 +424,17 @@ install_release() {
     chmod 0755 "$stage/bin/certsh"
     chmod 0644 "$stage/share/bash-completion/completions/certsh" "$stage/share/zsh/site-functions/_certsh" \
         "$stage/share/fish/vendor_completions.d/certsh.fish" "$stage/share/man/man1/certsh.1"
-    rm -f "$stage/libexec/certsh/ssh"
+    # The shim: the archive's own program, or in an older release's archive
+    # a link to certsh, made here.
     mkdir -p "$stage/libexec/certsh" "$stage/share/certsh" || write_failed "$prefix"
-    ln -s ../../bin/certsh "$stage/libexec/certsh/ssh" || write_failed "$prefix"
+    if [ -f "$stage/libexec/certsh/ssh" ] && [ ! -L "$stage/libexec/certsh/ssh" ]; then
+        chmod 0755 "$stage/libexec/certsh/ssh"
+        shim_kind="file"
+    else
+        rm -f "$stage/libexec/certsh/ssh"
+        ln -s ../../bin/certsh "$stage/libexec/certsh/ssh" || write_failed "$prefix"
+        shim_kind="link"
+    fi
 
     # Every folder and the manifest before the first rename, so that a full
     # disk stops the install before it has changed anything.

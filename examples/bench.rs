@@ -390,10 +390,13 @@ fn main() {
     let _ = Fault::None;
 }
 
-/// The shim: a symlink to certsh named `ssh`.
+/// The shim: a symlink named `ssh` to the shim program built beside
+/// `certsh` (`certsh-ssh`), which finds certsh beside itself.
 fn link(certsh: &Path, shim: &Path) {
+    let program = certsh.with_file_name(format!("certsh-ssh{}", std::env::consts::EXE_SUFFIX));
+    assert!(program.exists(), "{} is not built", program.display());
     #[cfg(unix)]
-    std::os::unix::fs::symlink(certsh, shim).unwrap();
+    std::os::unix::fs::symlink(&program, shim).unwrap();
     #[cfg(windows)]
-    std::os::windows::fs::symlink_file(certsh, shim).unwrap();
+    std::os::windows::fs::symlink_file(&program, shim).unwrap();
 }

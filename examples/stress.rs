@@ -61,11 +61,13 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("home");
     std::fs::create_dir_all(home.join("tmp")).unwrap();
+    // The shim program built beside certsh, under the name ssh.
     let shim = root.path().join("ssh");
+    let program = certsh.with_file_name(format!("certsh-ssh{}", std::env::consts::EXE_SUFFIX));
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&certsh, &shim).unwrap();
+    std::os::unix::fs::symlink(&program, &shim).unwrap();
     #[cfg(windows)]
-    std::os::windows::fs::symlink_file(&certsh, &shim).unwrap();
+    std::os::windows::fs::symlink_file(&program, &shim).unwrap();
     let certifier = Arc::new(Certifier::start());
     let bed = root.path().join("sshd");
     std::fs::create_dir(&bed).unwrap();

@@ -52,8 +52,7 @@ trap cleanup EXIT INT TERM
 echo "== building certsh (release) and the test bed (not timed)"
 # shellcheck source=scripts/build-flags.sh
 . scripts/build-flags.sh
-# shellcheck disable=SC2086 # the flags are words
-cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+build_certsh
 cargo build --quiet --release --locked --example testbed
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$here/$target" ;; esac
@@ -73,12 +72,12 @@ done
 # shellcheck source=/dev/null # written by the test bed
 . "$work/bed/env.sh"
 
-# certsh in install.sh's layout, so that the shim is certsh under the name ssh.
+# certsh and its shim in install.sh's layout.
 prefix="$work/prefix"
 mkdir -p "$prefix/bin" "$prefix/libexec/certsh" "$work/home" "$work/run"
 chmod 700 "$work/run"
 cp "$target/release/certsh" "$prefix/bin/certsh"
-ln -s ../../bin/certsh "$prefix/libexec/certsh/ssh"
+cp "$target/release/certsh-ssh" "$prefix/libexec/certsh/ssh"
 certsh="$prefix/bin/certsh"
 shim="$prefix/libexec/certsh/ssh"
 

@@ -10,8 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/build-flags.sh
-# shellcheck disable=SC2086 # the flags are words
-cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+build_certsh
 # The floor is built like certsh, so that the two differ only in certsh's work.
 # shellcheck disable=SC2086
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
@@ -26,17 +25,17 @@ fi
 # randomisation.
 nopie="$target/bench-nopie"
 mkdir -p "$nopie/examples"
-# shellcheck disable=SC2086
-cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS -C relocation-model=static
-cp "$target/release/certsh" "$nopie/certsh"
+build_certsh -- -C relocation-model=static
+cp "$target/release/certsh" "$target/release/certsh-ssh" "$nopie/"
 # shellcheck disable=SC2086
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS -C relocation-model=static
 cp "$target/release/examples/exec_floor" "$nopie/examples/exec_floor"
-# shellcheck disable=SC2086
-cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+build_certsh
 # shellcheck disable=SC2086
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
 musl="$(uname -m)-unknown-linux-musl"
-cargo rustc --quiet --release --locked --target "$musl" --bin certsh -- -C target-feature=+crt-static
+for bin in certsh certsh-ssh; do
+    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- -C target-feature=+crt-static
+done
 cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- -C target-feature=+crt-static
 exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh" "$nopie/certsh"

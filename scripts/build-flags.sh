@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Sourced by install.sh and scripts/bench.sh: the flags certsh's release
 # binary is built with.
 #
@@ -28,3 +29,19 @@ CERTSH_RUSTC_FLAGS=""
 if [ "$(uname -s)" = Linux ] && ldd --version 2>&1 | grep -qi 'glibc\|gnu libc'; then
     CERTSH_RUSTC_FLAGS="-C target-feature=+crt-static"
 fi
+
+# Builds certsh and its shim program (release, locked) with those flags:
+# build_certsh [cargo options] [-- more rustc flags]. The two are one
+# install: the shim hands certsh what it does not do itself.
+build_certsh() {
+    cargo_opts=""
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        cargo_opts="$cargo_opts $1"
+        shift
+    done
+    [ $# -eq 0 ] || shift
+    for bin in certsh certsh-ssh; do
+        # shellcheck disable=SC2086 # the options and flags are words
+        cargo rustc --quiet --release --locked $cargo_opts --bin "$bin" -- $CERTSH_RUSTC_FLAGS "$@" </dev/null
+    done
+}

@@ -2,13 +2,13 @@
 # Builds certsh's release files into one folder that a download URL can serve
 # as it is:
 #   certsh-<version>-<target>.tar.gz   per target: bin/certsh, the ssh shim
-#                                      (libexec/certsh/ssh -> ../../bin/certsh),
+#                                      libexec/certsh/ssh (the small program
+#                                      built as certsh-ssh),
 #                                      completions, man page, README, licences;
 #                                      the layout of a prefix made by install.sh
 #   certsh-<version>-x86_64-pc-windows-gnu.zip
 #                                      for Windows: bin/certsh.exe and the shim
-#                                      libexec/certsh/ssh.exe (a copy: an unzip
-#                                      makes no links), README, licences
+#                                      libexec/certsh/ssh.exe, README, licences
 #   SHA256SUMS                         every certsh-<version>-*.tar.gz and .zip
 #                                      in the folder
 #   SHA256SUMS.sig                     with --signing-key: ssh-keygen -Y sign
@@ -214,6 +214,9 @@ build() {
     # shellcheck disable=SC2086 # the flags are words
     cargo rustc --release --locked --quiet --manifest-path "$root/Cargo.toml" \
         --target "$t" --bin certsh -- $flags
+    # shellcheck disable=SC2086
+    cargo rustc --release --locked --quiet --manifest-path "$root/Cargo.toml" \
+        --target "$t" --bin certsh-ssh -- $flags
 }
 
 # Sets every mtime below $1 to SOURCE_DATE_EPOCH (GNU and BSD date/touch).
@@ -231,14 +234,14 @@ archive() {
     mkdir -p "$stage/bin" "$stage/libexec/certsh" "$stage/share/bash-completion/completions" \
         "$stage/share/zsh/site-functions" "$stage/share/fish/vendor_completions.d" "$stage/share/man/man1"
     cp "$target_dir/$t/release/certsh" "$stage/bin/certsh"
-    chmod 0755 "$stage/bin/certsh"
-    ln -s ../../bin/certsh "$stage/libexec/certsh/ssh"
+    cp "$target_dir/$t/release/certsh-ssh" "$stage/libexec/certsh/ssh"
+    chmod 0755 "$stage/bin/certsh" "$stage/libexec/certsh/ssh"
     run_target "$t" completions bash > "$stage/share/bash-completion/completions/certsh"
     run_target "$t" completions zsh > "$stage/share/zsh/site-functions/_certsh"
     run_target "$t" completions fish > "$stage/share/fish/vendor_completions.d/certsh.fish"
     run_target "$t" man > "$stage/share/man/man1/certsh.1"
     cp "$root/README.md" "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$stage/"
-    find "$stage" -type f ! -path "$stage/bin/certsh" -exec chmod 0644 {} +
+    find "$stage" -type f ! -path "$stage/bin/certsh" ! -path "$stage/libexec/certsh/ssh" -exec chmod 0644 {} +
     find "$stage" -type d -exec chmod 0755 {} +
     touch_all "$stage"
     (cd "$work" && find "$name" | LC_ALL=C sort) > "$work/list"
@@ -254,7 +257,7 @@ archive() {
 }
 
 # The Windows archive: a zip, as Windows users unpack it, of the same
-# layout with the shim copied (bin/certsh.exe, libexec/certsh/ssh.exe).
+# layout (bin/certsh.exe, libexec/certsh/ssh.exe).
 archive_zip() {
     t="$1"
     name="certsh-$version-$t"
@@ -262,7 +265,7 @@ archive_zip() {
     rm -rf "$stage"
     mkdir -p "$stage/bin" "$stage/libexec/certsh"
     cp "$target_dir/$t/release/certsh.exe" "$stage/bin/certsh.exe"
-    cp "$stage/bin/certsh.exe" "$stage/libexec/certsh/ssh.exe"
+    cp "$target_dir/$t/release/certsh-ssh.exe" "$stage/libexec/certsh/ssh.exe"
     cp "$root/README.md" "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$stage/"
     python3 - "$work" "$name" "$SOURCE_DATE_EPOCH" "$out/$name.zip.tmp" <<'PY'
 import os, sys, time, zipfile
@@ -375,8 +378,8 @@ $linux_intel
 
   def install
     bin.install "bin/certsh"
-    # The shim: certsh under the name ssh, for git (install.sh's layout).
-    (libexec/"certsh").install_symlink "../../bin/certsh" => "ssh"
+    # The shim, under the name ssh, for git (install.sh's layout).
+    (libexec/"certsh").install "libexec/certsh/ssh"
     bash_completion.install "share/bash-completion/completions/certsh"
     zsh_completion.install "share/zsh/site-functions/_certsh"
     fish_completion.install "share/fish/vendor_completions.d/certsh.fish"
@@ -401,7 +404,7 @@ if [ "$deb" = yes ]; then
         assets="$target_dir/$t/release/deb-assets"
         rm -rf "$assets"
         mkdir -p "$assets"
-        ln -s ../../bin/certsh "$assets/ssh"
+        cp "$stage/libexec/certsh/ssh" "$assets/ssh"
         cp "$stage/share/bash-completion/completions/certsh" "$assets/certsh.bash"
         cp "$stage/share/zsh/site-functions/_certsh" "$stage/share/fish/vendor_completions.d/certsh.fish" \
             "$stage/share/man/man1/certsh.1" "$assets/"

@@ -6,6 +6,6 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/build-flags.sh
-cargo rustc --quiet --release --locked --bin certsh -- $CERTSH_RUSTC_FLAGS
+build_certsh
 cargo build --quiet --release --locked --example stress
 exec target/release/examples/stress target/release/certsh

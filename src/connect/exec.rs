@@ -26,13 +26,13 @@ pub const MIN_OPENSSH_CERTIFICATE_FILE: (u32, u32) = (7, 2);
 pub const MIN_OPENSSH_INCLUDE: (u32, u32) = (7, 3);
 
 /// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
-/// is not certsh.
+/// is not certsh or its shim.
 pub fn real_ssh() -> Result<PathBuf> {
     let configured = std::env::var_os("CERTSH_REAL_SSH")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let me = file_id::this_program();
-    let is_me = |p: &Path| me.is_some() && file_id::file_id(p) == me;
+    let mine = crate::connect::shim::own_ids();
+    let is_me = |p: &Path| file_id::file_id(p).is_some_and(|id| mine.contains(&id));
     if let Some(path) = configured.as_deref() {
         let path = if path.components().count() == 1 {
             which::which(path).unwrap_or_else(|_| path.to_path_buf())
@@ -143,6 +143,17 @@ pub fn exec(ssh: &Path, extra: &[OsString], args: &[OsString]) -> anyhow::Error 
     Fixable::new(
         format!("cannot run {}: {err}", ssh.display()),
         "set CERTSH_REAL_SSH to OpenSSH's ssh",
+    )
+    .into()
+}
+
+/// Becomes `certsh ssh <args>`: the shim handing a connection to certsh.
+/// Unlike ssh, certsh gets the environment whole, token variables included.
+pub fn exec_certsh(certsh: &Path, args: &[OsString]) -> anyhow::Error {
+    let err = platform::exec(std::process::Command::new(certsh).arg("ssh").args(args));
+    Fixable::new(
+        format!("cannot run {}: {err}", certsh.display()),
+        "install certsh again with install.sh",
     )
     .into()
 }

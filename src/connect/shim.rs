@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::util::error::Fixable;
-use crate::util::file_id::same_file;
 
 /// Where an install puts certsh and its shim under its prefix: the one
 /// tree install.sh, `scripts/dist.sh`'s archives, the Debian package and the
@@ -28,11 +27,15 @@ pub struct Layout {
 impl Layout {
     /// certsh itself, under the prefix.
     pub const PROGRAM: &str = "bin/certsh";
-    /// The shim, a symbolic link to [`Layout::PROGRAM`] named `ssh`.
+    /// The shim: the small program built as [`Layout::SHIM_BUILT`], under
+    /// the name `ssh`. An older install's symbolic link to
+    /// [`Layout::PROGRAM`] works too (certsh named `ssh` is the shim).
     pub const SHIM: &str = "libexec/certsh/ssh";
-    /// The shim in the Windows zip: a copy of `bin/certsh.exe` named
-    /// `ssh.exe`, since an unzip makes no links.
+    /// The shim in the Windows zip.
     pub const SHIM_WINDOWS: &str = "libexec/certsh/ssh.exe";
+    /// The shim program as cargo builds it (`src/bin/certsh-ssh.rs`), beside
+    /// `certsh` in the build's folder.
+    pub const SHIM_BUILT: &str = "certsh-ssh";
 
     /// The layout `program` would be the certsh of: its folder's parent
     /// is the prefix.
@@ -43,9 +46,29 @@ impl Layout {
         })
     }
 
+    /// The layout `shim` is the shim of: three folders up is the prefix.
+    pub fn of_shim(shim: &Path) -> Option<Layout> {
+        let dir = shim.parent()?;
+        let libexec = dir.parent()?;
+        let names_fit = dir.file_name()? == "certsh" && libexec.file_name()? == "libexec";
+        names_fit.then(|| Layout {
+            prefix: libexec.parent().unwrap_or(Path::new("")).to_path_buf(),
+        })
+    }
+
     /// Where the shim is in this layout.
     pub fn shim(&self) -> PathBuf {
-        self.prefix.join(Layout::SHIM)
+        self.prefix
+            .join(format!("{}{}", Layout::SHIM, std::env::consts::EXE_SUFFIX))
+    }
+
+    /// Where certsh is in this layout.
+    pub fn program(&self) -> PathBuf {
+        self.prefix.join(format!(
+            "{}{}",
+            Layout::PROGRAM,
+            std::env::consts::EXE_SUFFIX
+        ))
     }
 
     /// Whether `path` (as written in a configuration) is the shim of some
@@ -56,13 +79,81 @@ impl Layout {
     }
 }
 
+/// The programs that are certsh, from `exe` (the running one): `exe`, and
+/// where its partner would be. certsh's partner is its shim (in the layout,
+/// or built beside it); the shim's is certsh. Whichever of them exists is
+/// never taken for the real ssh.
+pub fn own_programs(exe: &Path) -> Vec<PathBuf> {
+    let suffix = std::env::consts::EXE_SUFFIX;
+    let mut all = vec![exe.to_path_buf()];
+    if is_certsh(exe) {
+        all.extend(Layout::of_program(exe).map(|l| l.shim()));
+        all.push(exe.with_file_name(format!("{}{suffix}", Layout::SHIM_BUILT)));
+    } else {
+        all.extend(certsh_beside(exe));
+    }
+    all
+}
+
+/// The device and inode (or volume and index) of each of
+/// [`own_programs`] that exists, for "is this `ssh` certsh?".
+pub fn own_ids() -> Vec<(u64, u64)> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    own_programs(&exe)
+        .iter()
+        .filter_map(|p| crate::util::file_id::file_id(p))
+        .collect()
+}
+
+/// Whether `exe` is certsh itself (by its name), rather than the shim.
+fn is_certsh(exe: &Path) -> bool {
+    exe.file_stem().is_some_and(|s| s == "certsh")
+}
+
+/// Where certsh would be for the shim `shim`: in its layout, else beside it
+/// (a build's folder), in that order.
+fn certsh_beside(shim: &Path) -> Vec<PathBuf> {
+    let suffix = std::env::consts::EXE_SUFFIX;
+    let mut all: Vec<PathBuf> = Layout::of_shim(shim)
+        .map(|l| l.program())
+        .into_iter()
+        .collect();
+    all.push(shim.with_file_name(format!("certsh{suffix}")));
+    all
+}
+
+/// certsh itself, from whichever of its programs is running: the shim hands
+/// it what it does not do (renewing, logging in, the background renewal).
+pub fn certsh_program() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the certsh program itself")?;
+    if is_certsh(&exe) {
+        return Ok(exe);
+    }
+    let candidates = certsh_beside(&exe);
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    Err(Fixable::new(
+        format!(
+            "certsh is not installed beside its shim {} (expected {})",
+            exe.display(),
+            candidates[0].display()
+        ),
+        "install certsh again with install.sh",
+    )
+    .into())
+}
+
 /// The running certsh and, when installed, its shim.
 #[derive(Debug)]
 pub struct Installed {
     /// This program, absolute.
     pub exe: PathBuf,
-    /// `<prefix>/libexec/certsh/ssh` when it is this program under the name
-    /// `ssh` (install.sh's layout).
+    /// `<prefix>/libexec/certsh/ssh` when it is installed beside this
+    /// program (install.sh's layout): the shim program, or this program
+    /// under the name `ssh`.
     pub shim: Option<PathBuf>,
 }
 
@@ -72,7 +163,7 @@ impl Installed {
         let exe = std::env::current_exe().context("cannot find the certsh program itself")?;
         let shim = Layout::of_program(&exe)
             .map(|layout| layout.shim())
-            .filter(|shim| same_file(shim, &exe));
+            .filter(|shim| shim.is_file());
         Ok(Installed { exe, shim })
     }
 

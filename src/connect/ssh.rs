@@ -20,16 +20,18 @@
 //! error and exit 255 before ssh, which CI should prefer.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::config::{Config, For, ProcessEnv};
+use crate::config::{Config, For, Problems, ProcessEnv};
 use crate::connect::command_line;
 use crate::connect::exec;
 use crate::connect::scope;
+use crate::connect::shim;
 use crate::credentials::login;
-use crate::credentials::refresh::Want;
+use crate::credentials::refresh::{self, Want};
 use crate::credentials::source;
 use crate::state::cert::{self, now};
 use crate::state::store::{Cached, Store};
@@ -38,6 +40,46 @@ use crate::util::log::debug;
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
 /// failure: on success this process becomes ssh.
 pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
+    let (to, problems) = cloud_host(args, profile, account)?;
+    to.usable(problems)?;
+    let got = certificate(&to.cfg);
+    to.connect(got)
+}
+
+/// The shim program's connection (`src/bin/certsh-ssh.rs`): the same path,
+/// but a certificate that is not good as it is goes to certsh itself
+/// (`certsh ssh <args>`), which renews it and says whatever there is to say
+/// about the configuration. The shim holds only what a connection with a
+/// good certificate needs, so that it starts as fast as a program can: no
+/// HTTP, TLS or login code to load and relocate (docs/benchmarks.md).
+pub fn run_shim(args: &[OsString]) -> Result<ExitCode> {
+    let (to, problems) = cloud_host(args, None, None)?;
+    let Some(cached) = refresh::cached(&to.cfg) else {
+        let certsh = shim::certsh_program()?;
+        debug(to.cfg.debug, || format!("renewal by {}", certsh.display()));
+        return Err(exec::exec_certsh(&certsh, args));
+    };
+    to.usable(problems)?;
+    crate::credentials::ahead::after_connection(&to.cfg, &cached, &shim::certsh_program);
+    to.connect(Ok(cached))
+}
+
+/// A connection to a host of the cloud: all that is left to decide is the
+/// certificate.
+struct CloudHost<'a> {
+    args: &'a [OsString],
+    real: PathBuf,
+    cfg: Config,
+    host: String,
+}
+
+/// Reads the command line and the configuration; a connection that is not
+/// to the cloud becomes the real ssh here (an error only if that fails).
+fn cloud_host<'a>(
+    args: &'a [OsString],
+    profile: Option<&str>,
+    account: Option<&str>,
+) -> Result<(CloudHost<'a>, Problems)> {
     let env = ProcessEnv;
     let real = exec::real_ssh()?;
     let mut line = command_line::parse(args);
@@ -75,21 +117,48 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
     if !scope::in_scope(&cfg, &line, &dest.host, &real, args) {
         return passthrough(&|| format!("{} is not a {} host", dest.host, cfg.profile.title));
     }
-    problems.into_result()?;
-    crate::state::store::check_nameable_by_ssh(&crate::state::store::primary_dir(&cfg), &cfg)?;
-    let cached = match certificate(&cfg) {
-        Ok(cached) => cached,
-        Err(e) if cfg.cert_only => return Err(e),
-        Err(e) => {
-            crate::util::log::warn(&own_keys(&e, Some(&dest.host)));
-            return Err(exec::exec(&real, &[], args));
-        }
-    };
-    debug(cfg.debug, || {
-        format!("certificate {}", cached.cert_path.display())
-    });
-    let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
-    Err(exec::exec(&real, &extra, args))
+    let host = dest.host.clone();
+    Ok((
+        CloudHost {
+            args,
+            real,
+            cfg,
+            host,
+        },
+        problems,
+    ))
+}
+
+impl CloudHost<'_> {
+    /// For a cloud host the configuration must be valid (its warnings are
+    /// said here), and the state folder nameable in ssh's options.
+    fn usable(&self, problems: Problems) -> Result<()> {
+        problems.into_result()?;
+        crate::state::store::check_nameable_by_ssh(
+            &crate::state::store::primary_dir(&self.cfg),
+            &self.cfg,
+        )?;
+        Ok(())
+    }
+
+    /// Becomes the real ssh, with the certificate when there is one. Without
+    /// one, the user's own keys, after one warning; `ssh.cert_only` makes
+    /// that the error instead.
+    fn connect(self, got: Result<Cached>) -> Result<ExitCode> {
+        let cached = match got {
+            Ok(cached) => cached,
+            Err(e) if self.cfg.cert_only => return Err(e),
+            Err(e) => {
+                crate::util::log::warn(&own_keys(&e, Some(&self.host)));
+                return Err(exec::exec(&self.real, &[], self.args));
+            }
+        };
+        debug(self.cfg.debug, || {
+            format!("certificate {}", cached.cert_path.display())
+        });
+        let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
+        Err(exec::exec(&self.real, &extra, self.args))
+    }
 }
 
 /// Whom the connection is for: the account `--account` or `CERTSH_ACCOUNT`
@@ -125,7 +194,9 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
     };
     if let Ok(c) = &result {
         crate::state::ssh_add::after_renewal(cfg, before, c);
-        crate::credentials::ahead::after_connection(cfg, c);
+        crate::credentials::ahead::after_connection(cfg, c, &|| {
+            std::env::current_exe().context("cannot find the certsh program itself")
+        });
     }
     result
 }

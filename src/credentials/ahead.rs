@@ -23,7 +23,7 @@
 //!   is inside the renewal margin, connections renew in the foreground as
 //!   before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ pub fn due(cfg: &Config, c: &Cached) -> bool {
 /// After a connection's certificate: when it is due, prints a failed
 /// background renewal's line once and starts a renewal, unless one started
 /// recently. Never fails the connection.
-pub fn after_connection(cfg: &Config, c: &Cached) {
+pub fn after_connection(cfg: &Config, c: &Cached, certsh: &dyn Fn() -> Result<PathBuf>) {
     if !due(cfg, c) {
         return;
     }
@@ -56,7 +56,7 @@ pub fn after_connection(cfg: &Config, c: &Cached) {
         return;
     };
     report_failure(&store.dir);
-    if let Err(e) = start(cfg, &store.dir) {
+    if let Err(e) = start(cfg, &store.dir, certsh) {
         log::debug(cfg.debug, || format!("no background renewal: {e:#}"));
     }
 }
@@ -79,7 +79,7 @@ pub fn pending_failure(dir: &Path) -> Option<String> {
 
 /// Starts the renewer, unless another connection did within
 /// [`RESTART_AFTER`].
-fn start(cfg: &Config, dir: &Path) -> Result<()> {
+fn start(cfg: &Config, dir: &Path, certsh: &dyn Fn() -> Result<PathBuf>) -> Result<()> {
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -98,7 +98,7 @@ fn start(cfg: &Config, dir: &Path) -> Result<()> {
         return Ok(());
     }
     crate::state::store::replace_file(dir, &marker, now().to_string().as_bytes(), 0o600)?;
-    let exe = std::env::current_exe()?;
+    let exe = certsh()?;
     // certsh itself: it needs the token variables the shim has.
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(cfg.own_options())

@@ -57,13 +57,24 @@ fn keeps(cfg: &Config, want: Want, cached: &Cached, fingerprint: Option<&str>) -
     }
 }
 
+/// The current certificate when [`Want::IfNeeded`] keeps it: the hot
+/// path's one question, answered from files alone.
+pub fn cached(cfg: &Config) -> Option<Cached> {
+    kept(cfg, Want::IfNeeded)
+}
+
+/// The current certificate when `want` keeps it.
+fn kept(cfg: &Config, want: Want) -> Option<Cached> {
+    let direct = source::direct_fingerprint(cfg);
+    Store::locate(cfg)
+        .and_then(|s| s.current())
+        .filter(|cached| keeps(cfg, want, cached, direct.as_deref()))
+}
+
 /// A usable certificate, obtaining one if needed.
 pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     let deadline = Instant::now() + cfg.refresh_deadline();
-    let direct = source::direct_fingerprint(cfg);
-    if let Some(cached) = Store::locate(cfg).and_then(|s| s.current())
-        && keeps(cfg, want, &cached, direct.as_deref())
-    {
+    if let Some(cached) = kept(cfg, want) {
         return Ok(cached);
     }
     // Without any credential, fail before creating the state folder.

@@ -339,10 +339,9 @@ fn git_command(source: &str, cmd: &str) -> Check {
     }
 }
 
-/// Whether `path` is this program (the shim is a link to it).
+/// Whether `path` is certsh or its shim.
 fn is_certsh(path: &Path) -> bool {
-    let me = file_id::this_program();
-    me.is_some() && file_id::file_id(path) == me
+    file_id::file_id(path).is_some_and(|id| crate::connect::shim::own_ids().contains(&id))
 }
 
 /// What the user's ssh_config does for a cloud host: `ssh -G` knows best.

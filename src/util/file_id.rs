@@ -1,7 +1,7 @@
 //! Whether two paths are one file: the same device and inode (on Windows
 //! volume and file index: `platform::file_id`), whatever links lead there.
-//! certsh asks it of itself (is this `ssh` on `PATH` the shim, that is
-//! certsh?) and of the shim's link.
+//! certsh asks it of its own programs (is this `ssh` on `PATH` the shim, or
+//! certsh?).
 
 use std::path::Path;
 
@@ -11,11 +11,6 @@ pub use crate::util::platform::file_id;
 pub fn same_file(a: &Path, b: &Path) -> bool {
     let a = file_id(a);
     a.is_some() && a == file_id(b)
-}
-
-/// This program's device and inode (`None` when it cannot be found).
-pub fn this_program() -> Option<(u64, u64)> {
-    std::env::current_exe().ok().and_then(|p| file_id(&p))
 }
 
 #[cfg(test)]

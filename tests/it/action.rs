@@ -246,10 +246,9 @@ fn the_action_installs_the_release_and_the_documented_workflow_clones_with_only_
         out.printed.stdout
     );
     assert_eq!(release.server.requests("/SHA256SUMS.sig"), 1);
-    assert_eq!(
-        std::fs::read_link(prefix.join("libexec/certsh/ssh")).unwrap(),
-        Path::new("../../bin/certsh")
-    );
+    // The shim is the archive's own program, not a link to certsh.
+    let shim = std::fs::symlink_metadata(prefix.join("libexec/certsh/ssh")).unwrap();
+    assert!(shim.is_file(), "{shim:?}");
 
     // The next step, with what the action exported.
     let mut cmd = env.std_command("bash");

@@ -65,8 +65,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The module a file under `src/` is; `None` for `main.rs`, the binary,
-/// which only uses the library from outside.
+/// The module a file under `src/` is; `None` for `main.rs` and
+/// `bin/certsh-ssh.rs`, the binaries, which only use the library from
+/// outside.
 fn module_of(path: &Path) -> Option<Module> {
     let rel = path.strip_prefix(src()).unwrap();
     let parts: Vec<String> = rel
@@ -79,6 +80,7 @@ fn module_of(path: &Path) -> Option<Module> {
             file: "lib".into(),
         }),
         [f] if f == "main" => None,
+        [dir, _] if dir == "bin" => None,
         [folder, file] => Some(Module {
             folder: folder.clone(),
             file: file.clone(),

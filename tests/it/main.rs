@@ -50,3 +50,4 @@ mod robustness;
 mod secrets;
 mod setup;
 mod setup_agent;
+mod shim_program;

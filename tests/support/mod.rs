@@ -30,6 +30,12 @@ pub fn certsh_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_certsh"))
 }
 
+/// The shim program under test (`src/bin/certsh-ssh.rs`), built beside
+/// certsh: it hands certsh what it does not do itself.
+pub fn shim_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_certsh-ssh"))
+}
+
 /// One isolated world.
 pub struct TestEnv {
     /// Scratch space: HOME, TMPDIR, shim folder, clones.
@@ -49,8 +55,8 @@ impl TestEnv {
         for d in ["home", "tmp", "bin", "work"] {
             std::fs::create_dir(root.path().join(d)).unwrap();
         }
-        // The installed shape: the shim is certsh under the name ssh.
-        std::os::unix::fs::symlink(certsh_bin(), root.path().join("bin/ssh")).unwrap();
+        // The installed shape: the shim program under the name ssh.
+        std::os::unix::fs::symlink(shim_bin(), root.path().join("bin/ssh")).unwrap();
         let certifier = Certifier::start();
         let url = certifier.url();
         let vars = vec![
@@ -132,7 +138,7 @@ impl TestEnv {
         self.root.path().join(rel)
     }
 
-    /// The shim, as installed: `<dir>/ssh`, a symlink to certsh.
+    /// The shim, as installed: `<dir>/ssh`, a symlink to the shim program.
     pub fn shim(&self) -> PathBuf {
         self.path("bin/ssh")
     }
@@ -268,20 +274,23 @@ impl TestEnv {
     }
 
     /// certsh installed in install.sh's layout under `<root>/prefix`:
-    /// `bin/certsh` (a hard link to the binary under test, or a copy across
-    /// file systems, so that certsh finds its shim beside itself) and
-    /// `libexec/certsh/ssh -> ../../bin/certsh`. Returns the prefix.
+    /// `bin/certsh` and `libexec/certsh/ssh`, hard links to the binaries
+    /// under test (or copies across file systems), so that each finds the
+    /// other beside itself. Returns the prefix.
     pub fn installed(&self) -> PathBuf {
         let prefix = self.path("prefix");
         if !prefix.join("bin/certsh").exists() {
             std::fs::create_dir_all(prefix.join("bin")).unwrap();
             std::fs::create_dir_all(prefix.join("libexec/certsh")).unwrap();
-            let exe = prefix.join("bin/certsh");
-            if std::fs::hard_link(certsh_bin(), &exe).is_err() {
-                std::fs::copy(certsh_bin(), &exe).unwrap();
+            for (built, rel) in [
+                (certsh_bin(), "bin/certsh"),
+                (shim_bin(), "libexec/certsh/ssh"),
+            ] {
+                let exe = prefix.join(rel);
+                if std::fs::hard_link(&built, &exe).is_err() {
+                    std::fs::copy(&built, &exe).unwrap();
+                }
             }
-            std::os::unix::fs::symlink("../../bin/certsh", prefix.join("libexec/certsh/ssh"))
-                .unwrap();
         }
         prefix
     }
