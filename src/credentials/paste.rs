@@ -81,6 +81,8 @@ pub(crate) struct Prompt {
     line: Vec<u8>,
     /// The terminal said end-of-file: nothing more comes from it.
     closed: bool,
+    /// The question is on the screen with nothing typed after it.
+    asked: bool,
 }
 
 impl Prompt {
@@ -90,6 +92,7 @@ impl Prompt {
             tty: Tty::open()?,
             line: vec![],
             closed: false,
+            asked: false,
         };
         p.ask();
         Ok(p)
@@ -101,6 +104,7 @@ impl Prompt {
             .tty
             .write_all(b"Paste the address the browser ended on, or its code (not shown): ")
             .and_then(|()| self.tty.flush());
+        self.asked = true;
     }
 
     /// A line that was no good: says why (never the line) and asks again.
@@ -118,6 +122,7 @@ impl Prompt {
                     self.closed = true;
                     // The prompt is still waiting on its line.
                     let _ = self.tty.write_all(b"\n");
+                    self.asked = false;
                     log::line("the terminal closed; still waiting for the browser");
                 }
                 Ok(n) => {
@@ -133,10 +138,22 @@ impl Prompt {
             }
         }
         let end = self.line.iter().position(|b| *b == b'\n')?;
+        // Its Enter ended the question's line (shown, as `stty echonl`).
+        self.asked = false;
         let rest = self.line.split_off(end + 1);
         let line = std::mem::replace(&mut self.line, rest);
         let text = String::from_utf8_lossy(&line).trim().to_string();
         Some(Secret::new(text))
+    }
+}
+
+impl Drop for Prompt {
+    /// The login ended another way (the browser reached the callback): the
+    /// question's line is ended, so that the next line starts on its own.
+    fn drop(&mut self) {
+        if self.asked {
+            let _ = self.tty.write_all(b"\n");
+        }
     }
 }
 
