@@ -346,7 +346,7 @@ pub fn no_credentials(cfg: &Config) -> anyhow::Error {
     let var = cfg.token_var();
     let why = Fixable::new(
         format!(
-            "no credentials for {}: {var} is not set and {} has no api.token",
+            "no credentials for {}: {var} is not set, {} gives no API token, and nobody is logged in",
             cfg.profile.title,
             cfg.config_file.display()
         ),

@@ -182,8 +182,8 @@ fn a_group_writable_config_file_or_folder_is_ignored() {
             format!(
                 "certsh: warning: ignoring {file}: {who} can be written by other users (mode {mode}) \
                  (run: chmod go-w {})\n\
-                 certsh: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and \
-                 {file} has no api.token (set MAGENTO_CLOUD_CLI_TOKEN to an API token, or run \
+                 certsh: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set, \
+                 {file} gives no API token, and nobody is logged in (set MAGENTO_CLOUD_CLI_TOKEN to an API token, or run \
                  `certsh login` at a terminal)\n",
                 open.display(),
                 file = file.display(),

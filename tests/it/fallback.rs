@@ -62,7 +62,7 @@ fn no_credential_at_all_connects_with_the_users_own_key() {
     assert_eq!(
         p.stderr,
         format!(
-            "certsh: warning: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and {}/.magento-cloud/config.yaml has no api.token (set MAGENTO_CLOUD_CLI_TOKEN to an API token, or run `certsh login` at a terminal); connecting to ssh.us-3.magento.cloud without a certificate, with your own keys\n",
+            "certsh: warning: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set, {}/.magento-cloud/config.yaml gives no API token, and nobody is logged in (set MAGENTO_CLOUD_CLI_TOKEN to an API token, or run `certsh login` at a terminal); connecting to ssh.us-3.magento.cloud without a certificate, with your own keys\n",
             env.home().display()
         )
     );

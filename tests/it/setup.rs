@@ -442,7 +442,7 @@ fn without_credentials_plain_ssh_says_why() {
     );
     assert!(
         p.stderr.starts_with(&format!(
-            "certsh: warning: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set and {}/.magento-cloud/config.yaml has no api.token",
+            "certsh: warning: no credentials for Magento Cloud: MAGENTO_CLOUD_CLI_TOKEN is not set, {}/.magento-cloud/config.yaml gives no API token, and nobody is logged in",
             env.home().display()
         )),
         "{}",
