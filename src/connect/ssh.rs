@@ -229,7 +229,7 @@ pub fn renew_or_keep(cfg: &Config, renew: impl FnOnce() -> Result<Cached>) -> Re
 fn still_valid(cfg: &Config) -> Option<Cached> {
     let c = Store::locate(cfg)?.current()?;
     let fingerprint = source::direct_fingerprint(cfg);
-    cert::usable_from(&c.cert, now(), 10, fingerprint.as_deref()).then_some(c)
+    cert::usable_from(&c.cert, &c.comment, now(), 10, fingerprint.as_deref()).then_some(c)
 }
 
 /// `certsh ssh-config-hook`: make sure the certificate is valid, renewing it

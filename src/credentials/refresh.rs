@@ -41,7 +41,7 @@ pub enum Want {
 /// `fingerprint` is the credential's, when known without reading files.
 fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
     let margin = cfg.refresh_margin.as_secs();
-    cert::usable_from(&cached.cert, now(), margin, fingerprint)
+    cert::usable_from(&cached.cert, &cached.comment, now(), margin, fingerprint)
 }
 
 /// Whether `want` keeps `cached`: [`reusable`], and for [`Want::Ahead`] not

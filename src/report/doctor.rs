@@ -245,7 +245,13 @@ fn certificate(cfg: &Config) -> Check {
             "certsh load (or just connect: the shim renews it)",
         );
     }
-    if !cert::usable_from(&c.cert, now(), cfg.refresh_margin.as_secs(), None) {
+    if !cert::usable_from(
+        &c.cert,
+        &c.comment,
+        now(),
+        cfg.refresh_margin.as_secs(),
+        None,
+    ) {
         return Check::ok(
             "certificate",
             format!(

@@ -107,9 +107,9 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
     let fp = source::direct_fingerprint(cfg);
     let state = if left == 0 {
         State::Expired
-    } else if !cert::from_credential(&c.cert, fp.as_deref()) {
+    } else if !cert::from_credential(&c.comment, fp.as_deref()) {
         State::OtherCredential
-    } else if cert::usable_from(&c.cert, now, cfg.refresh_margin.as_secs(), None) {
+    } else if cert::usable_from(&c.cert, &c.comment, now, cfg.refresh_margin.as_secs(), None) {
         State::Valid
     } else {
         State::RenewSoon

@@ -80,6 +80,25 @@ impl std::fmt::Display for Rejected {
     }
 }
 
+/// A certificate file as certsh wrote it (`<type> <base64> [comment]`),
+/// read on every connection: decoded with the `base64` crate, several times
+/// faster than ssh-key's constant-time decoder, which a public certificate
+/// does not need. The same checks as [`Certificate::from_openssh`]: the
+/// whole blob parses and its algorithm is the one the text names.
+/// Returns the certificate and the file's comment, which names the
+/// credential it came from ([`source_comment`]).
+pub fn read(text: &str) -> Option<(Certificate, String)> {
+    use base64::Engine as _;
+    let mut fields = text.split_ascii_whitespace();
+    let (kind, blob) = (fields.next()?, fields.next()?);
+    let comment = fields.collect::<Vec<_>>().join(" ");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .ok()?;
+    let cert = Certificate::from_bytes(&bytes).ok()?;
+    (cert.algorithm().to_certificate_type() == kind).then_some((cert, comment))
+}
+
 /// Parses the certifier's answer and checks it against our public key at
 /// time `now`.
 pub fn check_new(text: &str, ours: &KeyData, now: u64) -> Result<Certificate, Rejected> {
@@ -127,10 +146,11 @@ pub fn source_comment(fingerprint: &str) -> String {
     format!("certsh-source:{fingerprint}")
 }
 
-/// Whether `cert` came from the credential with `fingerprint`; `None` (the
-/// credential is not known without reading files) accepts any.
-pub fn from_credential(cert: &Certificate, fingerprint: Option<&str>) -> bool {
-    fingerprint.is_none_or(|fp| cert.comment() == source_comment(fp))
+/// Whether a certificate whose file has `comment` came from the credential
+/// with `fingerprint`; `None` (the credential is not known without reading
+/// files) accepts any.
+pub fn from_credential(comment: &str, fingerprint: Option<&str>) -> bool {
+    fingerprint.is_none_or(|fp| comment == source_comment(fp))
 }
 
 /// The one answer to "can this certificate serve a connection now, as it
@@ -138,8 +158,15 @@ pub fn from_credential(cert: &Certificate, fingerprint: Option<&str>) -> bool {
 /// [`from_credential`] the one in use. Renewal, the shim's fallback to a
 /// certificate that failed to renew, `certsh status` and `certsh doctor` all
 /// ask here.
-pub fn usable_from(cert: &Certificate, now: u64, margin: u64, fingerprint: Option<&str>) -> bool {
-    usable(cert, now, margin) && from_credential(cert, fingerprint)
+/// `comment` is the certificate file's ([`read`]).
+pub fn usable_from(
+    cert: &Certificate,
+    comment: &str,
+    now: u64,
+    margin: u64,
+    fingerprint: Option<&str>,
+) -> bool {
+    usable(cert, now, margin) && from_credential(comment, fingerprint)
 }
 
 /// Whether `now` is in the last `share` of `cert`'s lifetime (0: never).
@@ -218,6 +245,20 @@ mod tests {
     }
 
     const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn the_fast_read_agrees_with_ssh_keys_parser() {
+        let k = key();
+        let text = cert_for(&k, NOW - 30, NOW + 3600, CertType::User);
+        let (fast, comment) = read(&format!("{text} certsh-source:0123")).unwrap();
+        assert_eq!(fast, Certificate::from_openssh(&text).unwrap());
+        assert_eq!(comment, "certsh-source:0123");
+        assert!(from_credential(&comment, Some("0123")));
+        assert!(!from_credential(&comment, Some("4567")));
+        assert!(read(&text.replacen("ssh-ed25519-cert", "ssh-rsa-cert", 1)).is_none());
+        assert!(read(&text[..text.len() / 2]).is_none());
+        assert!(read("").is_none());
+    }
 
     #[test]
     fn a_good_certificate_passes() {

@@ -63,6 +63,9 @@ pub struct Cached {
     pub cert_path: PathBuf,
     /// The certificate.
     pub cert: Certificate,
+    /// The certificate file's comment: which credential it came from
+    /// (`cert::source_comment`).
+    pub comment: String,
     /// The public key it certifies (read from the key's `.pub`).
     pub public_key: PublicKey,
     /// When the key was made (Unix seconds).
@@ -154,7 +157,7 @@ impl Store {
         let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
-        let cert = Certificate::from_openssh(fs::read_to_string(&cert_path).ok()?.trim()).ok()?;
+        let (cert, comment) = crate::state::cert::read(&fs::read_to_string(&cert_path).ok()?)?;
         let key_path = gen_dir.join(KEY);
         let public_key = private_key_public(&key_path)?;
         if cert.public_key() != public_key.key_data() {
@@ -164,6 +167,7 @@ impl Store {
             key_path,
             cert_path,
             cert,
+            comment,
             public_key,
             key_created: generation_time(gen_name.to_str()?)?,
         })
@@ -285,11 +289,24 @@ impl Store {
 fn private_key_public(path: &Path) -> Option<PublicKey> {
     use base64::Engine as _;
     let mut file = fs::File::open(path).ok()?;
-    if platform::open_to_others(path, &file.metadata().ok()?).is_some() {
+    let meta = file.metadata().ok()?;
+    if platform::open_to_others(path, &meta).is_some() {
         return None;
     }
-    let mut pem = String::new();
-    std::io::Read::read_to_string(&mut file, &mut pem).ok()?;
+    // Read to the size just seen (and one byte more, to see the end):
+    // `read_to_string` would ask the size and the position again.
+    let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.min(64 * 1024) + 1];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match std::io::Read::read(&mut file, &mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    bytes.truncate(filled);
+    let pem = String::from_utf8(bytes).ok()?;
     let body = pem
         .trim()
         .strip_prefix("-----BEGIN OPENSSH PRIVATE KEY-----")?
