@@ -406,6 +406,8 @@ fn checksums_signature_installer_and_formula_describe_the_archives() {
 
     // The formula: each built archive with its checksum, the others named
     // as missing.
+    // No Windows zip among them: no Scoop or winget manifest.
+    assert!(!out.join("certsh.json").exists() && !out.join("winget").exists());
     let formula = std::fs::read_to_string(out.join("certsh.rb")).unwrap();
     let lines: Vec<&str> = formula.lines().map(str::trim).collect();
     let mut seen = 0;
@@ -674,6 +676,7 @@ fn the_windows_zip_holds_certsh_exe_and_its_shim_and_runs_under_wine() {
     let shim_bytes = std::fs::read(&shim).unwrap();
     assert_eq!(&shim_bytes[..2], b"MZ", "ssh.exe is a Windows program");
     assert_shim_is_small(&bytes, &shim_bytes);
+    assert_windows_manifests(&out, &unpacked, &name, &sha256_hex(&zip));
     // Only what every Windows has: no mingw runtime DLL to ship beside it.
     let dump = run_ok(
         Command::new("x86_64-w64-mingw32-objdump")
@@ -760,4 +763,67 @@ fn assert_shim_is_small(certsh: &[u8], shim: &[u8]) {
         shim.len(),
         certsh.len()
     );
+}
+
+/// Scoop's and winget's manifests name this zip with its checksum, and the
+/// program they put on PATH is `bin\certsh.exe` of the unpacked zip (the
+/// shim stays beside it, off PATH).
+#[track_caller]
+fn assert_windows_manifests(out: &Path, unpacked: &Path, name: &str, sum: &str) {
+    let url = format!("https://github.com/certsh/certsh/releases/download/v{VERSION}/{name}.zip");
+    let scoop: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("certsh.json")).unwrap()).unwrap();
+    assert_eq!(
+        scoop,
+        serde_json::json!({
+            "version": VERSION,
+            "description": "Short-lived SSH certificates for Magento Cloud, Platform.sh and Upsun",
+            "homepage": "https://github.com/certsh/certsh",
+            "license": "MIT|Apache-2.0",
+            "architecture": {"64bit": {"url": url, "hash": sum, "extract_dir": name}},
+            "bin": "bin\\certsh.exe",
+        })
+    );
+    let on_path = |relative: &str| unpacked.join(relative.replace('\\', "/"));
+    assert!(on_path(&format!("{name}\\bin\\certsh.exe")).is_file());
+
+    let winget = out.join("winget");
+    let mut files: Vec<String> = std::fs::read_dir(&winget)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "certsh.certsh.installer.yaml",
+            "certsh.certsh.locale.en-US.yaml",
+            "certsh.certsh.yaml"
+        ]
+    );
+    let read = |f: &str| -> serde_norway::Value {
+        serde_norway::from_str(&std::fs::read_to_string(winget.join(f)).unwrap()).unwrap()
+    };
+    for f in &files {
+        let m = read(f);
+        assert_eq!(m["PackageIdentifier"], "certsh.certsh", "{f}");
+        assert_eq!(m["PackageVersion"], VERSION, "{f}");
+        assert_eq!(m["ManifestVersion"], "1.6.0", "{f}");
+    }
+    let installer = read("certsh.certsh.installer.yaml");
+    assert_eq!(installer["ManifestType"], "installer");
+    assert_eq!(installer["InstallerType"], "zip");
+    assert_eq!(installer["NestedInstallerType"], "portable");
+    let nested = &installer["NestedInstallerFiles"][0];
+    assert_eq!(nested["PortableCommandAlias"], "certsh");
+    let relative = nested["RelativeFilePath"].as_str().unwrap();
+    assert_eq!(relative, format!("{name}\\bin\\certsh.exe"));
+    assert!(on_path(relative).is_file(), "{relative} is in the zip");
+    let one = &installer["Installers"][0];
+    assert_eq!(one["Architecture"], "x64");
+    assert_eq!(one["InstallerUrl"], url.as_str());
+    assert_eq!(one["InstallerSha256"], sum.to_ascii_uppercase().as_str());
+    let locale = read("certsh.certsh.locale.en-US.yaml");
+    assert_eq!(locale["ManifestType"], "defaultLocale");
+    assert_eq!(read("certsh.certsh.yaml")["DefaultLocale"], "en-US");
 }
