@@ -240,16 +240,39 @@ mod tests {
     fn the_shim_is_under_the_programs_prefix() {
         let layout = Layout::of_program(Path::new("/home/me/.local/bin/certsh")).unwrap();
         assert_eq!(layout.prefix, Path::new("/home/me/.local"));
-        assert!(
-            layout
-                .shim()
-                .components()
-                .eq(Path::new("/home/me/.local/libexec/certsh/ssh").components())
-        );
+        let exe = std::env::consts::EXE_SUFFIX;
+        let same = |a: PathBuf, b: String| a.components().eq(Path::new(&b).components());
+        assert!(same(
+            layout.shim(),
+            format!("/home/me/.local/libexec/certsh/ssh{exe}")
+        ));
+        assert!(same(
+            layout.program(),
+            format!("/home/me/.local/bin/certsh{exe}")
+        ));
+        // And back: the shim's layout is the same one.
+        assert_eq!(Layout::of_shim(&layout.shim()), Some(layout));
+        assert_eq!(Layout::of_shim(Path::new("/home/me/bin/ssh")), None);
         assert!(Layout::is_shim("/usr/libexec/certsh/ssh"));
         assert!(!Layout::is_shim("libexec/certsh/ssh"));
         assert!(!Layout::is_shim("/opt/mylibexec/certsh/ssh"));
         assert!(!Layout::is_shim("/usr/libexec/certsh/ssh2"));
+    }
+
+    #[test]
+    fn each_program_counts_its_partner_as_certsh() {
+        let exe = std::env::consts::EXE_SUFFIX;
+        let certsh = PathBuf::from(format!("/p/bin/certsh{exe}"));
+        let mine = own_programs(&certsh);
+        assert!(mine.contains(&PathBuf::from(format!("/p/libexec/certsh/ssh{exe}"))));
+        assert!(mine.contains(&PathBuf::from(format!("/p/bin/certsh-ssh{exe}"))));
+        let shim = PathBuf::from(format!("/p/libexec/certsh/ssh{exe}"));
+        let mine = own_programs(&shim);
+        assert_eq!(mine[1], PathBuf::from(format!("/p/bin/certsh{exe}")));
+        assert_eq!(
+            mine[2],
+            PathBuf::from(format!("/p/libexec/certsh/certsh{exe}"))
+        );
     }
 
     #[test]
