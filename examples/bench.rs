@@ -274,7 +274,9 @@ fn main() {
     // The last share of the lifetime, with a certifier that takes 1 s:
     // renewal ahead on (`1`: every certificate is due) against the hot
     // path; the first connection starts one background renewal, the rest
-    // find it started. Then the same without it (margin over the whole
+    // find it started. The renewed certificate is due too, so a row that
+    // outlasts a renewal starts another: one at a time, never one per
+    // connection. Then the same without it (margin over the whole
     // lifetime): each connection waits for its own renewal.
     w.certifier.set_fault(Fault::SlowMs(1000));
     w.certifier.set_token_fault(Fault::SlowMs(1000));

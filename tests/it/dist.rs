@@ -26,14 +26,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// This machine's Linux musl target and the other architecture's.
+/// This machine's Linux musl target and the other architecture's, as
+/// `scripts/other-arch` (the one place that decides it) names it.
 fn targets() -> (String, String) {
     let host = std::env::consts::ARCH;
-    let other = if host == "x86_64" {
-        "aarch64"
-    } else {
-        "x86_64"
-    };
+    let out = std::process::Command::new(root().join("scripts/other-arch"))
+        .output()
+        .expect("scripts/other-arch runs");
+    assert!(out.status.success(), "scripts/other-arch failed");
+    let other = String::from_utf8(out.stdout).unwrap();
+    let other = other.trim();
+    assert_ne!(other, host, "the other architecture is another one");
     (
         format!("{host}-unknown-linux-musl"),
         format!("{other}-unknown-linux-musl"),
