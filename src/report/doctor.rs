@@ -115,7 +115,13 @@ pub fn run(cfg: &Config, problems: &Problems, online: bool) -> Result<ExitCode> 
 
 fn print(cfg: Option<&Config>, checks: &[Check]) -> ExitCode {
     match cfg {
-        Some(cfg) => println!("certsh doctor (profile {})", cfg.profile.name),
+        Some(cfg) => match &cfg.account {
+            Some(a) => println!(
+                "certsh doctor (account {}, profile {})",
+                a.name, cfg.profile.name
+            ),
+            None => println!("certsh doctor (profile {})", cfg.profile.name),
+        },
         None => println!("certsh doctor"),
     }
     for c in checks {
@@ -203,7 +209,7 @@ fn credentials(cfg: &Config) -> Check {
             ),
             format!(
                 "{}, or set {} to an API token",
-                cfg.profile.login_command(""),
+                cfg.login_command(""),
                 cfg.token_var()
             ),
         );
@@ -270,7 +276,7 @@ fn certificate(cfg: &Config) -> Check {
             detail,
             format!(
                 "if ssh says that access requires MFA: {}",
-                cfg.profile.login_command(" --mfa")
+                cfg.login_command(" --mfa")
             ),
         )
     }
@@ -280,7 +286,7 @@ fn certificate(cfg: &Config) -> Check {
 /// else the `ssh` on `PATH`.
 fn git(cfg: &Config) -> Check {
     if let Some(cmd) = &cfg.git_ssh_command {
-        return git_command("GIT_SSH_COMMAND", cmd);
+        return git_command(cfg, "GIT_SSH_COMMAND", cmd);
     }
     let configured = secret::command("git")
         .args(["config", "--get", "core.sshCommand"])
@@ -291,7 +297,7 @@ fn git(cfg: &Config) -> Check {
         Err(_) => return Check::ok("git", "git is not installed"),
         Ok(o) if o.status.success() => {
             let cmd = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            return git_command("core.sshCommand", &cmd);
+            return git_command(cfg, "core.sshCommand", &cmd);
         }
         Ok(_) => {}
     }
@@ -306,7 +312,7 @@ fn git(cfg: &Config) -> Check {
     )
 }
 
-fn git_command(source: &str, cmd: &str) -> Check {
+fn git_command(cfg: &Config, source: &str, cmd: &str) -> Check {
     // `CERTSH_ACCOUNT=NAME <shim>` (`setup git --local --account`): the
     // program comes after the variables the shell sets for it.
     let assignment = |w: &&str| {
@@ -327,7 +333,38 @@ fn git_command(source: &str, cmd: &str) -> Check {
         which::which(first).ok()
     };
     if path.as_deref().is_some_and(is_certsh) {
-        Check::ok("git", format!("{source} runs certsh"))
+        let account = cmd
+            .split_whitespace()
+            .take_while(|w| assignment(w))
+            .find_map(|w| w.strip_prefix("CERTSH_ACCOUNT="))
+            .map(|a| a.trim_matches(|c| c == '\'' || c == '"'))
+            .filter(|a| !a.is_empty());
+        let Some(account) = account else {
+            return Check::ok("git", format!("{source} runs certsh"));
+        };
+        let detail = format!(
+            "{source} runs certsh for the account {}",
+            sanitize::short(account, 40)
+        );
+        let this = cfg.account.as_ref().map(|a| a.name.as_str());
+        if this == Some(account) {
+            return Check::ok("git", detail);
+        }
+        // The report's other lines are for another account than the one git
+        // uses here: say so, and which report is about git's.
+        Check {
+            verdict: Verdict::Ok,
+            what: "git",
+            detail,
+            fix: Some(format!(
+                "this report is for {}; for the account git uses here: {}",
+                this.map_or("the profile's own credentials".to_string(), |a| format!(
+                    "the account {a}"
+                )),
+                // An account names its profile: no --profile with it.
+                format_args!("certsh --account {} doctor", sanitize::short(account, 40))
+            )),
+        }
     } else {
         Check::bad(
             Verdict::Warn,

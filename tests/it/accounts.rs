@@ -291,6 +291,13 @@ fn setup_git_local_account_ties_one_repository() {
         &doctor.stdout,
         snapbox::file!["cases/doctor_repository_tied_to_an_account.stdout"],
     );
+    // The report for that account has nothing to point at.
+    let doctor = run(certsh_in_repo(&["--account", "client-b", "doctor"]));
+    assert_output(
+        env,
+        &doctor.stdout,
+        snapbox::file!["cases/doctor_repository_tied_to_its_account.stdout"],
+    );
     assert_eq!(two.principals("client-b"), ["acct-b"]);
 
     let env = &two.env;
