@@ -372,12 +372,19 @@ mod systemd {
                 )
                 .into());
             }
+            // Run again on an unchanged unit, this says what is, not what
+            // was just done.
+            let enabled = if changed {
+                format!("enabled {}", self.name)
+            } else {
+                format!("{} is enabled", self.name)
+            };
             if !reachable {
                 println!(
-                    "enabled {}: it starts at your next login. No systemd user manager answers \
+                    "{enabled}: it starts at your next login. No systemd user manager answers \
                      here, so it was not started now; in a session that has one, run: \
                      systemctl --user start {}",
-                    self.name, self.name
+                    self.name
                 );
                 return Ok(());
             }
@@ -393,10 +400,17 @@ mod systemd {
                 )
                 .into());
             }
-            println!(
-                "enabled and started {} (log: journalctl --user -u {})",
-                self.name, self.name
-            );
+            if changed {
+                println!(
+                    "enabled and started {} (log: journalctl --user -u {})",
+                    self.name, self.name
+                );
+            } else {
+                println!(
+                    "{enabled} and running (log: journalctl --user -u {})",
+                    self.name
+                );
+            }
             Ok(())
         }
 
