@@ -316,10 +316,11 @@ fn the_action_refuses_a_release_its_signers_did_not_sign() {
     let action = action_path(&env, &signers);
     let out = run_action(&env, &action, &[]);
     assert_eq!(out.printed.code, Some(1), "{}", out.printed.stdout);
-    assert!(
-        out.printed.stderr.contains("SHA256SUMS.sig"),
-        "{}",
-        out.printed.stderr
+    // The refusal, whole: which file failed its check, and what to do.
+    assert_output(
+        &env,
+        &out.printed.stderr,
+        snapbox::file!["cases/action_release_not_signed_by_its_signers.stderr"],
     );
     assert_eq!(out.github_env, "");
     assert_eq!(out.github_path, "");
