@@ -342,29 +342,26 @@ fn git_command(cfg: &Config, source: &str, cmd: &str) -> Check {
         let Some(account) = account else {
             return Check::ok("git", format!("{source} runs certsh"));
         };
-        let detail = format!(
-            "{source} runs certsh for the account {}",
-            sanitize::short(account, 40)
-        );
+        let shown = sanitize::short(account, 40);
+        let detail = format!("{source} runs certsh for the account {shown}");
         let this = cfg.account.as_ref().map(|a| a.name.as_str());
         if this == Some(account) {
             return Check::ok("git", detail);
         }
         // The report's other lines are for another account than the one git
-        // uses here: say so, and which report is about git's.
-        Check {
-            verdict: Verdict::Ok,
-            what: "git",
+        // uses here: say so, and which report is about git's. An account
+        // names its profile: no --profile with it.
+        Check::bad(
+            Verdict::Ok,
+            "git",
             detail,
-            fix: Some(format!(
-                "this report is for {}; for the account git uses here: {}",
+            format!(
+                "this report is for {}; for the account git uses here: certsh --account {shown} doctor",
                 this.map_or("the profile's own credentials".to_string(), |a| format!(
                     "the account {a}"
                 )),
-                // An account names its profile: no --profile with it.
-                format_args!("certsh --account {} doctor", sanitize::short(account, 40))
-            )),
-        }
+            ),
+        )
     } else {
         Check::bad(
             Verdict::Warn,

@@ -400,17 +400,12 @@ mod systemd {
                 )
                 .into());
             }
-            if changed {
-                println!(
-                    "enabled and started {} (log: journalctl --user -u {})",
-                    self.name, self.name
-                );
+            let state = if changed {
+                format!("enabled and started {}", self.name)
             } else {
-                println!(
-                    "{enabled} and running (log: journalctl --user -u {})",
-                    self.name
-                );
-            }
+                format!("{enabled} and running")
+            };
+            println!("{state} (log: journalctl --user -u {})", self.name);
             Ok(())
         }
 
