@@ -51,7 +51,8 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
 /// (`certsh ssh <args>`), which renews it and says whatever there is to say
 /// about the configuration. The shim holds only what a connection with a
 /// good certificate needs, so that it starts as fast as a program can: no
-/// HTTP, TLS or login code to load and relocate (docs/benchmarks.md).
+/// HTTP, TLS or login code to load and relocate (docs/benchmarks.md). It
+/// starts no thread, and its caller must have started none.
 pub fn run_shim(args: &[OsString]) -> Result<ExitCode> {
     let (to, problems) = cloud_host(args, None, None)?;
     let Some(cached) = refresh::cached(&to.cfg) else {
@@ -61,6 +62,10 @@ pub fn run_shim(args: &[OsString]) -> Result<ExitCode> {
     };
     to.usable(problems)?;
     crate::credentials::ahead::after_connection(&to.cfg, &cached, &shim::certsh_program);
+    // From here on only ssh runs, and it needs no token. The shim has no
+    // thread, so it may drop them from its own environment and spare the
+    // exec a copy of the rest.
+    crate::util::secret::forget_token_variables();
     to.connect(Ok(cached))
 }
 

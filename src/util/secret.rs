@@ -65,6 +65,18 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// Removes the token variables from this process's own environment, so that
+/// the real ssh the shim execs next gets none without a copy of the rest
+/// ([`command`] then finds none to remove). Only for a process without
+/// threads: `platform::forget_variables` says why.
+pub fn forget_token_variables() {
+    let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vars: Vec<&str> = token_vars().collect();
+    vars.extend(accounts.iter().map(String::as_str));
+    vars.retain(|var| std::env::var_os(var).is_some());
+    crate::util::platform::forget_variables(vars);
+}
+
 /// The named accounts' token variables, kept from children like the
 /// profiles' (`config/accounts.rs` names them; the configuration registers
 /// them here when it reads the accounts file).

@@ -458,6 +458,14 @@ fn secrets_in_children_no_token_variable_reaches_the_browser_ssh_or_ssh_add() {
     assert!(ssh_env.contains("HOME="), "the spy ran: {ssh_env}");
     assert_eq!(token_lines(&ssh_env), Vec::<&str>::new(), "ssh");
 
+    // Again with the certificate good: the shim program execs ssh itself,
+    // after dropping the token variables from its own environment.
+    std::fs::remove_file(env.path("ssh-env")).unwrap();
+    ok(env.certsh(["git", "-C", "clone", "fetch", "-q"]));
+    let ssh_env = read(&env.path("ssh-env"));
+    assert!(ssh_env.contains("HOME="), "the spy ran: {ssh_env}");
+    assert_eq!(token_lines(&ssh_env), Vec::<&str>::new(), "ssh, hot path");
+
     // ssh-add, with a real agent.
     let sock = env.path("agent.sock");
     let mut agent = Command::new("ssh-agent")

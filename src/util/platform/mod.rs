@@ -43,6 +43,35 @@ pub use imp::{
     ssh_off_path, user_id, write_pointer,
 };
 
+/// Removes `vars` from this process's own environment. For the shim's last
+/// step alone (`secret::forget_token_variables`): a program whose
+/// environment is unchanged passes it on as it is, while std copies the
+/// whole of it for a child whose environment was changed, which was a fifth
+/// of the shim's work with a token variable set (docs/benchmarks.md).
+///
+/// Changing the environment is unsafe only while another thread may read it.
+/// The shim starts no thread: its `main` calls `connect::ssh::run_shim`,
+/// which starts none (the background renewal is a process). Debug builds,
+/// which the tests run, check that on Linux.
+#[allow(unsafe_code)]
+pub fn forget_variables<'a>(vars: impl IntoIterator<Item = &'a str>) {
+    #[cfg(all(debug_assertions, target_os = "linux"))]
+    {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().eq(["Threads:", "1"])),
+            "forget_variables in a process with threads"
+        );
+    }
+    for var in vars {
+        // SAFETY: the process has one thread (above), so nothing reads the
+        // environment while it changes.
+        unsafe { std::env::remove_var(var) };
+    }
+}
+
 /// The name of the real ssh's program file (`ssh.exe` on Windows).
 pub const SSH_PROGRAM: &str = imp::SSH_PROGRAM;
 
