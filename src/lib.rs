@@ -15,9 +15,10 @@
 //!
 //! [`Invocation`] turns a command line into an action; `main.rs` only reports.
 
-// Unsafe code is in src/util/platform alone: on Windows its calls into
-// Windows, and everywhere the shim's one change to its own environment
-// (`forget_variables`); nothing else may.
+// Unsafe code is in two places alone: src/util/platform (on Windows its
+// calls into Windows; everywhere the shim's one change to its own
+// environment, `forget_variables`) and the shim's allocator,
+// src/util/arena.rs. Nothing else may have any.
 #![deny(unsafe_code)]
 
 // `certsh agent` serves a Unix socket: Unix-only for now (docs/windows.md).

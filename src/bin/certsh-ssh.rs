@@ -8,6 +8,11 @@
 
 use std::process::ExitCode;
 
+/// A bump allocator: the shim frees almost nothing before it execs, and a
+/// general allocator's bookkeeping was a quarter of its work (`util/arena.rs`).
+#[global_allocator]
+static ARENA: certsh::util::arena::Arena = certsh::util::arena::Arena::new();
+
 fn main() -> ExitCode {
     certsh::no_core_dumps();
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

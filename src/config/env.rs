@@ -30,6 +30,36 @@ impl Env for ProcessEnv {
     }
 }
 
+/// The process environment as it was when taken: read once, then looked up
+/// in memory. For the connection path, which asks for some 50 variables
+/// while the environment holds as many: musl's `getenv` compares the name with
+/// each of them, which made `getenv` two fifths of the shim's instructions
+/// (docs/benchmarks.md). certsh never changes its environment before the
+/// configuration is read (the shim's `forget_token_variables` comes after),
+/// so the copy stays true.
+pub struct EnvSnapshot(Vec<(OsString, OsString)>);
+
+impl EnvSnapshot {
+    pub fn take() -> Self {
+        EnvSnapshot(std::env::vars_os().collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&OsString> {
+        // The first of a name, as getenv finds it.
+        let (_, v) = self.0.iter().find(|(k, _)| k == name)?;
+        Some(v).filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for EnvSnapshot {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name)?.to_str().map(String::from)
+    }
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        self.get(name).cloned()
+    }
+}
+
 impl Env for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).filter(|v| !v.is_empty()).cloned()

@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::config::env::{Env, ProcessEnv};
+pub use crate::config::env::{Env, EnvSnapshot, ProcessEnv};
 use crate::config::env::{
     env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list,
 };

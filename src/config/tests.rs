@@ -340,3 +340,17 @@ fn a_host_of_another_cloud_takes_the_profile_whose_cli_is_set_up() {
     std::fs::create_dir(h.join(".magento-cloud")).unwrap();
     assert_eq!(profile_for_host("ssh.us-3.magento.cloud", h), None);
 }
+
+#[test]
+fn the_snapshot_of_the_environment_reads_as_getenv_does() {
+    let snap = EnvSnapshot::take();
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    names.push("CERTSH_NO_SUCH_VARIABLE_IS_SET".into());
+    for name in &names {
+        assert_eq!(snap.var_os(name), ProcessEnv.var_os(name), "{name}");
+        assert_eq!(snap.var(name), ProcessEnv.var(name), "{name}");
+    }
+    assert!(snap.var_os("PATH").is_some(), "the tests run with a PATH");
+}

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::config::{Config, For, Problems, ProcessEnv};
+use crate::config::{Config, EnvSnapshot, For, Problems};
 use crate::connect::command_line;
 use crate::connect::exec;
 use crate::connect::scope;
@@ -85,7 +85,7 @@ fn cloud_host<'a>(
     profile: Option<&str>,
     account: Option<&str>,
 ) -> Result<(CloudHost<'a>, Problems)> {
-    let env = ProcessEnv;
+    let env = EnvSnapshot::take();
     let real = exec::real_ssh()?;
     let mut line = command_line::parse(args);
     if line.passthrough == Some(command_line::Passthrough::DependsOnVersion) {
