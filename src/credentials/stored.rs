@@ -236,7 +236,7 @@ pub fn cached_access_token(path: &Path, fingerprint: &str, now: u64) -> Option<A
     })
 }
 
-/// Stores an access token (0600, atomically).
+/// Stores an access token (0600, atomically; a cache, so not synced).
 pub fn cache_access_token(path: &Path, fingerprint: &str, token: &AccessToken) -> Result<()> {
     let file = CacheFile {
         fingerprint: fingerprint.to_string(),
@@ -244,7 +244,7 @@ pub fn cache_access_token(path: &Path, fingerprint: &str, token: &AccessToken) -
         expires_at: token.expires_at,
     };
     let text = serde_json::to_string(&file).context("cannot encode the token cache")?;
-    store::write_private(path, text.as_bytes())
+    store::write_cache(path, text.as_bytes())
 }
 
 /// Forgets the cached access token (the server refused it).

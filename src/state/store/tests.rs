@@ -9,7 +9,7 @@ fn private_key_structure_is_checked() {
     let path = tmp.path().join("k");
     let key = new_key("t").unwrap();
     let pem = key.to_openssh(LineEnding::LF).unwrap().to_string();
-    write_new(&path, pem.as_bytes()).unwrap();
+    write_new_synced(&[(&path, pem.as_bytes())]).unwrap();
     assert_eq!(
         private_key_public(&path).unwrap().key_data(),
         key.public_key().key_data()
