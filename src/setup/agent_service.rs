@@ -36,7 +36,8 @@ use std::process::{ExitCode, Output, Stdio};
 
 use anyhow::{Context, Result};
 
-use crate::config::Config;
+use crate::config::profile::Profile;
+use crate::config::{Config, own_options};
 use crate::connect::shim::Installed;
 use crate::state::store;
 use crate::util::error::{self, Fixable};
@@ -207,8 +208,10 @@ fn said(out: &Output) -> String {
     crate::util::sanitize::short(text.trim().lines().last().unwrap_or("no message"), 200)
 }
 
-/// The systemd unit for `certsh --profile <profile> agent --socket <socket>`.
-pub fn systemd_unit(profile: &str, exe: &Path, socket: &Path) -> Result<String> {
+/// The systemd unit for `certsh --profile <profile> agent --socket <socket>`
+/// (certsh's own options as `config::own_options` spells them).
+pub fn systemd_unit(profile: &Profile, exe: &Path, socket: &Path) -> Result<String> {
+    let [option, value] = own_options(None, profile);
     // systemd expands `%` specifiers and `$` variables in ExecStart, even
     // inside quotes; doubled, they are literal.
     let quote = |p: &Path| -> Result<String> {
@@ -220,11 +223,11 @@ pub fn systemd_unit(profile: &str, exe: &Path, socket: &Path) -> Result<String> 
     Ok(format!(
         "{SYSTEMD_MARKER}\n\
          [Unit]\n\
-         Description=certsh agent: self-renewing SSH certificates (profile {profile})\n\
+         Description=certsh agent: self-renewing SSH certificates (profile {value})\n\
          Documentation=https://github.com/certsh/certsh#ides-gui-git-clients-and-containers-certsh-agent\n\
          \n\
          [Service]\n\
-         ExecStart={} --profile {profile} agent --socket {}\n\
+         ExecStart={} {option} {value} agent --socket {}\n\
          Restart=on-failure\n\
          RestartSec=5\n\
          \n\
@@ -239,11 +242,12 @@ pub fn systemd_unit(profile: &str, exe: &Path, socket: &Path) -> Result<String> 
 /// <socket>`, logging to `log`.
 pub fn launchd_plist(
     label: &str,
-    profile: &str,
+    profile: &Profile,
     exe: &Path,
     socket: &Path,
     log: &Path,
 ) -> Result<String> {
+    let [option, value] = own_options(None, profile);
     let string = |p: &Path| -> Result<String> {
         Ok(format!(
             "<string>{}</string>",
@@ -264,8 +268,8 @@ pub fn launchd_plist(
          \t<key>ProgramArguments</key>\n\
          \t<array>\n\
          \t\t{}\n\
-         \t\t<string>--profile</string>\n\
-         \t\t<string>{profile}</string>\n\
+         \t\t<string>{option}</string>\n\
+         \t\t<string>{value}</string>\n\
          \t\t<string>agent</string>\n\
          \t\t<string>--socket</string>\n\
          \t\t{}\n\
@@ -297,7 +301,7 @@ mod systemd {
     pub struct Systemd {
         name: String,
         file: PathBuf,
-        profile: &'static str,
+        profile: &'static Profile,
     }
 
     impl Systemd {
@@ -323,7 +327,7 @@ mod systemd {
             Ok(Systemd {
                 file: config.join("systemd/user").join(&name),
                 name,
-                profile: cfg.profile.name,
+                profile: cfg.profile,
             })
         }
 
@@ -455,7 +459,7 @@ mod launchd {
         label: String,
         file: PathBuf,
         log: PathBuf,
-        profile: &'static str,
+        profile: &'static Profile,
         /// `gui/<uid>`: the user's login session.
         domain: String,
     }
@@ -470,7 +474,7 @@ mod launchd {
                     .join(format!("{label}.plist")),
                 log: home.join("Library/Logs").join(format!("{label}.log")),
                 label,
-                profile: cfg.profile.name,
+                profile: cfg.profile,
                 domain: format!("gui/{}", crate::util::platform::user_id()),
             })
         }
@@ -549,6 +553,7 @@ mod launchd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::profile::PROFILES;
 
     #[test]
     fn default_profile_has_the_plain_name() {
@@ -563,7 +568,7 @@ mod tests {
     #[test]
     fn unit_doubles_percent_and_dollar_and_refuses_quotes() {
         let unit = systemd_unit(
-            "magento",
+            &PROFILES[0],
             Path::new("/opt/100%/$x/certsh"),
             Path::new("/run/user/1000/certsh/magento-agent.sock"),
         )
@@ -577,7 +582,7 @@ mod tests {
         );
         for bad in ["/a\"b", "/a\\b", "/a\nb", "relative"] {
             assert!(
-                systemd_unit("magento", Path::new(bad), Path::new("/s")).is_err(),
+                systemd_unit(&PROFILES[0], Path::new(bad), Path::new("/s")).is_err(),
                 "{bad:?}"
             );
         }
@@ -587,7 +592,7 @@ mod tests {
     fn plist_escapes_xml() {
         let plist = launchd_plist(
             "l",
-            "magento",
+            &PROFILES[0],
             Path::new("/Users/a&b/<c>/certsh"),
             Path::new("/s"),
             Path::new("/log"),

@@ -199,7 +199,7 @@ fn launchd_plist_reads_back_with_plistlib() {
     let log = Path::new("/Users/R&D <team>/Library/Logs/com.github.certsh.agent.log");
     let text = certsh::setup::agent_service::launchd_plist(
         "com.github.certsh.agent",
-        "magento",
+        &certsh::config::profile::PROFILES[0],
         exe,
         socket,
         log,
