@@ -323,36 +323,35 @@ fn with_comment(text: &str, comment: &str) -> String {
 
 /// The error for "nothing to get a certificate with": a login fixes it.
 pub fn no_credentials(cfg: &Config) -> anyhow::Error {
-    if let Some(a) = &cfg.account {
-        let login = cfg.login_command("");
-        let why = match &a.token_env {
-            Some(var) => Fixable::new(
+    NeedLogin::new(no_credentials_why(cfg), None, None).into()
+}
+
+/// What "no credentials" means for this configuration and how to fix it:
+/// the account's token variable or login, else the profile's variable,
+/// config file and login. Renewal and `certsh doctor` both say it so.
+pub fn no_credentials_why(cfg: &Config) -> Fixable {
+    let login = cfg.login_command("");
+    match cfg.account.as_ref().map(|a| (&a.name, &a.token_env)) {
+        Some((name, Some(var))) => Fixable::new(
+            format!("no credentials for the account {name}: {var} is not set"),
+            format!("set {var} to an API token, or run `{login}` at a terminal"),
+        ),
+        Some((name, None)) => Fixable::new(
+            format!("no credentials for the account {name}: nobody logged in"),
+            format!("run `{login}` at a terminal, or give it a token_env"),
+        ),
+        None => {
+            let var = cfg.token_var();
+            Fixable::new(
                 format!(
-                    "no credentials for the account {}: {var} is not set",
-                    a.name
+                    "no credentials for {}: {var} is not set, {} gives no API token, and nobody is logged in",
+                    cfg.profile.title,
+                    cfg.config_file.display()
                 ),
                 format!("set {var} to an API token, or run `{login}` at a terminal"),
-            ),
-            None => Fixable::new(
-                format!(
-                    "no credentials for the account {}: nobody logged in",
-                    a.name
-                ),
-                format!("run `{login}` at a terminal, or give it a token_env"),
-            ),
-        };
-        return NeedLogin::new(why, None, None).into();
+            )
+        }
     }
-    let var = cfg.token_var();
-    let why = Fixable::new(
-        format!(
-            "no credentials for {}: {var} is not set, {} gives no API token, and nobody is logged in",
-            cfg.profile.title,
-            cfg.config_file.display()
-        ),
-        format!("set {var} to an API token, or run `certsh login` at a terminal"),
-    );
-    NeedLogin::new(why, None, None).into()
 }
 
 /// An access token for the session credential `cred` (whose session file is

@@ -200,19 +200,8 @@ fn credentials(cfg: &Config) -> Check {
         );
     }
     let Some(origin) = id.origin else {
-        return Check::bad(
-            Verdict::Fail,
-            "credentials",
-            format!(
-                "none: {} is not set, no API token is stored or configured, and nobody is logged in",
-                cfg.token_var()
-            ),
-            format!(
-                "{}, or set {} to an API token",
-                cfg.login_command(""),
-                cfg.token_var()
-            ),
-        );
+        let why = crate::credentials::refresh::no_credentials_why(cfg);
+        return Check::bad(Verdict::Fail, "credentials", why.problem(), why.fix());
     };
     let who = id
         .user
@@ -234,7 +223,10 @@ fn certificate(cfg: &Config) -> Check {
             Verdict::Warn,
             "certificate",
             "none yet",
-            "certsh load (or just connect: the shim obtains one)",
+            format!(
+                "{} (or just connect: the shim obtains one)",
+                cfg.own_command("load")
+            ),
         );
     };
     let left = cert::seconds_left(&c.cert, now());
@@ -248,7 +240,10 @@ fn certificate(cfg: &Config) -> Check {
             Verdict::Warn,
             "certificate",
             format!("expired ({mfa})"),
-            "certsh load (or just connect: the shim renews it)",
+            format!(
+                "{} (or just connect: the shim renews it)",
+                cfg.own_command("load")
+            ),
         );
     }
     if !cert::usable_from(

@@ -148,12 +148,14 @@ fn report(cfg: &Config, cached: Option<&Cached>) -> Report {
 fn human(cfg: &Config, r: &Report) -> String {
     let title = cfg.profile.title;
     if r.state == State::Missing {
-        let head = match &r.account {
-            Some(name) => format!(
-                "No {title} certificate yet for the account {name} (run: certsh --account {name} load)\n"
-            ),
-            None => format!("No {title} certificate yet (run: certsh load)\n"),
+        let whose = match &r.account {
+            Some(name) => format!(" for the account {name}"),
+            None => String::new(),
         };
+        let head = format!(
+            "No {title} certificate yet{whose} (run: {})\n",
+            cfg.own_command("load")
+        );
         // The environment and config.yaml speak for themselves; what certsh
         // keeps (or the lack of anything) is worth a line.
         return match r.login.credential {

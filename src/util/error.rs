@@ -42,6 +42,11 @@ impl Fixable {
     pub fn problem(&self) -> &str {
         &self.problem
     }
+
+    /// The fix alone, for a report that prints it on a line of its own.
+    pub fn fix(&self) -> &str {
+        &self.fix
+    }
 }
 
 impl fmt::Display for Fixable {

@@ -690,3 +690,15 @@ fn account_tokens_are_kept_from_the_real_ssh() {
         "the rest of the environment is there"
     );
 }
+
+#[test]
+fn doctor_for_an_account_without_its_token_names_the_accounts_variable() {
+    let mut two = Two::new();
+    two.env.unset("CLIENT_A_TOKEN");
+    let p = fails(two.env.certsh(["--account", "client-a", "doctor"]), 1);
+    assert_output(
+        &two.env,
+        &p.stdout,
+        snapbox::file!["cases/doctor_account_without_its_token.stdout"],
+    );
+}
