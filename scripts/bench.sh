@@ -35,7 +35,9 @@ build_certsh
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
 musl="$(uname -m)-unknown-linux-musl"
 for bin in certsh certsh-ssh; do
-    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- -C target-feature=+crt-static
+    # shellcheck disable=SC2086 # the flags are words
+    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- $CERTSH_MUSL_RUSTC_FLAGS
 done
-cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- -C target-feature=+crt-static
+# shellcheck disable=SC2086
+cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- $CERTSH_MUSL_RUSTC_FLAGS
 exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh" "$nopie/certsh"

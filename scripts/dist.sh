@@ -53,6 +53,8 @@ usage() {
 }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/build-flags.sh
+. "$root/scripts/build-flags.sh"
 out="$root/dist"
 signing_key="${CERTSH_SIGNING_KEY:-}"
 allowed_signers="$root/release/allowed_signers"
@@ -192,8 +194,9 @@ build() {
             # target offers it, as scripts/build-flags.sh explains:
             # x86_64-unknown-linux-musl does; aarch64-unknown-linux-musl
             # links static at a fixed address (its target spec has no
-            # static-pie), which no flag on stable Rust changes.
-            flags="-C target-feature=+crt-static"
+            # static-pie), which no flag on stable Rust changes. The
+            # flags, with why: scripts/build-flags.sh.
+            flags="$CERTSH_MUSL_RUSTC_FLAGS"
             if [ "$arch" != "$host_arch" ]; then
                 cc="$(cross_gcc "$arch" "$t")"
                 u="$(echo "$t" | tr - _)"
