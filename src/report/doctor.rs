@@ -14,6 +14,8 @@ use std::process::{ExitCode, Stdio};
 
 use anyhow::Result;
 
+mod host_keys;
+
 use crate::config::{Config, Problems};
 use crate::connect::exec;
 use crate::connect::scope;
@@ -106,6 +108,9 @@ pub fn run(cfg: &Config, problems: &Problems, online: bool) -> Result<ExitCode> 
     checks.push(certificate(cfg));
     checks.push(git(cfg));
     checks.extend(ssh_config(cfg));
+    if let Ok(real) = exec::real_ssh() {
+        checks.extend(host_keys::checks(cfg, &real));
+    }
     checks.extend(official_refresh(cfg));
     if online {
         checks.extend(reachable(cfg));

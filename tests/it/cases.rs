@@ -906,6 +906,56 @@ fn doctor_names_the_official_clis_refresh_left_in_ssh_config() {
     );
 }
 
+/// doctor in a repository whose remotes name four cloud hosts: one whose
+/// key ssh knows, one it would ask about (named by two remotes), one it
+/// refuses (StrictHostKeyChecking yes) and one it cannot ask about
+/// (BatchMode yes); a remote outside the cloud gets no line.
+#[test]
+fn doctor_checks_the_host_keys_of_the_repositorys_cloud_remotes() {
+    let known = "known_hosts_of_the_user";
+    let mut env = doctor_world("");
+    let kh = env.path(known);
+    std::fs::write(
+        &kh,
+        format!("git.eu.magento.cloud {}\n", env.certifier.ca_public_key()),
+    )
+    .unwrap();
+    std::fs::write(
+        env.path("doctor_ssh_config"),
+        format!(
+            "Host git.ap-3.magento.cloud\n    StrictHostKeyChecking yes\n\
+             Host git.de.magento.cloud\n    BatchMode yes\n\
+             Host *\n    UserKnownHostsFile {}\n    GlobalKnownHostsFile /dev/null\n",
+            kh.display()
+        ),
+    )
+    .unwrap();
+    env.set("GIT_SSH_COMMAND", format!("{} ssh", certsh_bin().display()));
+    let repo = env.path("work/repo");
+    ok(env.command_plain("git").args(["init", "-q"]).arg(&repo));
+    for (name, url) in [
+        ("origin", "abc@git.us-3.magento.cloud:abc.git"),
+        ("eu", "ssh://abc@git.eu.magento.cloud/abc.git"),
+        ("upstream", "ssh://git.us-3.magento.cloud/abc.git"),
+        ("ap", "abc@git.ap-3.magento.cloud:abc.git"),
+        ("de", "abc@git.de.magento.cloud:abc.git"),
+        ("github", "git@github.com:certsh/certsh.git"),
+    ] {
+        ok(env
+            .command_plain("git")
+            .current_dir(&repo)
+            .args(["remote", "add", name, url]));
+    }
+    let mut doctor = env.certsh(["doctor"]);
+    doctor.current_dir(&repo);
+    let p = run(doctor);
+    assert_output(
+        &env,
+        &p.stdout,
+        file!["cases/doctor_host_keys_of_the_remotes.stdout"],
+    );
+}
+
 #[test]
 fn doctor_without_credentials() {
     let mut env = doctor_world("");
