@@ -151,7 +151,9 @@ fn check(cfg: &Config, real_ssh: &Path, remote: &Remote, names: &[String]) -> Op
         .map(|f| expand(f, home.as_deref()))
         .collect();
     let host = &remote.host;
-    let which = match names {
+    // Names come from the repository's config: shown made safe, as the host.
+    let names: Vec<String> = names.iter().map(|n| sanitize::text(n)).collect();
+    let which = match names.as_slice() {
         [one] => format!("remote {one}"),
         many => format!("remotes {}", many.join(", ")),
     };
