@@ -69,7 +69,7 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 /// the real ssh the shim execs next gets none without a copy of the rest
 /// ([`command`] then finds none to remove). Only for a process without
 /// threads: `platform::forget_variables` says why.
-pub fn forget_token_variables() {
+pub(crate) fn forget_token_variables() {
     let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
     let mut vars: Vec<&str> = token_vars().collect();
     vars.extend(accounts.iter().map(String::as_str));

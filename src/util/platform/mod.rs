@@ -54,7 +54,7 @@ pub use imp::{
 /// which starts none (the background renewal is a process). Debug builds,
 /// which the tests run, check that on Linux.
 #[allow(unsafe_code)]
-pub fn forget_variables<'a>(vars: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn forget_variables<'a>(vars: impl IntoIterator<Item = &'a str>) {
     #[cfg(all(debug_assertions, target_os = "linux"))]
     {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
