@@ -78,7 +78,10 @@ impl Check {
 /// `certsh doctor [--online]`. Exits 1 when a check failed.
 /// Takes the configuration with its problems, which it reports.
 pub fn run(cfg: &Config, problems: &Problems, online: bool) -> Result<ExitCode> {
-    let mut checks = vec![real_ssh()];
+    // Found once: the ssh checks and the ssh_config and host-key checks,
+    // which ask it, all mean the same program.
+    let real = exec::real_ssh();
+    let mut checks = vec![real_ssh(&real)];
     if let Some(e) = problems.invalid.first() {
         checks.push(Check::bad(
             Verdict::Fail,
@@ -107,9 +110,9 @@ pub fn run(cfg: &Config, problems: &Problems, online: bool) -> Result<ExitCode> 
     checks.push(credentials(cfg));
     checks.push(certificate(cfg));
     checks.push(git(cfg));
-    checks.extend(ssh_config(cfg));
-    if let Ok(real) = exec::real_ssh() {
-        checks.extend(host_keys::checks(cfg, &real));
+    if let Ok(real) = &real {
+        checks.extend(ssh_config(cfg, real));
+        checks.extend(host_keys::checks(cfg, real));
     }
     checks.extend(official_refresh(cfg));
     if online {
@@ -148,8 +151,8 @@ fn print(cfg: Option<&Config>, checks: &[Check]) -> ExitCode {
 }
 
 /// The real ssh, and whether it knows `CertificateFile`.
-fn real_ssh() -> Check {
-    let path = match exec::real_ssh() {
+fn real_ssh(found: &Result<PathBuf>) -> Check {
+    let path = match found {
         Ok(p) => p,
         Err(e) => {
             return Check::bad(
@@ -160,7 +163,7 @@ fn real_ssh() -> Check {
             );
         }
     };
-    let text = match exec::banner(&path) {
+    let text = match exec::banner(path) {
         Ok(t) => t,
         Err(e) => {
             return Check::bad(
@@ -385,14 +388,11 @@ fn is_certsh(path: &Path) -> bool {
 }
 
 /// What the user's ssh_config does for a cloud host: `ssh -G` knows best.
-fn ssh_config(cfg: &Config) -> Vec<Check> {
+fn ssh_config(cfg: &Config, real: &Path) -> Vec<Check> {
     let Some(host) = sample_host(cfg) else {
         return vec![];
     };
-    let Ok(real) = exec::real_ssh() else {
-        return vec![];
-    };
-    let Some(text) = scope::ssh_g(&real, &[host.as_str()]) else {
+    let Some(text) = scope::ssh_g(real, &[host.as_str()]) else {
         return vec![Check::bad(
             Verdict::Warn,
             "ssh_config",

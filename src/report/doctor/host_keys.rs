@@ -150,14 +150,13 @@ fn check(cfg: &Config, real_ssh: &Path, remote: &Remote, names: &[String]) -> Op
         .filter(|f| !matches!(*f, "/dev/null" | "none"))
         .map(|f| expand(f, home.as_deref()))
         .collect();
-    let host = &remote.host;
     // Names come from the repository's config: shown made safe, as the host.
     let names: Vec<String> = names.iter().map(|n| sanitize::text(n)).collect();
     let which = match names.as_slice() {
         [one] => format!("remote {one}"),
         many => format!("remotes {}", many.join(", ")),
     };
-    let host = sanitize::text(host);
+    let host = sanitize::text(&remote.host);
     if let Some(file) = files.iter().find(|f| known(&lookup, f)) {
         return Some(Check::ok(
             "host key",
@@ -176,6 +175,7 @@ fn check(cfg: &Config, real_ssh: &Path, remote: &Remote, names: &[String]) -> Op
     let batch = value("batchmode").is_some_and(|v| v == "yes");
     let title = cfg.profile.title;
     let checked = format!("after checking its fingerprint against the one {title} publishes");
+    let unknown = format!("{host} ({which}) is in no known-hosts file ssh reads ({listed})");
     Some(match strict.as_str() {
         "accept-new" | "false" | "no" | "off" => Check::ok(
             "host key",
@@ -186,24 +186,21 @@ fn check(cfg: &Config, real_ssh: &Path, remote: &Remote, names: &[String]) -> Op
         "true" | "yes" => Check::bad(
             Verdict::Warn,
             "host key",
-            format!(
-                "{host} ({which}) is in no known-hosts file ssh reads ({listed}), and StrictHostKeyChecking is yes: ssh refuses to connect"
-            ),
+            format!("{unknown}, and StrictHostKeyChecking is yes: ssh refuses to connect"),
             format!("add its key to ~/.ssh/known_hosts, {checked}"),
         ),
         _ if batch => Check::bad(
             Verdict::Warn,
             "host key",
-            format!(
-                "{host} ({which}) is in no known-hosts file ssh reads ({listed}), and BatchMode is yes: ssh cannot ask, so it refuses to connect"
-            ),
+            format!("{unknown}, and BatchMode is yes: ssh cannot ask, so it refuses to connect"),
             format!("connect once at a terminal and accept its key, {checked}"),
         ),
         _ => Check::bad(
             Verdict::Warn,
             "host key",
             format!(
-                "{host} ({which}) is in no known-hosts file ssh reads ({listed}): the first connection asks to accept its key, and fails where nobody can answer (CI, an IDE)"
+                "{unknown}: the first connection asks to accept its key, and fails where nobody \
+                 can answer (CI, an IDE)"
             ),
             format!(
                 "connect once at a terminal; before you answer yes, compare the fingerprint ssh \
