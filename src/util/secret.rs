@@ -49,18 +49,10 @@ impl fmt::Display for Secret {
 /// certsh again (`certsh git|scp|rsync`, see `setup/wrap.rs`).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    for var in token_vars() {
-        // Only when set: an environment left alone is passed on as it is,
-        // without the copy a changed one costs (the shim's exec).
-        if std::env::var_os(var).is_some() {
-            cmd.env_remove(var);
-        }
-    }
-    let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
-    for var in accounts.iter() {
-        if std::env::var_os(var).is_some() {
-            cmd.env_remove(var);
-        }
+    // Only those set: an environment left alone is passed on as it is,
+    // without the copy a changed one costs.
+    for var in set_token_variables() {
+        cmd.env_remove(var);
     }
     cmd
 }
@@ -70,11 +62,19 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 /// ([`command`] then finds none to remove). Only for a process without
 /// threads: `platform::forget_variables` says why.
 pub(crate) fn forget_token_variables() {
+    let vars = set_token_variables();
+    crate::util::platform::forget_variables(vars.iter().map(String::as_str));
+}
+
+/// The token variables, every profile's and every named account's, that
+/// this process's environment has.
+fn set_token_variables() -> Vec<String> {
     let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
-    let mut vars: Vec<&str> = token_vars().collect();
-    vars.extend(accounts.iter().map(String::as_str));
-    vars.retain(|var| std::env::var_os(var).is_some());
-    crate::util::platform::forget_variables(vars);
+    token_vars()
+        .map(String::from)
+        .chain(accounts.iter().cloned())
+        .filter(|var| std::env::var_os(var).is_some())
+        .collect()
 }
 
 /// The named accounts' token variables, kept from children like the
