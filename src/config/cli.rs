@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// What `certsh --version` prints after the name: the version, the target
 /// and the commit it was built from (build.rs), e.g.
 /// `0.1.0 (x86_64-unknown-linux-musl, commit 1a2b3c4d5e6f)`.
+#[cfg(not(feature = "unchecked-access-lists"))]
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
@@ -18,6 +19,32 @@ pub const VERSION: &str = concat!(
     env!("CERTSH_BUILD_COMMIT"),
     ")"
 );
+
+/// The same, for the build that takes every file as private (Cargo.toml,
+/// `unchecked-access-lists`): its version line says so, so that such a
+/// build is never mistaken for a release.
+#[cfg(feature = "unchecked-access-lists")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CERTSH_BUILD_TARGET"),
+    ", commit ",
+    env!("CERTSH_BUILD_COMMIT"),
+    ", ",
+    unchecked!(),
+    ")"
+);
+
+macro_rules! unchecked {
+    () => {
+        "access lists unchecked, a test build"
+    };
+}
+#[cfg(feature = "unchecked-access-lists")]
+use unchecked;
+
+/// The mark [`VERSION`] carries in a build that checks no access lists.
+pub const UNCHECKED: &str = unchecked!();
 
 /// Short-lived SSH certificates for Magento Cloud, Platform.sh and Upsun,
 /// obtained in front of ssh and git.
@@ -266,6 +293,12 @@ mod tests {
             .strip_prefix(concat!(env!("CARGO_PKG_VERSION"), " ("))
             .and_then(|r| r.strip_suffix(')'))
             .expect(VERSION);
+        let rest = if cfg!(feature = "unchecked-access-lists") {
+            rest.strip_suffix(&format!(", {UNCHECKED}")).expect(VERSION)
+        } else {
+            assert!(!rest.contains(UNCHECKED), "{VERSION}");
+            rest
+        };
         let (target, commit) = rest.split_once(", commit ").expect(VERSION);
         assert_eq!(target.split('-').count(), 4, "{target}");
         assert!(

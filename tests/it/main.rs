@@ -51,3 +51,4 @@ mod secrets;
 mod setup;
 mod setup_agent;
 mod shim_program;
+mod wine;

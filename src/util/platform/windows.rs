@@ -373,6 +373,9 @@ impl Drop for Security {
 /// Whether others than the user (the system and the administrators
 /// aside) may open `path`; then what lets them in.
 pub fn open_to_others(path: &Path, _meta: &Metadata) -> Option<String> {
+    if cfg!(feature = "unchecked-access-lists") {
+        return None;
+    }
     let user = match User::current() {
         Ok(u) => u,
         Err(e) => return Some(format!("whose access list cannot be checked: {e}")),
@@ -397,6 +400,9 @@ pub fn mode_of(path: &Path, meta: &Metadata) -> u32 {
 /// Whether `path` belongs to the user (or to the administrators, who own
 /// what an elevated process of the user's creates).
 pub fn owned_by_user(path: &Path, _meta: &Metadata) -> bool {
+    if cfg!(feature = "unchecked-access-lists") {
+        return true;
+    }
     match (User::current(), Security::of(path)) {
         (Ok(user), Ok(s)) => !s.owner.is_null() && user.is_trusted(s.owner),
         _ => false,

@@ -1,0 +1,280 @@
+//! certsh.exe and its shim end to end as Windows programs under Wine 10
+//! (scripts/wine): the shim, installed as in the release zip, with the test
+//! certifier on loopback and a stand-in `ssh.exe` (examples/ssh_standin.rs),
+//! since a Windows program under Wine cannot start the Linux ssh.
+//!
+//! Wine keeps no access lists (docs/windows.md), so certsh.exe is built
+//! here with `unchecked-access-lists`, which takes every file as the
+//! user's alone; everything else is the Windows code a release runs.
+// Tier all (scripts/test --all): needs mingw-w64 and the Wine root.
+#![cfg(feature = "test-all")]
+
+use crate::support::{self, TestEnv};
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const TARGET: &str = "x86_64-pc-windows-gnu";
+const HOST: &str = "abcdef7uyxabce@ssh.us-3.magento.cloud";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn wine() -> PathBuf {
+    root().join("scripts/wine")
+}
+
+/// Builds certsh.exe, the shim and the stand-in ssh.exe for Windows, in the
+/// target folder of the build under test; returns the folder they are in.
+fn build() -> PathBuf {
+    let target_dir = support::certsh_bin()
+        .parent()
+        .and_then(Path::parent)
+        .expect("certsh is built in <target>/<profile>")
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--locked", "--quiet", "--target", TARGET])
+        .args(["--features", "unchecked-access-lists"])
+        .args(["--bins", "--example", "ssh_standin"])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "the Windows build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target_dir.join(TARGET).join("debug")
+}
+
+/// `path` as Windows names it under Wine, where Z: is the root folder.
+fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// A Windows path of the Wine user's LOCALAPPDATA as a path here.
+fn unix_path(windows: &str, local_app_data: &Path) -> PathBuf {
+    let (drive, rest) = windows.split_once('\\').expect(windows);
+    assert_eq!(drive, "C:", "{windows}");
+    let rest = rest.replace('\\', "/");
+    let under = rest
+        .split_once("/AppData/Local/")
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("{windows} is not in LOCALAPPDATA"));
+    local_app_data.join(under)
+}
+
+/// The certsh state folder of the Wine user, as a path here.
+fn local_app_data() -> PathBuf {
+    let out = Command::new(wine())
+        .arg("local-app-data")
+        .output()
+        .expect("scripts/wine runs");
+    assert!(out.status.success(), "scripts/wine local-app-data failed");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Runs the Windows `exe` under Wine in `env`'s world, with `input` on its
+/// standard input.
+fn run(env: &TestEnv, exe: &Path, args: &[&str], extra: &[(&str, String)], input: &[u8]) -> Output {
+    let mut cmd = env.std_command(wine());
+    cmd.arg("run")
+        .arg(exe)
+        .args(args)
+        .envs(extra.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // scripts/wine runs chroot and mount, which live in sbin.
+    cmd.env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    let mut child = cmd.spawn().expect("scripts/wine starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A program that ends before reading it all breaks the pipe; the
+    // caller's checks of the output say what went wrong.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join().unwrap();
+    out
+}
+
+/// What the stand-in ssh.exe recorded: its arguments and the names of its
+/// environment variables.
+fn recorded(record: &Path) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(record).expect("the stand-in ssh.exe ran");
+    let mut args = Vec::new();
+    let mut names = Vec::new();
+    for line in text.lines() {
+        if let Some(a) = line.strip_prefix("arg ") {
+            args.push(a.to_string());
+        } else if let Some(n) = line.strip_prefix("env ") {
+            names.push(n.to_string());
+        }
+    }
+    (args, names)
+}
+
+/// certsh's lines on stderr (Wine adds lines of its own).
+fn certsh_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.starts_with("certsh"))
+        .map(String::from)
+        .collect()
+}
+
+/// The value of `-o <name>="<path>"` on the recorded command line, with the
+/// quoting ssh's option reader undoes taken off.
+fn option(args: &[String], name: &str) -> String {
+    let prefix = format!("{name}=");
+    let all: Vec<&String> = args.iter().filter(|a| a.starts_with(&prefix)).collect();
+    assert_eq!(all.len(), 1, "one {name} in {args:?}");
+    let at = args.iter().position(|a| a == all[0]).unwrap();
+    assert_eq!(args[at - 1], "-o", "{args:?}");
+    let value = &all[0][prefix.len()..];
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{name} is quoted: {value}"))
+        .replace("\\\\", "\\")
+}
+
+#[test]
+fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_the_hot_path() {
+    let built = build();
+    let env = TestEnv::new();
+
+    // The release zip's layout (scripts/dist.sh), in a folder the Wine run
+    // sees at the same path (scripts/wine binds /tmp).
+    let dir = tempfile::Builder::new()
+        .prefix("certsh-wine-e2e")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let prefix = dir.path().join("certsh");
+    for (from, to) in [
+        ("certsh.exe", "bin/certsh.exe"),
+        ("certsh-ssh.exe", "libexec/certsh/ssh.exe"),
+        ("examples/ssh_standin.exe", "standin/ssh.exe"),
+    ] {
+        let to = prefix.join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(built.join(from), &to).unwrap();
+    }
+    let shim = prefix.join("libexec/certsh/ssh.exe");
+    let record = dir.path().join("record");
+
+    // certsh.exe keeps its state in the Wine user's LOCALAPPDATA, which
+    // Wine sets whatever the environment says: start from none.
+    let local = local_app_data();
+    let state = local.join("certsh");
+    let _ = std::fs::remove_dir_all(&state);
+
+    let extra = |code: &str| {
+        vec![
+            (
+                "CERTSH_REAL_SSH",
+                windows_path(&prefix.join("standin/ssh.exe")),
+            ),
+            ("STANDIN_RECORD", windows_path(&record)),
+            ("STANDIN_EXIT", code.to_string()),
+        ]
+    };
+    // Bytes a text-mode pipe would change: CR LF, a lone LF, NUL, 0x1a
+    // (Ctrl+Z, end of file to a text-mode reader) and every other byte, over
+    // more than one pipe buffer.
+    let mut input = b"line\r\nlone\n\0\x1a".to_vec();
+    input.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+
+    // First run: no certificate, so the shim hands over to certsh.exe,
+    // which gets one and starts ssh.exe.
+    let out = run(&env, &shim, &[HOST, "true"], &extra("42"), &input);
+    assert_eq!(
+        out.status.code(),
+        Some(42),
+        "ssh.exe's exit code comes back; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == input,
+        "standard input reaches ssh.exe and its output comes back byte for byte"
+    );
+    assert_eq!(certsh_lines(&out.stderr), Vec::<String>::new());
+    assert_eq!(env.certifier.sign_requests(), 1);
+    assert_eq!(env.certifier.token_requests(), 1);
+
+    let (args, names) = recorded(&record);
+    let cert_path = option(&args, "CertificateFile");
+    let key_path = option(&args, "IdentityFile");
+    assert_eq!(&args[args.len() - 2..], [HOST, "true"]);
+    for windows in [&cert_path, &key_path] {
+        assert!(
+            windows.starts_with("C:\\") && !windows.contains('/'),
+            "a Windows path: {windows}"
+        );
+    }
+    // The files it names are the key and the certificate the test CA signed.
+    let cert = std::fs::read_to_string(unix_path(&cert_path, &local)).unwrap();
+    let cert = ssh_key::Certificate::from_openssh(&cert).expect("an OpenSSH certificate");
+    let ca = ssh_key::PublicKey::from_openssh(&env.certifier.ca_public_key()).unwrap();
+    assert_eq!(cert.signature_key(), ca.key_data());
+    let key = std::fs::read_to_string(unix_path(&key_path, &local)).unwrap();
+    let key = ssh_key::PrivateKey::from_openssh(&key).expect("an OpenSSH private key");
+    assert_eq!(key.public_key().key_data(), cert.public_key());
+    // No token variable reaches ssh.exe.
+    assert!(names.iter().any(|n| n == "STANDIN_RECORD"), "{names:?}");
+    for secret in [
+        "MAGENTO_CLOUD_CLI_TOKEN",
+        "PLATFORMSH_CLI_TOKEN",
+        "UPSUN_CLI_TOKEN",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == secret),
+            "{secret} reached ssh.exe"
+        );
+    }
+
+    // Second run: the certificate is good, so the shim starts ssh.exe
+    // itself, with the same files, and asks the certifier nothing.
+    std::fs::remove_file(&record).unwrap();
+    let out = run(&env, &shim, &[HOST, "true"], &extra("0"), b"again\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"again\n");
+    assert_eq!(
+        env.certifier.sign_requests(),
+        1,
+        "the hot path asked the certifier"
+    );
+    assert_eq!(env.certifier.token_requests(), 1);
+    let (again, _) = recorded(&record);
+    assert_eq!(
+        again, args,
+        "the hot path hands ssh.exe the same command line"
+    );
+
+    // `certsh.exe ssh`, as core.sshCommand runs it, takes the same path.
+    std::fs::remove_file(&record).unwrap();
+    let certsh = prefix.join("bin/certsh.exe");
+    let out = run(&env, &certsh, &["ssh", HOST, "true"], &extra("7"), b"");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(recorded(&record).0, args);
+    assert_eq!(env.certifier.sign_requests(), 1);
+
+    let _ = std::fs::remove_dir_all(&state);
+}
