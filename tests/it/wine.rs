@@ -9,9 +9,9 @@
 // Tier all (scripts/test --all): needs mingw-w64 and the Wine root.
 #![cfg(feature = "test-all")]
 
-use crate::support::{self, TestEnv};
+use crate::support::{self, Fault, TestEnv};
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -79,8 +79,14 @@ fn local_app_data() -> PathBuf {
 }
 
 /// Runs the Windows `exe` under Wine in `env`'s world, with `input` on its
-/// standard input.
+/// standard input; returns once its standard output has ended and it has
+/// exited, as git waits for ssh.
+///
+/// Standard error goes to a file, not a pipe: Wine keeps a process's Unix
+/// standard error for its own messages and hands it to every process
+/// it starts (a detached one too), which Windows does not do.
 fn run(env: &TestEnv, exe: &Path, args: &[&str], extra: &[(&str, String)], input: &[u8]) -> Output {
+    let mut stderr = tempfile::tempfile().unwrap();
     let mut cmd = env.std_command(wine());
     cmd.arg("run")
         .arg(exe)
@@ -88,7 +94,7 @@ fn run(env: &TestEnv, exe: &Path, args: &[&str], extra: &[(&str, String)], input
         .envs(extra.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(stderr.try_clone().unwrap());
     // scripts/wine runs chroot and mount, which live in sbin.
     cmd.env(
         "PATH",
@@ -100,9 +106,23 @@ fn run(env: &TestEnv, exe: &Path, args: &[&str], extra: &[(&str, String)], input
     // A program that ends before reading it all breaks the pipe; the
     // caller's checks of the output say what went wrong.
     let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
     let _ = writer.join().unwrap();
-    out
+    let mut text = Vec::new();
+    stderr.seek(SeekFrom::Start(0)).unwrap();
+    stderr.read_to_end(&mut text).unwrap();
+    Output {
+        status,
+        stdout,
+        stderr: text,
+    }
 }
 
 /// What the stand-in ssh.exe recorded: its arguments and the names of its
@@ -119,6 +139,28 @@ fn recorded(record: &Path) -> (Vec<String>, Vec<String>) {
         }
     }
     (args, names)
+}
+
+/// The certificate the shim hands ssh.exe now (a run with no renewal
+/// ahead), read here.
+fn current_certificate(env: &TestEnv, prefix: &Path, record: &Path, local: &Path) -> Vec<u8> {
+    let shim = prefix.join("libexec/certsh/ssh.exe");
+    let extra = [
+        (
+            "CERTSH_REAL_SSH",
+            windows_path(&prefix.join("standin/ssh.exe")),
+        ),
+        ("STANDIN_RECORD", windows_path(record)),
+    ];
+    let out = run(env, &shim, &[HOST, "true"], &extra, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = option(&recorded(record).0, "CertificateFile");
+    std::fs::read(unix_path(&path, local)).unwrap()
 }
 
 /// certsh's lines on stderr (Wine adds lines of its own).
@@ -275,6 +317,37 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     );
     assert_eq!(recorded(&record).0, args);
     assert_eq!(env.certifier.sign_requests(), 1);
+
+    // Renewal ahead of expiry (`CERTSH_RENEW_AHEAD=1`: always due), with a
+    // certifier that takes 3 s: ssh.exe runs at once with the current
+    // certificate, and the shim's output ends while the detached renewal
+    // still waits for the certifier.
+    let cert_file = unix_path(&cert_path, &local);
+    let first = std::fs::read(&cert_file).unwrap();
+    env.certifier.set_fault(Fault::SlowMs(3000));
+    let mut ahead = extra("0");
+    ahead.push(("CERTSH_RENEW_AHEAD", "1".into()));
+    std::fs::remove_file(&record).unwrap();
+    let out = run(&env, &shim, &[HOST, "true"], &ahead, b"now\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"now\n");
+    assert_eq!(recorded(&record).0, args, "the current certificate is used");
+    assert_eq!(
+        std::fs::read(&cert_file).unwrap(),
+        first,
+        "the output ended only after the renewal"
+    );
+    support::wait_until("the background renewal replaces the certificate", || {
+        env.certifier.sign_requests() == 2
+            && current_certificate(&env, &prefix, &record, &local) != first
+    });
+    env.certifier.set_fault(Fault::None);
+    assert_eq!(env.certifier.sign_requests(), 2);
 
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -20,7 +20,10 @@ use std::process::Command;
 use std::ptr::{null, null_mut};
 
 use anyhow::{Context, Result};
-use windows_sys::Win32::Foundation::{CloseHandle, ERROR_SUCCESS, HANDLE, LocalFree};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_SUCCESS, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE, LocalFree,
+    SetHandleInformation,
+};
 use windows_sys::Win32::Security::Authorization::{
     GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
@@ -36,7 +39,8 @@ use windows_sys::Win32::Storage::FileSystem::{
     GetFileInformationByHandle,
 };
 use windows_sys::Win32::System::Console::{
-    CONSOLE_MODE, ENABLE_ECHO_INPUT, GetConsoleMode, SetConsoleCtrlHandler, SetConsoleMode,
+    CONSOLE_MODE, ENABLE_ECHO_INPUT, GetConsoleMode, GetStdHandle, STD_ERROR_HANDLE,
+    STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, SetConsoleCtrlHandler, SetConsoleMode,
 };
 use windows_sys::Win32::System::Threading::{
     CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS, GetCurrentProcess, OpenProcessToken,
@@ -101,8 +105,29 @@ pub fn exec(cmd: &mut Command) -> io::Error {
 }
 
 /// Starts `cmd` outside this console and its Ctrl+C group, so that it
-/// outlives the window it was started from.
+/// outlives the window it was started from, and holding none of this
+/// process's standard handles.
+///
+/// Windows gives a child every inheritable handle of its parent, whatever
+/// the child's own standard handles are (std starts children with
+/// `bInheritHandles`). The standard handles this process got from git are
+/// inheritable, so a background renewal would hold git's pipe open, and
+/// git waits for the pipe's end: the end-to-end test under Wine found it.
+/// So they are made not inheritable first. A child started later with
+/// inherited standard handles (ssh.exe) still gets them: std gives it
+/// inheritable duplicates.
 pub fn detach(cmd: &mut Command) -> &mut Command {
+    for id in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+        // SAFETY: GetStdHandle returns one of this process's handles, or
+        // null or INVALID_HANDLE_VALUE, which are skipped; the call only
+        // clears the handle's inherit flag.
+        unsafe {
+            let handle = GetStdHandle(id);
+            if !handle.is_null() && handle != INVALID_HANDLE_VALUE {
+                SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0);
+            }
+        }
+    }
     cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
 }
 
