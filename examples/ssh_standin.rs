@@ -6,6 +6,10 @@
 //! environment variable it got (`env <name>`). It then copies its standard
 //! input to its standard output byte for byte, and exits with the code
 //! `STANDIN_EXIT` names (0 when unset).
+//!
+//! With `STANDIN_HOLD_MS`, it first keeps its `CertificateFile` open that
+//! long, shared for reading and writing but not for deleting, as the C
+//! runtime's `fopen` (and so Windows OpenSSH) opens a file.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -21,6 +25,17 @@ fn main() -> ExitCode {
     }
     std::fs::write(&record, out).expect("the record is written");
 
+    if let Ok(ms) = std::env::var("STANDIN_HOLD_MS") {
+        let path = std::env::args()
+            .find_map(|a| a.strip_prefix("CertificateFile=").map(unquote))
+            .expect("a CertificateFile to hold");
+        let held = open_as_fopen(&path);
+        std::thread::sleep(std::time::Duration::from_millis(
+            ms.parse().expect("a number"),
+        ));
+        drop(held);
+    }
+
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
@@ -32,4 +47,29 @@ fn main() -> ExitCode {
     let code =
         std::env::var("STANDIN_EXIT").map_or(0, |c| c.parse().expect("STANDIN_EXIT is a number"));
     ExitCode::from(code)
+}
+
+/// An option's value with ssh's quoting taken off.
+fn unquote(value: &str) -> String {
+    let inner = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    inner.replace("\\\\", "\\")
+}
+
+#[cfg(windows)]
+fn open_as_fopen(path: &str) -> std::fs::File {
+    use std::os::windows::fs::OpenOptionsExt;
+    // FILE_SHARE_READ | FILE_SHARE_WRITE
+    std::fs::OpenOptions::new()
+        .read(true)
+        .share_mode(0x1 | 0x2)
+        .open(path)
+        .expect("the certificate opens")
+}
+
+#[cfg(not(windows))]
+fn open_as_fopen(path: &str) -> std::fs::File {
+    std::fs::File::open(path).expect("the certificate opens")
 }

@@ -183,18 +183,25 @@ impl Store {
         self.dir.join("token.json")
     }
 
-    /// Replaces the certificate of the current generation (same key).
+    /// Replaces the certificate of the current generation (same key): by a
+    /// rename inside the generation where a rename may replace a file
+    /// another ssh has open; else (Windows) as a new generation that holds
+    /// the same key, so that nothing ssh.exe may be reading is replaced.
     pub fn renew(&self, current: &Cached, cert_text: &str) -> Result<()> {
         let gen_dir = current.cert_path.parent().expect("generation folder");
-        write_atomic(gen_dir, &current.cert_path, cert_text.as_bytes())
+        if platform::RENAMES_OVER_OPEN_FILES {
+            return write_atomic(gen_dir, &current.cert_path, cert_text.as_bytes());
+        }
+        let read =
+            |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        let key = read(&current.key_path)?;
+        let public = read(&gen_dir.join(PUB))?;
+        let now = crate::state::cert::now();
+        self.publish_files(current.key_created, &key, &public, cert_text, now)
     }
 
     /// Publishes a new key with its certificate as the current generation.
     pub fn publish(&self, key: &PrivateKey, cert_text: &str, now: u64) -> Result<()> {
-        let name = format!("gen-{now}-{:08x}", OsRng.next_u32());
-        let gen_dir = self.dir.join(&name);
-        platform::create_private_dir(&gen_dir)
-            .with_context(|| format!("cannot create {}", gen_dir.display()))?;
         let pem = key
             .to_openssh(LineEnding::LF)
             .context("cannot encode the key")?;
@@ -202,9 +209,27 @@ impl Store {
             .public_key()
             .to_openssh()
             .context("cannot encode the key")?;
+        let public = format!("{public}\n");
+        self.publish_files(now, pem.as_bytes(), public.as_bytes(), cert_text, now)
+    }
+
+    /// Writes a generation for a key made at `created` (its name says
+    /// when), makes it the current one and clears away old ones.
+    fn publish_files(
+        &self,
+        created: u64,
+        key: &[u8],
+        public: &[u8],
+        cert_text: &str,
+        now: u64,
+    ) -> Result<()> {
+        let name = format!("gen-{created}-{:08x}", OsRng.next_u32());
+        let gen_dir = self.dir.join(&name);
+        platform::create_private_dir(&gen_dir)
+            .with_context(|| format!("cannot create {}", gen_dir.display()))?;
         write_new_synced(&[
-            (&gen_dir.join(KEY), pem.as_bytes()),
-            (&gen_dir.join(PUB), format!("{public}\n").as_bytes()),
+            (&gen_dir.join(KEY), key),
+            (&gen_dir.join(PUB), public),
             (&gen_dir.join(CERT), cert_text.as_bytes()),
         ])?;
         let replaced = platform::read_pointer(&self.dir.join(CURRENT)).ok();
@@ -576,7 +601,9 @@ fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Resu
             }
         })
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // The error alone: tempfile's own says the same again.
     tmp.persist(path)
+        .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
 }

@@ -349,5 +349,31 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     env.certifier.set_fault(Fault::None);
     assert_eq!(env.certifier.sign_requests(), 2);
 
+    // A renewal while another ssh.exe has the certificate open, as Windows
+    // OpenSSH opens it (no sharing for deletes): it succeeds, and the next
+    // connection gets the new certificate and hears of no failure.
+    let before = current_certificate(&env, &prefix, &record, &local);
+    env.certifier.set_fault(Fault::SlowMs(1000));
+    let mut holding = ahead.clone();
+    holding.push(("STANDIN_HOLD_MS", "4000".into()));
+    let out = run(&env, &shim, &[HOST, "true"], &holding, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    support::wait_until("the renewal under an open certificate ends", || {
+        env.certifier.sign_requests() == 3 && !state.join("magento/renew.started").exists()
+            || state.join("magento/renew-ahead.failed").exists()
+    });
+    env.certifier.set_fault(Fault::None);
+    assert_eq!(
+        std::fs::read_to_string(state.join("magento/renew-ahead.failed")).ok(),
+        None,
+        "the renewal failed while ssh.exe read the certificate"
+    );
+    assert_ne!(current_certificate(&env, &prefix, &record, &local), before);
+
     let _ = std::fs::remove_dir_all(&state);
 }

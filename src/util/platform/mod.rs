@@ -72,6 +72,13 @@ pub(crate) fn forget_variables<'a>(vars: impl IntoIterator<Item = &'a str>) {
     }
 }
 
+/// Whether a rename may replace a file that another process has open. On
+/// Unix it always may. On Windows it fails while the file is open without
+/// sharing for deletes, which is how the C runtime's `fopen`, and so
+/// Windows OpenSSH, opens a certificate; `state/store.rs` then writes a new
+/// generation instead.
+pub const RENAMES_OVER_OPEN_FILES: bool = cfg!(unix);
+
 /// The name of the real ssh's program file (`ssh.exe` on Windows).
 pub const SSH_PROGRAM: &str = imp::SSH_PROGRAM;
 
