@@ -3,8 +3,8 @@
 //! as the official CLI keeps them (docs/official-cli.md, "Stored
 //! credentials"), so that a user who logged in there is logged in here.
 //!
-//! - Through its credential helper, `<config dir>/credential-helper` (a
-//!   docker-credential helper it installs), when helpers are not turned off
+//! - Through its credential helper, `<config dir>/credential-helper`
+//!   (`.exe` on Windows; a docker-credential helper it installs), when helpers are not turned off
 //!   (`api.disable_credential_helpers`): `get` with the server URL on stdin
 //!   answers `{"ServerURL", "Username", "Secret"}`. The token is at
 //!   `<slug>/<session id>/api-token`; the session at `<slug>/<session id>`,
@@ -79,7 +79,10 @@ fn helper(cfg: &Config) -> Option<PathBuf> {
     if !cfg.official.helpers {
         return None;
     }
-    let path = cfg.config_dir.join("credential-helper");
+    // `credential-helper.exe` on Windows, as the official CLI installs it.
+    let path = cfg
+        .config_dir
+        .join(format!("credential-helper{}", std::env::consts::EXE_SUFFIX));
     let meta = std::fs::metadata(&path).ok()?;
     if !meta.is_file() {
         return None;

@@ -41,6 +41,7 @@ fn build() -> PathBuf {
         .args(["build", "--locked", "--quiet", "--target", TARGET])
         .args(["--features", "unchecked-access-lists"])
         .args(["--bins", "--example", "ssh_standin"])
+        .args(["--example", "credential_helper_standin"])
         .output()
         .expect("cargo runs");
     assert!(
@@ -188,46 +189,89 @@ fn option(args: &[String], name: &str) -> String {
         .replace("\\\\", "\\")
 }
 
-#[test]
-fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_the_hot_path() {
-    let built = build();
-    let env = TestEnv::new();
+/// Wine's LOCALAPPDATA is one for every test: one test at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    // The release zip's layout (scripts/dist.sh), in a folder the Wine run
-    // sees at the same path (scripts/wine binds /tmp).
-    let dir = tempfile::Builder::new()
-        .prefix("certsh-wine-e2e")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let prefix = dir.path().join("certsh");
-    for (from, to) in [
-        ("certsh.exe", "bin/certsh.exe"),
-        ("certsh-ssh.exe", "libexec/certsh/ssh.exe"),
-        ("examples/ssh_standin.exe", "standin/ssh.exe"),
-    ] {
-        let to = prefix.join(to);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(built.join(from), &to).unwrap();
+/// certsh.exe, its shim and the stand-in ssh.exe, in the release zip's
+/// layout (scripts/dist.sh), in a folder the Wine run sees at the same path
+/// (scripts/wine binds /tmp); and certsh.exe's state, emptied.
+struct Install {
+    dir: tempfile::TempDir,
+    prefix: PathBuf,
+    /// What the stand-in ssh.exe records.
+    record: PathBuf,
+    /// The Wine user's LOCALAPPDATA, as a path here.
+    local: PathBuf,
+    /// certsh.exe's state folder in it.
+    state: PathBuf,
+}
+
+impl Install {
+    fn new() -> (std::sync::MutexGuard<'static, ()>, TestEnv, Install) {
+        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let built = build();
+        let env = TestEnv::new();
+        let dir = tempfile::Builder::new()
+            .prefix("certsh-wine-e2e")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let prefix = dir.path().join("certsh");
+        for (from, to) in [
+            ("certsh.exe", "bin/certsh.exe"),
+            ("certsh-ssh.exe", "libexec/certsh/ssh.exe"),
+            ("examples/ssh_standin.exe", "standin/ssh.exe"),
+            (
+                "examples/credential_helper_standin.exe",
+                "standin/credential-helper.exe",
+            ),
+        ] {
+            let to = prefix.join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(built.join(from), &to).unwrap();
+        }
+        let record = dir.path().join("record");
+        // certsh.exe keeps its state in the Wine user's LOCALAPPDATA, which
+        // Wine sets whatever the environment says: start from none.
+        let local = local_app_data();
+        let state = local.join("certsh");
+        let _ = std::fs::remove_dir_all(&state);
+        let w = Install {
+            dir,
+            prefix,
+            record,
+            local,
+            state,
+        };
+        (one, env, w)
     }
-    let shim = prefix.join("libexec/certsh/ssh.exe");
-    let record = dir.path().join("record");
 
-    // certsh.exe keeps its state in the Wine user's LOCALAPPDATA, which
-    // Wine sets whatever the environment says: start from none.
-    let local = local_app_data();
-    let state = local.join("certsh");
-    let _ = std::fs::remove_dir_all(&state);
-
-    let extra = |code: &str| {
+    /// The variables that make the shim's ssh the stand-in, exiting `code`.
+    fn ssh(&self, code: &str) -> Vec<(&'static str, String)> {
         vec![
             (
                 "CERTSH_REAL_SSH",
-                windows_path(&prefix.join("standin/ssh.exe")),
+                windows_path(&self.prefix.join("standin/ssh.exe")),
             ),
-            ("STANDIN_RECORD", windows_path(&record)),
+            ("STANDIN_RECORD", windows_path(&self.record)),
             ("STANDIN_EXIT", code.to_string()),
         ]
-    };
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+#[test]
+fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_the_hot_path() {
+    let (_one, env, w) = Install::new();
+    let (prefix, record) = (w.prefix.clone(), w.record.clone());
+    let (local, state) = (w.local.clone(), w.state.clone());
+    let shim = prefix.join("libexec/certsh/ssh.exe");
+
+    let extra = |code: &str| w.ssh(code);
     // Bytes a text-mode pipe would change: CR LF, a lone LF, NUL, 0x1a
     // (Ctrl+Z, end of file to a text-mode reader) and every other byte, over
     // more than one pipe buffer.
@@ -374,6 +418,86 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
         "the renewal failed while ssh.exe read the certificate"
     );
     assert_ne!(current_certificate(&env, &prefix, &record, &local), before);
+}
 
-    let _ = std::fs::remove_dir_all(&state);
+#[test]
+fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_credential_helper_exe_or_in_its_file()
+ {
+    let (_one, mut env, w) = Install::new();
+    // The official CLI's world, not certsh's: no token variable, its folder
+    // under MAGENTO_CLOUD_CLI_HOME (Wine drops HOME), its helper installed
+    // as `credential-helper.exe` with the token behind it.
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let home = w.dir.path().join("home");
+    let config = home.join(".magento-cloud");
+    std::fs::create_dir_all(config.join("keychain")).unwrap();
+    std::fs::copy(
+        w.prefix.join("standin/credential-helper.exe"),
+        config.join("credential-helper.exe"),
+    )
+    .unwrap();
+    let url = "magento-cloud-cli/default/api-token";
+    std::fs::write(
+        config.join("keychain").join(url.replace('/', "_")),
+        support::certifier::API_TOKEN,
+    )
+    .unwrap();
+    let mut vars = w.ssh("0");
+    vars.push(("MAGENTO_CLOUD_CLI_HOME", windows_path(&home)));
+    let shim = w.prefix.join("libexec/certsh/ssh.exe");
+
+    let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(certsh_lines(&out.stderr), Vec::<String>::new());
+    assert_eq!(
+        env.certifier.signatures_for(support::certifier::API_TOKEN),
+        1
+    );
+    // Asked with the URL on its standard input and nothing after the
+    // action on its command line, once before and once under the store's
+    // lock, as on Unix.
+    assert_eq!(
+        std::fs::read_to_string(config.join("helper.log")).unwrap(),
+        format!("get {url}\nget {url}\n")
+    );
+    let certsh = w.prefix.join("bin/certsh.exe");
+    let status = run(&env, &certsh, &["status", "--json"], &vars, b"");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["login"]["credential"], "official-api-token");
+    assert_eq!(
+        status["login"]["origin"],
+        format!(
+            "the official CLI's API token ({url} through {})",
+            windows_path(&config.join("credential-helper.exe"))
+        )
+    );
+
+    // With its helpers off, the official CLI keeps the token in a file.
+    let _ = std::fs::remove_dir_all(&w.state);
+    std::fs::remove_file(config.join("credential-helper.exe")).unwrap();
+    let file = config.join(".session/sess-cli-default/api-token");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, format!("{}\n", support::certifier::API_TOKEN)).unwrap();
+    let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.certifier.signatures_for(support::certifier::API_TOKEN),
+        2
+    );
+    let status = run(&env, &certsh, &["status", "--json"], &vars, b"");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["login"]["origin"],
+        format!("the official CLI's API token in {}", windows_path(&file))
+    );
 }
