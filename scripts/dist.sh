@@ -6,7 +6,7 @@
 #                                      built as certsh-ssh),
 #                                      completions, man page, README, licences;
 #                                      the layout of a prefix made by install.sh
-#   certsh-<version>-x86_64-pc-windows-gnu.zip
+#   certsh-<version>-x86_64-pc-windows-gnu.zip (and -msvc.zip)
 #                                      for Windows: bin/certsh.exe and the shim
 #                                      libexec/certsh/ssh.exe, README, licences
 #   SHA256SUMS                         every certsh-<version>-*.tar.gz and .zip
@@ -31,7 +31,10 @@
 # built binary run under qemu-<arch>-static. The Apple targets build only on
 # macOS (the release workflow's macOS runner). x86_64-pc-windows-gnu is
 # cross-built on Linux with Debian's mingw-w64 gcc, its C runtime linked in
-# statically, and zipped with python3's zipfile (the same bytes each time).
+# statically, and zipped with python3's zipfile (the same bytes each time);
+# x86_64-pc-windows-msvc builds only on Windows (the release workflow's
+# Windows runner, in Git's bash), into a zip of the same layout. The Scoop
+# and winget manifests name the gnu zip, the one tested here under Wine.
 #
 # Archives are reproducible for a given commit and toolchain: entries sorted,
 # owner 0/0, mtimes set to SOURCE_DATE_EPOCH (default: the commit's time),
@@ -92,7 +95,13 @@ for t in $targets; do
             command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 ||
                 die "x86_64-w64-mingw32-gcc not found, needed to build for $t (apt-get install gcc-mingw-w64-x86-64)"
             command -v python3 >/dev/null 2>&1 || die "python3 not found, needed to zip the $t archive" ;;
-        *) die "unknown target '$t' (one of x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-gnu)" ;;
+        x86_64-pc-windows-msvc)
+            case "$host_os" in
+                MINGW* | MSYS* | CYGWIN*) ;;
+                *) die "$t builds only on Windows (the release workflow builds it on a Windows runner)" ;;
+            esac
+            command -v python3 >/dev/null 2>&1 || die "python3 not found, needed to zip the $t archive" ;;
+        *) die "unknown target '$t' (one of x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-gnu, x86_64-pc-windows-msvc)" ;;
     esac
     rustup target list --installed 2>/dev/null | grep -qx "$t" ||
         die "the Rust standard library for $t is not installed (rustup target add $t)"
@@ -209,9 +218,9 @@ build() {
                 die "musl-gcc not found, needed to build for $t (apt-get install musl-tools)"
             fi
             ;;
-        *-windows-gnu)
-            # mingw's libgcc and winpthread linked in: certsh.exe needs no
-            # DLL beside it.
+        *-windows-gnu | *-windows-msvc)
+            # The C runtime linked in (mingw's libgcc and winpthread, or
+            # MSVC's vcruntime): certsh.exe needs no DLL beside it.
             flags="-C target-feature=+crt-static"
             ;;
     esac

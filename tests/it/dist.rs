@@ -620,6 +620,14 @@ fn a_signing_key_that_the_installer_would_reject_is_refused_before_building() {
         text(&apple.stderr),
         "dist.sh: aarch64-apple-darwin builds only on macOS (the release workflow builds it on a macOS runner)\n"
     );
+    let msvc = dist_sh(&["x86_64-pc-windows-msvc".as_ref()])
+        .output()
+        .unwrap();
+    assert_eq!(msvc.status.code(), Some(1));
+    assert_eq!(
+        text(&msvc.stderr),
+        "dist.sh: x86_64-pc-windows-msvc builds only on Windows (the release workflow builds it on a Windows runner)\n"
+    );
 }
 
 /// The Windows archive: dist.sh cross-builds `x86_64-pc-windows-gnu` with
