@@ -597,12 +597,13 @@ fn setup_ssh_config_serves_each_account_to_plain_ssh() {
     ok(env
         .command_plain(&certsh)
         .args(["setup", "ssh-config", "--file", f]));
+    // The whole file: the test client config, then a block per account,
+    // each leaving out the users of the ones before it.
     let block = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        block.contains(
-            "Match originalhost \"*.magento.cloud,*.magentosite.cloud\" user \"proja,proja-*\" exec"
-        ),
-        "{block}"
+    assert_output(
+        env,
+        &block,
+        snapbox::file!["cases/setup_ssh_config_for_accounts.config"],
     );
     let user = two.a.user().to_string();
     let plain_ssh = |dest: &str| {

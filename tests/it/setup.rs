@@ -148,15 +148,13 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
         &p.stdout,
         snapbox::file!["cases/setup_ssh_config_added.stdout"],
     );
+    // The user's file whole: theirs as it was, then certsh's block.
     let written = std::fs::read_to_string(&file).unwrap();
-    assert!(written.contains(&format!(
-        "exec \"{} --profile magento ssh-config-hook\"",
-        certsh.display()
-    )));
-    assert!(written.contains(&format!(
-        "CertificateFile \"{}/current/id_ed25519-cert.pub\"",
-        env.state_dir().display()
-    )));
+    assert_output(
+        &env,
+        &written,
+        snapbox::file!["cases/setup_ssh_config_written.config"],
+    );
     assert_eq!(
         std::fs::read(env.path("user_ssh_config.certsh-backup")).unwrap(),
         original
