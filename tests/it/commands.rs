@@ -81,7 +81,11 @@ fn load_reports_mfa() {
     let env = TestEnv::new();
     env.certifier.set_mfa(true);
     let p = ok(env.certsh(["load"]));
-    assert!(p.stdout.contains("\n  MFA:         yes\n"), "{}", p.stdout);
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/load_with_mfa.stdout"],
+    );
 }
 
 #[test]
