@@ -224,7 +224,7 @@ pub fn systemd_unit(profile: &Profile, exe: &Path, socket: &Path) -> Result<Stri
         "{SYSTEMD_MARKER}\n\
          [Unit]\n\
          Description=certsh agent: self-renewing SSH certificates (profile {value})\n\
-         Documentation=https://github.com/certsh/certsh#ides-gui-git-clients-and-containers-certsh-agent\n\
+         Documentation=https://github.com/certsh/certsh/blob/main/docs/agent.md\n\
          \n\
          [Service]\n\
          ExecStart={} {option} {value} agent --socket {}\n\

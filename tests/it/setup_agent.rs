@@ -56,7 +56,7 @@ fn setup_agent_writes_a_unit_systemd_accepts_changes_nothing_twice_and_undo_remo
             "# certsh setup agent wrote this file; `certsh setup agent --undo` removes it.\n\
              [Unit]\n\
              Description=certsh agent: self-renewing SSH certificates (profile magento)\n\
-             Documentation=https://github.com/certsh/certsh#ides-gui-git-clients-and-containers-certsh-agent\n\
+             Documentation=https://github.com/certsh/certsh/blob/main/docs/agent.md\n\
              \n\
              [Service]\n\
              ExecStart=\"{}\" --profile magento agent --socket \"{}\"\n\
@@ -98,10 +98,13 @@ fn setup_agent_writes_a_unit_systemd_accepts_changes_nothing_twice_and_undo_remo
         "--file",
         config.to_str().unwrap(),
     ]));
+    // The whole file: the test client config, then the block that names
+    // the agent's socket.
     let block = std::fs::read_to_string(&config).unwrap();
-    assert!(
-        block.contains(&format!("    IdentityAgent \"{}\"\n", socket.display())),
-        "{block}"
+    assert_output(
+        &env,
+        &block,
+        snapbox::file!["cases/setup_ssh_config_agent.config"],
     );
 
     // Again: nothing on disk changes.
@@ -174,12 +177,10 @@ fn setup_agent_leaves_a_unit_it_did_not_write_and_names_other_profiles_apart() {
         snapbox::file!["cases/setup_agent_other_profile.stdout"],
     );
     let upsun = std::fs::read_to_string(unit_file(&env, "certsh-agent-upsun.service")).unwrap();
-    assert!(
-        upsun.contains(&format!(
-            "--profile upsun agent --socket \"{}\"\n",
-            env.home().join(".upsun-cli/certsh/agent.sock").display()
-        )),
-        "{upsun}"
+    assert_output(
+        &env,
+        &upsun,
+        snapbox::file!["cases/setup_agent_other_profile.service"],
     );
     assert_eq!(std::fs::read_to_string(&unit).unwrap(), mine);
 }
