@@ -7,41 +7,38 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// What `certsh --version` prints after the name: the version, the target
-/// and the commit it was built from (build.rs), e.g.
-/// `0.1.0 (x86_64-unknown-linux-musl, commit 1a2b3c4d5e6f)`.
-#[cfg(not(feature = "unchecked-access-lists"))]
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("CERTSH_BUILD_TARGET"),
-    ", commit ",
-    env!("CERTSH_BUILD_COMMIT"),
-    ")"
-);
-
-/// The same, for the build that takes every file as private (Cargo.toml,
-/// `unchecked-access-lists`): its version line says so, so that such a
-/// build is never mistaken for a release.
-#[cfg(feature = "unchecked-access-lists")]
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("CERTSH_BUILD_TARGET"),
-    ", commit ",
-    env!("CERTSH_BUILD_COMMIT"),
-    ", ",
-    unchecked!(),
-    ")"
-);
+/// The version line's words, with `extra` before its closing parenthesis.
+macro_rules! version {
+    ($($extra:expr),*) => {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (",
+            env!("CERTSH_BUILD_TARGET"),
+            ", commit ",
+            env!("CERTSH_BUILD_COMMIT"),
+            $($extra,)*
+            ")"
+        )
+    };
+}
 
 macro_rules! unchecked {
     () => {
         "access lists unchecked, a test build"
     };
 }
+
+/// What `certsh --version` prints after the name: the version, the target
+/// and the commit it was built from (build.rs), e.g.
+/// `0.1.0 (x86_64-unknown-linux-musl, commit 1a2b3c4d5e6f)`.
+#[cfg(not(feature = "unchecked-access-lists"))]
+pub const VERSION: &str = version!();
+
+/// The same, for the build that takes every file as private (Cargo.toml,
+/// `unchecked-access-lists`): its version line says so, so that such a
+/// build is never mistaken for a release.
 #[cfg(feature = "unchecked-access-lists")]
-use unchecked;
+pub const VERSION: &str = version!(", ", unchecked!());
 
 /// The mark [`VERSION`] carries in a build that checks no access lists.
 pub const UNCHECKED: &str = unchecked!();

@@ -738,7 +738,10 @@ fn the_windows_zip_holds_certsh_exe_and_its_shim_and_runs_under_wine() {
     );
     // The release checks access lists: it is not the build for the
     // end-to-end test under Wine (Cargo.toml, `unchecked-access-lists`).
-    assert!(!printed.contains("access lists unchecked"), "{printed}");
+    assert!(
+        !printed.contains(certsh::config::cli::UNCHECKED),
+        "{printed}"
+    );
     // Under Wine there is no real ssh.exe: the shim must not find itself.
     let refused = Command::new(&wine)
         .arg("run")

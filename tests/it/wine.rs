@@ -154,14 +154,27 @@ fn current_certificate(env: &TestEnv, prefix: &Path, record: &Path, local: &Path
         ("STANDIN_RECORD", windows_path(record)),
     ];
     let out = run(env, &shim, &[HOST, "true"], &extra, b"");
+    exits(&out, 0);
+    let path = option(&recorded(record).0, "CertificateFile");
+    std::fs::read(unix_path(&path, local)).unwrap()
+}
+
+/// Checks that a run under Wine exited with `code`, showing its stderr.
+#[track_caller]
+fn exits(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = option(&recorded(record).0, "CertificateFile");
-    std::fs::read(unix_path(&path, local)).unwrap()
+}
+
+/// `certsh.exe status --json` in this world.
+fn status_json(env: &TestEnv, certsh: &Path, vars: &[(&str, String)]) -> serde_json::Value {
+    let status = run(env, certsh, &["status", "--json"], vars, b"");
+    exits(&status, 0);
+    serde_json::from_slice(&status.stdout).unwrap()
 }
 
 /// certsh's lines on stderr (Wine adds lines of its own).
@@ -330,12 +343,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     // itself, with the same files, and asks the certifier nothing.
     std::fs::remove_file(&record).unwrap();
     let out = run(&env, &shim, &[HOST, "true"], &extra("0"), b"again\n");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 0);
     assert_eq!(out.stdout, b"again\n");
     assert_eq!(
         env.certifier.sign_requests(),
@@ -353,12 +361,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     std::fs::remove_file(&record).unwrap();
     let certsh = prefix.join("bin/certsh.exe");
     let out = run(&env, &certsh, &["ssh", HOST, "true"], &extra("7"), b"");
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 7);
     assert_eq!(recorded(&record).0, args);
     assert_eq!(env.certifier.sign_requests(), 1);
 
@@ -373,12 +376,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     ahead.push(("CERTSH_RENEW_AHEAD", "1".into()));
     std::fs::remove_file(&record).unwrap();
     let out = run(&env, &shim, &[HOST, "true"], &ahead, b"now\n");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 0);
     assert_eq!(out.stdout, b"now\n");
     assert_eq!(recorded(&record).0, args, "the current certificate is used");
     assert_eq!(
@@ -401,12 +399,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     let mut holding = ahead.clone();
     holding.push(("STANDIN_HOLD_MS", "4000".into()));
     let out = run(&env, &shim, &[HOST, "true"], &holding, b"");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 0);
     support::wait_until("the renewal under an open certificate ends", || {
         env.certifier.sign_requests() == 3 && !state.join("magento/renew.started").exists()
             || state.join("magento/renew-ahead.failed").exists()
@@ -447,12 +440,7 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
     let shim = w.prefix.join("libexec/certsh/ssh.exe");
 
     let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 0);
     assert_eq!(certsh_lines(&out.stderr), Vec::<String>::new());
     assert_eq!(
         env.certifier.signatures_for(support::certifier::API_TOKEN),
@@ -466,8 +454,7 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
         format!("get {url}\nget {url}\n")
     );
     let certsh = w.prefix.join("bin/certsh.exe");
-    let status = run(&env, &certsh, &["status", "--json"], &vars, b"");
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = status_json(&env, &certsh, &vars);
     assert_eq!(status["login"]["credential"], "official-api-token");
     assert_eq!(
         status["login"]["origin"],
@@ -484,18 +471,12 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, format!("{}\n", support::certifier::API_TOKEN)).unwrap();
     let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 0);
     assert_eq!(
         env.certifier.signatures_for(support::certifier::API_TOKEN),
         2
     );
-    let status = run(&env, &certsh, &["status", "--json"], &vars, b"");
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = status_json(&env, &certsh, &vars);
     assert_eq!(
         status["login"]["origin"],
         format!("the official CLI's API token in {}", windows_path(&file))
