@@ -16,7 +16,8 @@
 //! ```
 //!
 //! A generation holds one key for its whole life, so a certificate renewed
-//! for the same key is a single rename inside it, and a new key is a new
+//! for the same key is a single rename inside it (on Windows, a new
+//! generation with the same key: [`Store::renew`]), and a new key is a new
 //! generation published by one symlink rename. ssh is handed the resolved
 //! generation's paths, so a parallel ssh can never pair a key with a
 //! certificate for another key. Old generations stay for an hour after they
