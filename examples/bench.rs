@@ -61,6 +61,37 @@ fn time(cmd: &mut Command) -> Duration {
     d
 }
 
+/// `count` token requests one after the other, each on a connection of its
+/// own, as plain bytes over a `TcpStream`: the least a client can wait for
+/// a server that answers after a delay.
+fn bare_round_trips(certifier: &Certifier, count: usize) -> Duration {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let addr = format!("127.0.0.1:{}", certifier.port());
+    let body = format!("grant_type=api_token&api_token={}", certifier::API_TOKEN);
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:", certifier::DEFAULT_CLIENT_ID));
+    let request = format!(
+        "POST /oauth2/token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let t = Instant::now();
+    for _ in 0..count {
+        let mut s = std::net::TcpStream::connect(&addr).expect("the certifier listens");
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    t.elapsed()
+}
+
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -321,6 +352,16 @@ fn main() {
     println!(
         "cold path, token endpoint and certifier 1 s each: median {} over 5 runs",
         ms(median(&mut cold_slow))
+    );
+    // Its baseline: what two such round trips cost a bare client on this
+    // machine (both sides wake from a one-second sleep), in the same run.
+    let mut bare = vec![];
+    for _ in 0..5 {
+        bare.push(bare_round_trips(&w.certifier, 2));
+    }
+    println!(
+        "    baseline: a bare client's 2 round trips to the same 1 s endpoint: median {} over 5 runs",
+        ms(median(&mut bare))
     );
     w.certifier.set_fault(Fault::None);
     w.certifier.set_token_fault(Fault::None);
