@@ -365,6 +365,25 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     assert_eq!(recorded(&record).0, args);
     assert_eq!(env.certifier.sign_requests(), 1);
 
+    // With no CERTSH_REAL_SSH, the shim takes the first ssh.exe on PATH
+    // that is not itself, though its own folder comes first (WINEPATH is
+    // what Wine adds to a Windows program's PATH).
+    std::fs::remove_file(&record).unwrap();
+    let path_first = [
+        ("STANDIN_RECORD", windows_path(&record)),
+        (
+            "WINEPATH",
+            format!(
+                "{};{}",
+                windows_path(&prefix.join("libexec/certsh")),
+                windows_path(&prefix.join("standin"))
+            ),
+        ),
+    ];
+    let out = run(&env, &shim, &[HOST, "true"], &path_first, b"");
+    exits(&out, 0);
+    assert_eq!(recorded(&record).0, args);
+
     // Renewal ahead of expiry (`CERTSH_RENEW_AHEAD=1`: always due), with a
     // certifier that takes 3 s: ssh.exe runs at once with the current
     // certificate, and the shim's output ends while the detached renewal
