@@ -4,9 +4,10 @@
 //! credentials"), so that a user who logged in there is logged in here.
 //!
 //! - Through its credential helper, `<config dir>/credential-helper`
-//!   (`.exe` on Windows; a docker-credential helper it installs), when helpers are not turned off
-//!   (`api.disable_credential_helpers`): `get` with the server URL on stdin
-//!   answers `{"ServerURL", "Username", "Secret"}`. The token is at
+//!   (`.exe` on Windows; a docker-credential helper it installs), when
+//!   helpers are not turned off (`api.disable_credential_helpers`): `get`
+//!   with the server URL on stdin answers `{"ServerURL", "Username",
+//!   "Secret"}`. The token is at
 //!   `<slug>/<session id>/api-token`; the session at `<slug>/<session id>`,
 //!   its secret base64 of its JSON. Only that one helper is ever run, only if
 //!   it is the user's alone (`config/trust.rs`), never with a secret on its
