@@ -291,6 +291,15 @@ mod tests {
         assert_eq!(sh_quote(""), "''");
     }
 
+    /// What `setup git` writes on Windows: Git for Windows runs
+    /// core.sshCommand through its sh, which keeps backslashes inside single
+    /// quotes as they are.
+    #[test]
+    fn a_windows_path_is_single_quoted_with_its_backslashes() {
+        let shim = r"C:\Users\Me\AppData\Local\Programs\certsh\libexec\certsh\ssh.exe";
+        assert_eq!(sh_quote(shim), format!("'{shim}'"));
+    }
+
     #[test]
     fn line_breaks_are_refused() {
         assert!(sh_quote_path(Path::new("/a\nb")).is_err());
