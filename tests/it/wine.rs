@@ -501,3 +501,73 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
         format!("the official CLI's API token in {}", windows_path(&file))
     );
 }
+
+#[test]
+fn under_wine_an_api_token_stored_by_login_connects_and_logout_deletes_it_all() {
+    let (_one, mut env, w) = Install::new();
+    env.unset("MAGENTO_CLOUD_CLI_TOKEN");
+    let certsh = w.prefix.join("bin/certsh.exe");
+    let shim = w.prefix.join("libexec/certsh/ssh.exe");
+    let vars = w.ssh("0");
+
+    // The token on standard input, as a pipe gives it: stored, and a
+    // certificate obtained with it.
+    let out = run(
+        &env,
+        &certsh,
+        &["login", "--api-token"],
+        &vars,
+        format!("{}\n", support::certifier::API_TOKEN).as_bytes(),
+    );
+    exits(&out, 0);
+    let stored = w.state.join("magento/api-token");
+    assert!(stored.is_file(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        env.certifier.signatures_for(support::certifier::API_TOKEN),
+        1
+    );
+    let status = status_json(&env, &certsh, &vars);
+    assert_eq!(
+        status["login"]["origin"],
+        format!(
+            r"the API token stored in C:\users\{}\AppData\Local\certsh\magento\api-token",
+            wine_user(&w.local)
+        )
+    );
+
+    // The shim uses it: no new signature, the hot path.
+    let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
+    exits(&out, 0);
+    assert_eq!(
+        env.certifier.signatures_for(support::certifier::API_TOKEN),
+        1
+    );
+
+    // logout deletes the token, the key and the certificate.
+    let out = run(&env, &certsh, &["logout"], &vars, b"");
+    exits(&out, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Logged out of Magento Cloud (profile magento): no session; key and certificate deleted\n"
+    );
+    let left: Vec<String> = std::fs::read_dir(w.state.join("magento"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-") || n == "api-token" || n == "current")
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+    let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
+    exits(&out, 255);
+}
+
+/// The Wine user's name: the folder LOCALAPPDATA is in.
+fn wine_user(local: &Path) -> String {
+    let users = local
+        .ancestors()
+        .find(|p| {
+            p.parent()
+                .is_some_and(|u| u.file_name() == Some("users".as_ref()))
+        })
+        .expect("LOCALAPPDATA is under users");
+    users.file_name().unwrap().to_string_lossy().into_owned()
+}
