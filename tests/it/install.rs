@@ -52,11 +52,28 @@ fn install_twice_is_identical_and_uninstall_leaves_only_what_was_there() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("setup git"),
-        "the next step is printed: {stdout}"
-    );
+    // What it did, file by file, then the next step (the prefix's bin is
+    // not on this PATH).
+    let p = prefix.display();
+    let mut expected: String = [
+        "bin/certsh",
+        "libexec/certsh/ssh",
+        "share/bash-completion/completions/certsh",
+        "share/zsh/site-functions/_certsh",
+        "share/fish/vendor_completions.d/certsh.fish",
+        "share/man/man1/certsh.1",
+        "share/certsh/install-manifest",
+    ]
+    .iter()
+    .map(|rel| format!("installed {p}/{rel}\n"))
+    .collect();
+    expected.push_str(&format!(
+        "certsh is installed in {p}.\n\
+         ({p}/bin is not on your PATH; add it, or use the full path below.)\n\
+         Next step, so that plain git and IDEs use it:  {p}/bin/certsh setup git\n\
+         For plain ssh, scp and rsync as well:           {p}/bin/certsh setup ssh-config\n"
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     let first = snapshot(&prefix);
     for expected in [
         "file bin/certsh 755",
