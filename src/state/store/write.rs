@@ -1,0 +1,82 @@
+//! How the state folder's files are written: new and synced together (a
+//! generation), replaced by a rename (synced, or not for a cache), so that a
+//! reader sees the old file or the new one, never a mix.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::util::platform;
+
+/// Creates each file (0600, new) with its bytes, then syncs them all: synced
+/// after the last write, the first sync's journal commit carries the three
+/// files of a generation, where a sync after each write made one commit each
+/// (0.52 against 0.66 ms for three files on this ext4, docs/benchmarks.md).
+pub(super) fn write_new_synced(files: &[(&Path, &[u8])]) -> Result<()> {
+    let mut written = Vec::with_capacity(files.len());
+    for &(path, bytes) in files {
+        let mut f = platform::open_private(OpenOptions::new().write(true).create_new(true), path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push((path, f));
+    }
+    for (path, f) in written {
+        f.sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `path` (0600) by renaming a finished temporary file over it, so
+/// readers see the old file or the new one, never a mix.
+pub(super) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(dir, path, bytes, 0o600)
+}
+
+/// Writes `path` with `mode` through a temporary file in `dir` (its folder,
+/// so that the rename is atomic), synced before the rename.
+pub fn replace_file(dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    replace(dir, path, bytes, mode, true)
+}
+
+fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
+    let mut tmp = platform::private_temp_file(dir, ".tmp-", mode)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            if sync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // The error alone: tempfile's own says the same again.
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a private file atomically in its own folder.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path.parent().expect("file in a folder"), path, bytes)
+}
+
+/// Writes a cache file (0600) atomically in its own folder, without waiting
+/// for the disk: readers see the old file or the new one, and after a power
+/// cut the file may be empty or gone, which its readers take as no cache (a
+/// garbage `token.json` is replaced: `tests/it/robustness.rs`). The access
+/// token's sync was a third of the cold path's disk time.
+pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(
+        path.parent().expect("file in a folder"),
+        path,
+        bytes,
+        0o600,
+        false,
+    )
+}
