@@ -142,23 +142,6 @@ fn recorded(record: &Path) -> (Vec<String>, Vec<String>) {
     (args, names)
 }
 
-/// The certificate the shim hands ssh.exe now (a run with no renewal
-/// ahead), read here.
-fn current_certificate(env: &TestEnv, prefix: &Path, record: &Path, local: &Path) -> Vec<u8> {
-    let shim = prefix.join("libexec/certsh/ssh.exe");
-    let extra = [
-        (
-            "CERTSH_REAL_SSH",
-            windows_path(&prefix.join("standin/ssh.exe")),
-        ),
-        ("STANDIN_RECORD", windows_path(record)),
-    ];
-    let out = run(env, &shim, &[HOST, "true"], &extra, b"");
-    exits(&out, 0);
-    let path = option(&recorded(record).0, "CertificateFile");
-    std::fs::read(unix_path(&path, local)).unwrap()
-}
-
 /// Checks that a run under Wine exited with `code`, showing its stderr.
 #[track_caller]
 fn exits(out: &Output, code: i32) {
@@ -258,6 +241,25 @@ impl Install {
         (one, env, w)
     }
 
+    /// The shim, where the zip puts it.
+    fn shim(&self) -> PathBuf {
+        self.prefix.join("libexec/certsh/ssh.exe")
+    }
+
+    /// certsh.exe, where the zip puts it.
+    fn certsh(&self) -> PathBuf {
+        self.prefix.join("bin/certsh.exe")
+    }
+
+    /// The certificate the shim hands ssh.exe now (a run with no renewal
+    /// ahead), read here.
+    fn current_certificate(&self, env: &TestEnv) -> Vec<u8> {
+        let out = run(env, &self.shim(), &[HOST, "true"], &self.ssh("0"), b"");
+        exits(&out, 0);
+        let path = option(&recorded(&self.record).0, "CertificateFile");
+        std::fs::read(unix_path(&path, &self.local)).unwrap()
+    }
+
     /// The variables that make the shim's ssh the stand-in, exiting `code`.
     fn ssh(&self, code: &str) -> Vec<(&'static str, String)> {
         vec![
@@ -282,7 +284,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     let (_one, env, w) = Install::new();
     let (prefix, record) = (w.prefix.clone(), w.record.clone());
     let (local, state) = (w.local.clone(), w.state.clone());
-    let shim = prefix.join("libexec/certsh/ssh.exe");
+    let shim = w.shim();
 
     let extra = |code: &str| w.ssh(code);
     // Bytes a text-mode pipe would change: CR LF, a lone LF, NUL, 0x1a
@@ -359,7 +361,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
 
     // `certsh.exe ssh`, as core.sshCommand runs it, takes the same path.
     std::fs::remove_file(&record).unwrap();
-    let certsh = prefix.join("bin/certsh.exe");
+    let certsh = w.certsh();
     let out = run(&env, &certsh, &["ssh", HOST, "true"], &extra("7"), b"");
     exits(&out, 7);
     assert_eq!(recorded(&record).0, args);
@@ -404,8 +406,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
         "the output ended only after the renewal"
     );
     support::wait_until("the background renewal replaces the certificate", || {
-        env.certifier.sign_requests() == 2
-            && current_certificate(&env, &prefix, &record, &local) != first
+        env.certifier.sign_requests() == 2 && w.current_certificate(&env) != first
     });
     env.certifier.set_fault(Fault::None);
     assert_eq!(env.certifier.sign_requests(), 2);
@@ -413,7 +414,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
     // A renewal while another ssh.exe has the certificate open, as Windows
     // OpenSSH opens it (no sharing for deletes): it succeeds, and the next
     // connection gets the new certificate and hears of no failure.
-    let before = current_certificate(&env, &prefix, &record, &local);
+    let before = w.current_certificate(&env);
     env.certifier.set_fault(Fault::SlowMs(1000));
     let mut holding = ahead.clone();
     holding.push(("STANDIN_HOLD_MS", "4000".into()));
@@ -429,7 +430,7 @@ fn under_wine_the_shim_gets_a_certificate_hands_over_to_ssh_exe_and_then_takes_t
         None,
         "the renewal failed while ssh.exe read the certificate"
     );
-    assert_ne!(current_certificate(&env, &prefix, &record, &local), before);
+    assert_ne!(w.current_certificate(&env), before);
 }
 
 #[test]
@@ -456,7 +457,7 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
     .unwrap();
     let mut vars = w.ssh("0");
     vars.push(("MAGENTO_CLOUD_CLI_HOME", windows_path(&home)));
-    let shim = w.prefix.join("libexec/certsh/ssh.exe");
+    let shim = w.shim();
 
     let out = run(&env, &shim, &[HOST, "true"], &vars, b"");
     exits(&out, 0);
@@ -472,7 +473,7 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
         std::fs::read_to_string(config.join("helper.log")).unwrap(),
         format!("get {url}\nget {url}\n")
     );
-    let certsh = w.prefix.join("bin/certsh.exe");
+    let certsh = w.certsh();
     let status = status_json(&env, &certsh, &vars);
     assert_eq!(status["login"]["credential"], "official-api-token");
     assert_eq!(
@@ -506,8 +507,8 @@ fn under_wine_certsh_exe_uses_the_api_token_the_official_cli_stored_behind_crede
 fn under_wine_an_api_token_stored_by_login_connects_and_logout_deletes_it_all() {
     let (_one, mut env, w) = Install::new();
     env.unset("MAGENTO_CLOUD_CLI_TOKEN");
-    let certsh = w.prefix.join("bin/certsh.exe");
-    let shim = w.prefix.join("libexec/certsh/ssh.exe");
+    let certsh = w.certsh();
+    let shim = w.shim();
     let vars = w.ssh("0");
 
     // The token on standard input, as a pipe gives it: stored, and a
