@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ssh_key::PrivateKey;
 
 use crate::config::{ApiToken, Config};
 use crate::credentials::api::{AccessToken, Api, Granted, Signed};
@@ -124,54 +123,63 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
         .to_openssh()
         .context("cannot encode the public key")?;
 
-    let t = Instant::now();
-    let api = Api::new(cfg, deadline)?;
-    debug(cfg.debug, || {
-        format!("phase client: HTTP client in {}", ms(t))
-    });
-    let cert_text = obtain(cfg, &api, &store, &cred, &public_text)?;
-    let t = Instant::now();
-    let checked = cert::check_new(&cert_text, public.key_data(), now()).map_err(|why| {
-        Fixable::new(
+    // A new key's files are written and synced while the certifier is
+    // asked: the sync is most of what publishing costs, and the network
+    // wait hides it. The certificate is synced after it arrives, before
+    // `current` names it.
+    std::thread::scope(|s| -> Result<()> {
+        let prepared = new_key
+            .as_ref()
+            .map(|k| s.spawn(|| store.prepare_key(k, now())));
+        let t = Instant::now();
+        let api = Api::new(cfg, deadline)?;
+        debug(cfg.debug, || {
+            format!("phase client: HTTP client in {}", ms(t))
+        });
+        let cert_text = obtain(cfg, &api, &store, &cred, &public_text)?;
+        let t = Instant::now();
+        let checked = cert::check_new(&cert_text, public.key_data(), now()).map_err(|why| {
+            Fixable::new(
+                format!(
+                    "certifier {} returned a certificate that {why}",
+                    api.sign_url()
+                ),
+                "the certificate in use was kept; report this if it persists",
+            )
+        })?;
+        debug(cfg.debug, || {
             format!(
-                "certifier {} returned a certificate that {why}",
-                api.sign_url()
-            ),
-            "the certificate in use was kept; report this if it persists",
-        )
+                "new certificate for key {}, valid {} s",
+                cert::fingerprint(public.key_data()),
+                cert::seconds_left(&checked, now())
+            )
+        });
+        let text = with_comment(&cert_text, &cert::source_comment(&cred.fingerprint));
+        match (&reuse_key, prepared) {
+            (Some(c), _) => store.renew(c, &text)?,
+            (None, Some(p)) => p
+                .join()
+                .expect("writing the key does not panic")?
+                .publish(&text, now())?,
+            (None, None) => unreachable!(),
+        }
+        debug(cfg.debug, || {
+            format!("phase publish: checked and stored in {}", ms(t))
+        });
+        Ok(())
     })?;
-    debug(cfg.debug, || {
-        format!(
-            "new certificate for key {}, valid {} s",
-            cert::fingerprint(public.key_data()),
-            cert::seconds_left(&checked, now())
-        )
-    });
-    let text = with_comment(&cert_text, &cert::source_comment(&cred.fingerprint));
-    match (&reuse_key, &new_key) {
-        (Some(c), _) => store.renew(c, &text)?,
-        (None, Some(k)) => publish(&store, k, &text)?,
-        (None, None) => unreachable!(),
-    }
     let c = store.current().with_context(|| {
         format!(
             "the new certificate in {} cannot be read back",
             store.dir.display()
         )
     })?;
-    debug(cfg.debug, || {
-        format!("phase publish: checked and stored in {}", ms(t))
-    });
     Ok(c)
 }
 
 /// Milliseconds since `t`, for the debug log's phase timings.
 fn ms(t: Instant) -> String {
     format!("{:.2} ms", t.elapsed().as_secs_f64() * 1000.0)
-}
-
-fn publish(store: &Store, key: &PrivateKey, text: &str) -> Result<()> {
-    store.publish(key, text, now())
 }
 
 /// Access token, then certificate; a cached access token the certifier

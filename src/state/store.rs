@@ -198,11 +198,15 @@ impl Store {
         let key = read(&current.key_path)?;
         let public = read(&gen_dir.join(PUB))?;
         let now = crate::state::cert::now();
-        self.publish_files(current.key_created, &key, &public, cert_text, now)
+        self.prepare_files(current.key_created, &key, &public)?
+            .publish(cert_text, now)
     }
 
-    /// Publishes a new key with its certificate as the current generation.
-    pub fn publish(&self, key: &PrivateKey, cert_text: &str, now: u64) -> Result<()> {
+    /// Starts a generation for a new key made at `created`: its folder, and
+    /// the key and its public half written and synced. The certificate comes
+    /// later ([`Prepared::publish`]), so the cold path can do this while it
+    /// waits for the certifier.
+    pub fn prepare_key(&self, key: &PrivateKey, created: u64) -> Result<Prepared<'_>> {
         let pem = key
             .to_openssh(LineEnding::LF)
             .context("cannot encode the key")?;
@@ -211,43 +215,27 @@ impl Store {
             .to_openssh()
             .context("cannot encode the key")?;
         let public = format!("{public}\n");
-        self.publish_files(now, pem.as_bytes(), public.as_bytes(), cert_text, now)
+        self.prepare_files(created, pem.as_bytes(), public.as_bytes())
     }
 
-    /// Writes a generation for a key made at `created` (its name says
-    /// when), makes it the current one and clears away old ones.
-    fn publish_files(
-        &self,
-        created: u64,
-        key: &[u8],
-        public: &[u8],
-        cert_text: &str,
-        now: u64,
-    ) -> Result<()> {
+    /// Writes a generation's key files for a key made at `created` (its
+    /// name says when). Nothing names it until it is published.
+    fn prepare_files(&self, created: u64, key: &[u8], public: &[u8]) -> Result<Prepared<'_>> {
         let name = format!("gen-{created}-{:08x}", OsRng.next_u32());
-        let gen_dir = self.dir.join(&name);
-        platform::create_private_dir(&gen_dir)
-            .with_context(|| format!("cannot create {}", gen_dir.display()))?;
+        let dir = self.dir.join(&name);
+        platform::create_private_dir(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let prepared = Prepared {
+            store: self,
+            name,
+            dir,
+            published: false,
+        };
         write_new_synced(&[
-            (&gen_dir.join(KEY), key),
-            (&gen_dir.join(PUB), public),
-            (&gen_dir.join(CERT), cert_text.as_bytes()),
+            (&prepared.dir.join(KEY), key),
+            (&prepared.dir.join(PUB), public),
         ])?;
-        let replaced = platform::read_pointer(&self.dir.join(CURRENT)).ok();
-        let link_tmp = self.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
-        platform::write_pointer(Path::new(&name), &link_tmp)
-            .with_context(|| format!("cannot create {}", link_tmp.display()))?;
-        fs::rename(&link_tmp, self.dir.join(CURRENT))
-            .with_context(|| format!("cannot publish {}", gen_dir.display()))?;
-        // The hour a replaced generation is kept counts from now, not from
-        // its last renewal: the cleanup goes by modification time. Best
-        // effort, like the cleanup itself.
-        if let Some(old) = replaced {
-            let _ = fs::File::open(self.dir.join(old))
-                .and_then(|d| d.set_modified(std::time::SystemTime::now()));
-        }
-        self.remove_old(&name, now);
-        Ok(())
+        Ok(prepared)
     }
 
     /// Deletes every key and certificate (`certsh logout`): the `current`
@@ -303,6 +291,50 @@ impl Store {
                     _ => fs::remove_file(entry.path()),
                 };
             }
+        }
+    }
+}
+
+/// A generation whose key is written and synced, not yet named by
+/// `current`. Dropped unpublished (the certifier refused, the network
+/// failed), it is removed; one a killed process left behind goes with the
+/// hourly cleanup.
+pub struct Prepared<'s> {
+    store: &'s Store,
+    name: String,
+    dir: PathBuf,
+    published: bool,
+}
+
+impl Prepared<'_> {
+    /// Writes the certificate beside the key, synced, makes this generation
+    /// the current one and clears away old ones.
+    pub fn publish(mut self, cert_text: &str, now: u64) -> Result<()> {
+        let store = self.store;
+        write_new_synced(&[(&self.dir.join(CERT), cert_text.as_bytes())])?;
+        let replaced = platform::read_pointer(&store.dir.join(CURRENT)).ok();
+        let link_tmp = store.dir.join(format!(".current-{:08x}", OsRng.next_u32()));
+        platform::write_pointer(Path::new(&self.name), &link_tmp)
+            .with_context(|| format!("cannot create {}", link_tmp.display()))?;
+        fs::rename(&link_tmp, store.dir.join(CURRENT))
+            .with_context(|| format!("cannot publish {}", self.dir.display()))?;
+        self.published = true;
+        // The hour a replaced generation is kept counts from now, not from
+        // its last renewal: the cleanup goes by modification time. Best
+        // effort, like the cleanup itself.
+        if let Some(old) = replaced {
+            let _ = fs::File::open(store.dir.join(old))
+                .and_then(|d| d.set_modified(std::time::SystemTime::now()));
+        }
+        store.remove_old(&self.name, now);
+        Ok(())
+    }
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_dir_all(&self.dir);
         }
     }
 }

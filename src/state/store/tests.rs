@@ -102,3 +102,54 @@ fn atomic_write_is_private() {
         assert_eq!(meta.mode() & 0o777, 0o600);
     }
 }
+
+/// A certificate for `key`, signed by a throwaway CA, valid for an hour.
+fn cert_for(key: &PrivateKey) -> String {
+    use ssh_key::certificate::{Builder, CertType};
+    let now = crate::state::cert::now();
+    let ca = new_key("ca").unwrap();
+    let mut b =
+        Builder::new_with_random_nonce(&mut OsRng, key.public_key(), now - 30, now + 3600).unwrap();
+    b.cert_type(CertType::User).unwrap();
+    b.key_id("user-1").unwrap();
+    b.valid_principal("p").unwrap();
+    b.sign(&ca).unwrap().to_openssh().unwrap()
+}
+
+fn generations(store: &Store) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(&store.dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_prepared_generation_is_current_only_once_published_and_gone_if_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store {
+        dir: tmp.path().to_path_buf(),
+    };
+    let now = crate::state::cert::now();
+    let first = new_key("first").unwrap();
+    let prepared = store.prepare_key(&first, now).unwrap();
+    let [name] = <[String; 1]>::try_from(generations(&store)).unwrap();
+    assert!(tmp.path().join(&name).join(KEY).is_file());
+    assert!(!tmp.path().join(&name).join(CERT).exists());
+    assert!(store.current().is_none(), "nothing names it yet");
+    prepared.publish(&cert_for(&first), now).unwrap();
+    let current = store.current().expect("published");
+    assert_eq!(current.public_key.key_data(), first.public_key().key_data());
+    assert_eq!(current.key_path, tmp.path().join(&name).join(KEY));
+
+    // A second key whose certificate never comes (the certifier refused):
+    // its folder goes, and the first generation stays current.
+    let second = new_key("second").unwrap();
+    drop(store.prepare_key(&second, now).unwrap());
+    assert_eq!(generations(&store), [name]);
+    let still = store.current().expect("still current");
+    assert_eq!(still.public_key.key_data(), first.public_key().key_data());
+}
