@@ -168,21 +168,9 @@ fn compare_builds(w: &World, builds: &[PathBuf], n: usize) {
         .map(|(i, certsh)| {
             let floor = certsh.with_file_name("examples").join("exec_floor");
             assert!(floor.exists(), "{} is not built", floor.display());
-            let dir = w.home.with_file_name(format!("build{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let shim = dir.join("ssh");
-            let _ = std::fs::remove_file(&shim);
-            link(certsh, &shim);
-            let path = certsh.to_string_lossy();
-            let label = if path.contains("-musl/") {
-                "musl, static"
-            } else if path.contains("/bench-nopie/") {
-                "glibc, static, not PIE (experiment)"
-            } else {
-                "glibc, static"
-            };
+            let shim = shim_for(w, i, certsh);
             Build {
-                label: format!("{label} ({})", certsh.display()),
+                label: build_label(certsh),
                 size: std::fs::metadata(certsh).unwrap().len(),
                 floor,
                 shim,
@@ -343,26 +331,47 @@ fn main() {
         "last third, certifier 1 s (foreground, renewal ahead off) median {} over 5 runs",
         ms(median(&mut waited))
     );
-    // Cold with both endpoints 1 s away: two delays and certsh's own work.
-    let mut cold_slow = vec![];
-    for _ in 0..5 {
-        let _ = std::fs::remove_dir_all(w.state());
-        cold_slow.push(time(w.cmd(&w.shim).args([HOST, REMOTE])));
+    // Cold with both endpoints 1 s away, for each build: two delays and
+    // certsh's own work. Its baselines, interleaved with it: what the two
+    // round trips cost a bare client on this machine (both sides wake from
+    // a one-second sleep), and that build's exec floor, the one process
+    // start and exec every connection has with or without certsh.
+    let cold_builds = if builds.is_empty() {
+        vec![w.certsh.clone()]
+    } else {
+        builds.clone()
+    };
+    for (i, certsh) in cold_builds.iter().enumerate() {
+        let shim = shim_for(&w, i, certsh);
+        let floor = certsh.with_file_name("examples").join("exec_floor");
+        let (mut cold, mut bare, mut floors) = (vec![], vec![], vec![]);
+        for _ in 0..5 {
+            let _ = std::fs::remove_dir_all(w.state());
+            cold.push(time(w.cmd(&shim).args([HOST, REMOTE])));
+            bare.push(bare_round_trips(&w.certifier, 2));
+            if floor.exists() {
+                floors.push(time(w.cmd(&floor).args([HOST, REMOTE])));
+            }
+        }
+        let (c, b) = (median(&mut cold), median(&mut bare));
+        let f = if floors.is_empty() {
+            Duration::ZERO
+        } else {
+            median(&mut floors)
+        };
+        println!(
+            "cold path, token endpoint and certifier 1 s each, {}: median {} over 5 runs",
+            build_label(certsh),
+            ms(c)
+        );
+        println!(
+            "    baselines: a bare client's 2 round trips to the same endpoint {}, exec floor {}; certsh's own: {} over the bare client, {} over both",
+            ms(b),
+            ms(f),
+            ms(c.saturating_sub(b)),
+            ms(c.saturating_sub(b + f))
+        );
     }
-    println!(
-        "cold path, token endpoint and certifier 1 s each: median {} over 5 runs",
-        ms(median(&mut cold_slow))
-    );
-    // Its baseline: what two such round trips cost a bare client on this
-    // machine (both sides wake from a one-second sleep), in the same run.
-    let mut bare = vec![];
-    for _ in 0..5 {
-        bare.push(bare_round_trips(&w.certifier, 2));
-    }
-    println!(
-        "    baseline: a bare client's 2 round trips to the same 1 s endpoint: median {} over 5 runs",
-        ms(median(&mut bare))
-    );
     w.certifier.set_fault(Fault::None);
     w.certifier.set_token_fault(Fault::None);
 
@@ -431,6 +440,29 @@ fn main() {
         ms(*slowest.iter().max().unwrap())
     );
     let _ = Fault::None;
+}
+
+/// The shim of the `i`th build, in a folder of its own.
+fn shim_for(w: &World, i: usize, certsh: &Path) -> PathBuf {
+    let dir = w.home.with_file_name(format!("build{i}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shim = dir.join("ssh");
+    let _ = std::fs::remove_file(&shim);
+    link(certsh, &shim);
+    shim
+}
+
+/// How a build was made, from where scripts/bench.sh puts it.
+fn build_label(certsh: &Path) -> String {
+    let path = certsh.to_string_lossy();
+    let label = if path.contains("-musl/") {
+        "musl, static"
+    } else if path.contains("/bench-nopie/") {
+        "glibc, static, not PIE (experiment)"
+    } else {
+        "glibc, static"
+    };
+    format!("{label} ({})", certsh.display())
 }
 
 /// The shim: a symlink named `ssh` to the shim program built beside
