@@ -182,6 +182,8 @@ struct Reader<'a> {
     /// `-J` or `-o ProxyJump` set a jump host: ssh then refuses `-J`
     /// ("Only a single -J option is permitted").
     jump: bool,
+    /// The hop before the destination of the jump that counts (the first).
+    jump_hop: Option<Hop<'a>>,
     /// `-o ProxyCommand` set a command: ssh then refuses `-J`.
     proxy_command: bool,
     /// `-W` named a host: ssh takes one such `-W`.
@@ -375,6 +377,7 @@ impl<'a> Reader<'a> {
                     return Err(Passthrough::NotUnderstood);
                 }
                 self.jump = true;
+                self.jump_hop = last_hop(bytes);
                 self.proxy_command = true;
             }
             b'W' => {
@@ -449,6 +452,9 @@ impl<'a> Reader<'a> {
             // setting counts, but every one is checked.
             if !valid_jump(directive.args) {
                 return Err(Passthrough::NotUnderstood);
+            }
+            if !self.jump {
+                self.jump_hop = last_hop(directive.args);
             }
             self.jump = true;
         } else if keyword.eq_ignore_ascii_case(b"proxycommand") {
@@ -543,9 +549,17 @@ impl<'a> Reader<'a> {
                 return Err(Passthrough::Query(query));
             }
             let host = cow_to_string(host).ok_or(Passthrough::NotUtf8)?;
-            if let Some(template) = &command.hostname_option {
+            let target = match &command.hostname_option {
                 // ssh stops on a `%` token it cannot expand in HostName.
-                expand_hostname(template, &host).ok_or(Passthrough::NotUnderstood)?;
+                Some(template) => {
+                    expand_hostname(template, &host).ok_or(Passthrough::NotUnderstood)?
+                }
+                None => host.clone(),
+            };
+            if let Some(hop) = &self.jump_hop
+                && jumps_to_itself(hop, &target, self.user.as_deref(), self.port)
+            {
+                return Err(Passthrough::NotUnderstood);
             }
             let user = self
                 .user
@@ -566,6 +580,24 @@ impl<'a> Reader<'a> {
         }
         command
     }
+}
+
+/// ssh.c's "jumphost loop via": the last hop is the destination itself,
+/// compared as ssh compares them. The hop's host as written, the
+/// destination's (after `-o HostName`) lowercased; ports default to 22;
+/// the hop's user defaults to the destination's, and that one to the login
+/// name.
+fn jumps_to_itself(hop: &Hop<'_>, target: &str, user: Option<&[u8]>, port: Option<u16>) -> bool {
+    let same_user = match (&hop.user, user) {
+        (None, _) => true,
+        (Some(hop_user), Some(user)) => **hop_user == *user,
+        (Some(hop_user), None) => {
+            crate::util::platform::user_name().is_some_and(|name| name.as_bytes() == &**hop_user)
+        }
+    };
+    hop.host == target.to_ascii_lowercase().as_bytes()
+        && hop.port.unwrap_or(22) == port.unwrap_or(22)
+        && same_user
 }
 
 /// The value glued to an option letter (`-p2222`), from byte `from` of `word`.

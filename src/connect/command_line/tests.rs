@@ -797,3 +797,59 @@ fn arguments_split_like_argv_split() {
     assert!(matches!(arguments.next(), Some(Ok(Cow::Owned(_)))));
     assert!(arguments.next().is_none());
 }
+
+/// ssh.c's "jumphost loop via": the last hop is the destination, by host
+/// (the destination's lowercased, after `-o HostName`), port (22 when
+/// unsaid) and user (the hop's defaults to the destination's, that one to
+/// the login name). Each line as OpenSSH 9.2's `ssh -G -F /dev/null` takes it.
+#[test]
+fn a_jump_through_the_destination_itself_is_refused_as_ssh_refuses_it() {
+    let me = crate::util::platform::user_name().expect("a login name");
+    let me_at_a = format!("{me}@a");
+    for line in [
+        &["-J", "a", "a"][..],
+        &["-J", "a", "A"],
+        &["-J", "a:22", "a"],
+        &["-J", "a:", "a"],
+        &["-J", "[a]:22", "a"],
+        &["-J", "a", "-p", "22", "a"],
+        &["-o", "Port=22", "-J", "a", "a"],
+        &["-p", "2222", "-J", "a:2222", "a"],
+        &["-J", me_at_a.as_str(), "a"],
+        &["-l", "u", "-J", "u@a", "a"],
+        &["-o", "User=u", "-J", "u@a", "a"],
+        &["-J", "a", "u@a"],
+        &["-J", "b,a", "a"],
+        &["-J", "ssh://a", "a"],
+        &["-J", "ssh://a:22/", "a"],
+        &["-J", "a", "ssh://a:22"],
+        &["-J", "a b", "a"],
+        &["-J", "a #c", "a"],
+        &["-o", "ProxyJump=a", "a"],
+        &["-o", "ProxyJump a:22", "a"],
+        &["-o", "HostName=a", "-J", "a", "x"],
+        &["-o", "HostName=A", "-J", "a", "x"],
+        &["-o", "HostName=%h.x", "-J", "a.x", "A"],
+    ] {
+        assert_eq!(
+            passthrough(line),
+            Some(Passthrough::NotUnderstood),
+            "{line:?}"
+        );
+    }
+    for (line, want) in [
+        (&["-J", "A", "a"][..], dest(None, "a", None)),
+        (&["-J", "a:2222", "a"], dest(None, "a", None)),
+        (&["-J", "a,b", "a"], dest(None, "a", None)),
+        (&["-J", "none", "none"], dest(None, "none", None)),
+        (&["-J", "a", "-p", "2222", "a"], dest(None, "a", Some(2222))),
+    ] {
+        assert_eq!(parse(line).destination, want, "{line:?}");
+    }
+    if me != "u" {
+        assert_eq!(
+            parse(&["-J", "u@a", "a"]).destination,
+            dest(None, "a", None)
+        );
+    }
+}

@@ -193,16 +193,70 @@ pub(super) fn valid_jump(value: &[u8]) -> bool {
     if value.eq_ignore_ascii_case(b"none") {
         return true;
     }
+    hops(value).all(|hop| match parse_ssh_uri(hop) {
+        Some(uri) => uri.is_ok(),
+        None => user_host_port(hop),
+    })
+}
+
+/// The hops of a jump value, up to its comment or first white space.
+fn hops(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let end = value
         .iter()
         .position(|&b| b == b'#' || matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
         .unwrap_or(value.len());
-    value[..end]
-        .split(|&b| b == b',')
-        .all(|hop| match parse_ssh_uri(hop) {
-            Some(uri) => uri.is_ok(),
-            None => user_host_port(hop),
+    value[..end].split(|&b| b == b',')
+}
+
+/// The hop just before the destination, as `parse_jump` keeps it for
+/// ssh.c's check "jumphost loop via": its user, host and port as written.
+pub(super) struct Hop<'a> {
+    pub(super) user: Option<Cow<'a, [u8]>>,
+    pub(super) host: &'a [u8],
+    pub(super) port: Option<u16>,
+}
+
+/// The last hop of a value [`valid_jump`] accepted; `None` for `none`.
+pub(super) fn last_hop(value: &[u8]) -> Option<Hop<'_>> {
+    if value.eq_ignore_ascii_case(b"none") {
+        return None;
+    }
+    let hop = hops(value).last()?;
+    if let Some(uri) = parse_ssh_uri(hop) {
+        let uri = uri.ok()?;
+        return Some(Hop {
+            user: uri.user,
+            host: uri.host,
+            port: uri.port,
+        });
+    }
+    let (user, rest) = match hop.iter().rposition(|&b| b == b'@') {
+        Some(at) => (Some(Cow::Borrowed(&hop[..at])), &hop[at + 1..]),
+        None => (None, hop),
+    };
+    let (host, port) = split_host_port(rest)?;
+    Some(Hop {
+        user,
+        host,
+        port: port.and_then(port_number),
+    })
+}
+
+/// `host`, `host:port`, `[host]` or `[host]:port`.
+fn split_host_port(rest: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    if rest.first() == Some(&b'[') {
+        let close = rest.iter().position(|&b| b == b']')?;
+        match rest.get(close + 1) {
+            None => Some((&rest[1..close], None)),
+            Some(b':') => Some((&rest[1..close], Some(&rest[close + 2..]))),
+            Some(_) => None,
+        }
+    } else {
+        Some(match rest.iter().position(|&b| b == b':') {
+            Some(colon) => (&rest[..colon], Some(&rest[colon + 1..])),
+            None => (rest, None),
         })
+    }
 }
 
 /// misc.c's `parse_user_host_port`, as [`valid_jump`] describes it.
@@ -217,20 +271,8 @@ pub(super) fn user_host_port(hop: &[u8]) -> bool {
     if rest.contains(&b'/') {
         return false;
     }
-    let (host, port) = if rest.first() == Some(&b'[') {
-        let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        match rest.get(close + 1) {
-            None => (&rest[1..close], None),
-            Some(b':') => (&rest[1..close], Some(&rest[close + 2..])),
-            Some(_) => return false,
-        }
-    } else {
-        match rest.iter().position(|&b| b == b':') {
-            Some(colon) => (&rest[..colon], Some(&rest[colon + 1..])),
-            None => (rest, None),
-        }
+    let Some((host, port)) = split_host_port(rest) else {
+        return false;
     };
     !host.is_empty()
         && valid_hostname(host)

@@ -14,7 +14,7 @@
 //! - a pointer replaced by one rename ([`write_pointer`], [`read_pointer`]):
 //!   a symlink on Unix, a small file on Windows, where a symlink needs a
 //!   privilege;
-//! - who the user is ([`user_id`], [`home_from_user_database`],
+//! - who the user is ([`user_id`], [`user_name`], [`home_from_user_database`],
 //!   [`USER_NAME_VARIABLE`]), which file a path is ([`file_id`]), what may
 //!   run ([`is_program`]), and the terminal ([`Tty`], [`EchoOff`]);
 //! - the bytes of a name (on Unix any bytes; on Windows Unicode);
@@ -40,7 +40,7 @@ pub use imp::{
     file_id, home_from_user_database, is_program, is_ssh_name, leave_session, mode_of,
     no_core_dumps, open_private, open_to_others, os_str_from_bytes, os_string_from_bytes,
     owned_by_user, private_temp_dir, private_temp_file, read_pointer, set_mode, socket_answers,
-    ssh_off_path, user_id, write_pointer,
+    ssh_off_path, user_id, user_name, write_pointer,
 };
 
 /// Removes `vars` from this process's own environment. For the shim's last

@@ -95,6 +95,29 @@ pub fn home_from_user_database() -> Option<PathBuf> {
         .map(|u| u.dir)
 }
 
+/// The real uid's login name in the password database: the user ssh
+/// connects as when none is given. Read as [`home_from_user_database`]
+/// reads the database.
+#[cfg(not(target_os = "macos"))]
+pub fn user_name() -> Option<String> {
+    let uid = user_id();
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2] == uid).then(|| f[0].to_string())
+    })
+}
+
+/// The real uid's login name, from `getpwuid_r` as ssh asks.
+#[cfg(target_os = "macos")]
+pub fn user_name() -> Option<String> {
+    let uid = nix::unistd::Uid::current();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
 /// A file's device and inode, if it can be read.
 pub fn file_id(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))

@@ -147,6 +147,11 @@ pub fn user_id() -> String {
     std::env::var("USERNAME").unwrap_or_else(|_| "user".into())
 }
 
+/// The login name ssh.exe connects as when none is given (`%USERNAME%`).
+pub fn user_name() -> Option<String> {
+    std::env::var("USERNAME").ok().filter(|v| !v.is_empty())
+}
+
 /// The user's profile folder (`%USERPROFILE%`), where Windows OpenSSH
 /// looks for `.ssh\config`.
 pub fn home_from_user_database() -> Option<PathBuf> {
