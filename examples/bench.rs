@@ -341,11 +341,15 @@ fn main() {
     } else {
         builds.clone()
     };
+    let cold_runs: usize = std::env::var("BENCH_COLD_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     for (i, certsh) in cold_builds.iter().enumerate() {
         let shim = shim_for(&w, i, certsh);
         let floor = certsh.with_file_name("examples").join("exec_floor");
         let (mut cold, mut bare, mut floors) = (vec![], vec![], vec![]);
-        for _ in 0..5 {
+        for _ in 0..cold_runs {
             let _ = std::fs::remove_dir_all(w.state());
             cold.push(time(w.cmd(&shim).args([HOST, REMOTE])));
             bare.push(bare_round_trips(&w.certifier, 2));
@@ -360,7 +364,7 @@ fn main() {
             median(&mut floors)
         };
         println!(
-            "cold path, token endpoint and certifier 1 s each, {}: median {} over 5 runs",
+            "cold path, token endpoint and certifier 1 s each, {}: median {} over {cold_runs} runs",
             build_label(certsh),
             ms(c)
         );

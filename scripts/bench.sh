@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds certsh as install.sh does (release; statically linked on Linux) and
 # its benchmark, and runs it. BENCH_RUNS=N sets the hot-path sample size
-# (default 2000). Run it on a quiet machine: the numbers are wall-clock.
+# (default 2000), BENCH_COLD_RUNS=N the cold rows' (default 5, 2 s each per
+# build). Run it on a quiet machine: the numbers are wall-clock.
 #
 # On Linux it also builds the release archives' binary (static musl, as
 # scripts/dist.sh does) with its own exec floor, and measures both builds'
