@@ -67,55 +67,47 @@ pub fn user_id() -> String {
 
 /// The home directory in the password database, which is where OpenSSH
 /// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-///
-/// On Linux that is `/etc/passwd`, read directly: the release binary is
-/// static and loads no NSS module (a user known only to LDAP or systemd-homed
-/// gets `None`, and certsh then goes by `$HOME`).
-#[cfg(not(target_os = "macos"))]
 pub fn home_from_user_database() -> Option<PathBuf> {
-    let uid = user_id();
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7 && f[2] == uid).then(|| PathBuf::from(f[5]))
-    })
-}
-
-/// The home directory in the password database, which is where OpenSSH
-/// looks for `~/.ssh/config` whatever `$HOME` says (CI runners differ).
-///
-/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
-/// ask `getpwuid_r`, as ssh itself does.
-#[cfg(target_os = "macos")]
-pub fn home_from_user_database() -> Option<PathBuf> {
-    let uid = nix::unistd::Uid::current();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
+    own_entry().map(|entry| entry.home)
 }
 
 /// The real uid's login name in the password database: the user ssh
-/// connects as when none is given. Read as [`home_from_user_database`]
-/// reads the database.
-#[cfg(not(target_os = "macos"))]
+/// connects as when none is given.
 pub fn user_name() -> Option<String> {
+    own_entry().map(|entry| entry.name)
+}
+
+/// The real uid's entry in the password database: the fields certsh reads.
+struct Entry {
+    name: String,
+    home: PathBuf,
+}
+
+/// On Linux the database is `/etc/passwd`, read directly: the release
+/// binary is static and loads no NSS module (a user known only to LDAP or
+/// systemd-homed gets `None`, and certsh then goes by `$HOME`).
+#[cfg(not(target_os = "macos"))]
+fn own_entry() -> Option<Entry> {
     let uid = user_id();
     let passwd = fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7 && f[2] == uid).then(|| f[0].to_string())
+        (f.len() >= 7 && f[2] == uid).then(|| Entry {
+            name: f[0].to_string(),
+            home: PathBuf::from(f[5]),
+        })
     })
 }
 
-/// The real uid's login name, from `getpwuid_r` as ssh asks.
+/// macOS keeps ordinary users in Open Directory, not in `/etc/passwd`:
+/// ask `getpwuid_r`, as ssh itself does.
 #[cfg(target_os = "macos")]
-pub fn user_name() -> Option<String> {
-    let uid = nix::unistd::Uid::current();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
+fn own_entry() -> Option<Entry> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::current()).ok()??;
+    Some(Entry {
+        name: user.name,
+        home: user.dir,
+    })
 }
 
 /// A file's device and inode, if it can be read.
