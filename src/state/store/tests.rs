@@ -128,28 +128,45 @@ fn generations(store: &Store) -> Vec<String> {
 }
 
 #[test]
-fn a_prepared_generation_is_current_only_once_published_and_gone_if_dropped() {
+fn a_prepared_generation_is_current_only_once_published() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store {
+        dir: tmp.path().to_path_buf(),
+    };
+    let now = crate::state::cert::now();
+    let key = new_key("first").unwrap();
+    let prepared = store.prepare_key(&key, now).unwrap();
+    let [name] = <[String; 1]>::try_from(generations(&store)).unwrap();
+    assert!(tmp.path().join(&name).join(KEY).is_file());
+    assert!(!tmp.path().join(&name).join(CERT).exists());
+    assert!(store.current().is_none(), "nothing names it yet");
+    prepared.publish(&cert_for(&key), now).unwrap();
+    let current = store.current().expect("published");
+    assert_eq!(current.public_key.key_data(), key.public_key().key_data());
+    assert_eq!(current.key_path, tmp.path().join(&name).join(KEY));
+}
+
+/// A second key whose certificate never comes (the certifier refused):
+/// its folder goes, and `current` still names the first generation.
+#[test]
+fn a_prepared_generation_dropped_unpublished_is_removed_and_current_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store {
         dir: tmp.path().to_path_buf(),
     };
     let now = crate::state::cert::now();
     let first = new_key("first").unwrap();
-    let prepared = store.prepare_key(&first, now).unwrap();
+    store
+        .prepare_key(&first, now)
+        .unwrap()
+        .publish(&cert_for(&first), now)
+        .unwrap();
     let [name] = <[String; 1]>::try_from(generations(&store)).unwrap();
-    assert!(tmp.path().join(&name).join(KEY).is_file());
-    assert!(!tmp.path().join(&name).join(CERT).exists());
-    assert!(store.current().is_none(), "nothing names it yet");
-    prepared.publish(&cert_for(&first), now).unwrap();
-    let current = store.current().expect("published");
-    assert_eq!(current.public_key.key_data(), first.public_key().key_data());
-    assert_eq!(current.key_path, tmp.path().join(&name).join(KEY));
-
-    // A second key whose certificate never comes (the certifier refused):
-    // its folder goes, and the first generation stays current.
     let second = new_key("second").unwrap();
-    drop(store.prepare_key(&second, now).unwrap());
-    assert_eq!(generations(&store), [name]);
-    let still = store.current().expect("still current");
-    assert_eq!(still.public_key.key_data(), first.public_key().key_data());
+    let prepared = store.prepare_key(&second, now).unwrap();
+    assert_eq!(generations(&store).len(), 2);
+    drop(prepared);
+    assert_eq!(generations(&store), std::slice::from_ref(&name));
+    let pointer = platform::read_pointer(&tmp.path().join(CURRENT)).unwrap();
+    assert_eq!(pointer, std::path::Path::new(&name));
 }
