@@ -510,14 +510,14 @@ impl<'a> Reader<'a> {
             }
             return Ok(Cow::Borrowed(uri.host));
         }
-        match word.iter().rposition(|&b| b == b'@') {
+        match split_user(word) {
             // ssh prints its usage for an empty user (`@host`).
-            Some(0) => Err(Passthrough::NotUnderstood),
-            Some(at) => {
-                self.user.get_or_insert(Cow::Borrowed(&word[..at]));
-                Ok(Cow::Borrowed(&word[at + 1..]))
+            (Some(b""), _) => Err(Passthrough::NotUnderstood),
+            (Some(user), host) => {
+                self.user.get_or_insert(Cow::Borrowed(user));
+                Ok(Cow::Borrowed(host))
             }
-            None => Ok(Cow::Borrowed(word)),
+            (None, host) => Ok(Cow::Borrowed(host)),
         }
     }
 
@@ -549,15 +549,16 @@ impl<'a> Reader<'a> {
                 return Err(Passthrough::Query(query));
             }
             let host = cow_to_string(host).ok_or(Passthrough::NotUtf8)?;
-            let target = match &command.hostname_option {
+            let expanded = match &command.hostname_option {
                 // ssh stops on a `%` token it cannot expand in HostName.
                 Some(template) => {
-                    expand_hostname(template, &host).ok_or(Passthrough::NotUnderstood)?
+                    Some(expand_hostname(template, &host).ok_or(Passthrough::NotUnderstood)?)
                 }
-                None => host.clone(),
+                None => None,
             };
+            let target = expanded.as_deref().unwrap_or(&host);
             if let Some(hop) = &self.jump_hop
-                && jumps_to_itself(hop, &target, self.user.as_deref(), self.port)
+                && jumps_to_itself(hop, target, self.user.as_deref(), self.port)
             {
                 return Err(Passthrough::NotUnderstood);
             }

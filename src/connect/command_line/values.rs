@@ -230,16 +230,22 @@ pub(super) fn last_hop(value: &[u8]) -> Option<Hop<'_>> {
             port: uri.port,
         });
     }
-    let (user, rest) = match hop.iter().rposition(|&b| b == b'@') {
-        Some(at) => (Some(Cow::Borrowed(&hop[..at])), &hop[at + 1..]),
-        None => (None, hop),
-    };
+    let (user, rest) = split_user(hop);
     let (host, port) = split_host_port(rest)?;
     Some(Hop {
-        user,
+        user: user.map(Cow::Borrowed),
         host,
         port: port.and_then(port_number),
     })
+}
+
+/// `[user@]rest`, split at the last `@` as ssh splits a destination and
+/// a jump hop.
+pub(super) fn split_user(word: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match word.iter().rposition(|&b| b == b'@') {
+        Some(at) => (Some(&word[..at]), &word[at + 1..]),
+        None => (None, word),
+    }
 }
 
 /// `host`, `host:port`, `[host]` or `[host]:port`.
@@ -261,14 +267,8 @@ fn split_host_port(rest: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 
 /// misc.c's `parse_user_host_port`, as [`valid_jump`] describes it.
 pub(super) fn user_host_port(hop: &[u8]) -> bool {
-    let mut rest = hop;
-    if let Some(at) = rest.iter().rposition(|&b| b == b'@') {
-        if at == 0 {
-            return false;
-        }
-        rest = &rest[at + 1..];
-    }
-    if rest.contains(&b'/') {
+    let (user, rest) = split_user(hop);
+    if user == Some(b"") || rest.contains(&b'/') {
         return false;
     }
     let Some((host, port)) = split_host_port(rest) else {
