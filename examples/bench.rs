@@ -243,10 +243,7 @@ fn main() {
         certifier: Certifier::start(),
         _root: root,
     };
-    let n: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
+    let n = runs_from_env("BENCH_RUNS", 2000);
     println!("certsh benchmark: {n} interleaved runs per hot-path row, /bin/true as the real ssh");
 
     // The floor: any wrapper costs one more process and one more exec.
@@ -341,10 +338,7 @@ fn main() {
     } else {
         builds.clone()
     };
-    let cold_runs: usize = std::env::var("BENCH_COLD_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let cold_runs = runs_from_env("BENCH_COLD_RUNS", 5);
     for (i, certsh) in cold_builds.iter().enumerate() {
         let shim = shim_for(&w, i, certsh);
         let floor = certsh.with_file_name("examples").join("exec_floor");
@@ -444,6 +438,14 @@ fn main() {
         ms(*slowest.iter().max().unwrap())
     );
     let _ = Fault::None;
+}
+
+/// A count of runs from the environment variable `name`, else `default`.
+fn runs_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The shim of the `i`th build, in a folder of its own.

@@ -213,7 +213,7 @@ pub fn human_duration(secs: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -233,7 +233,14 @@ mod tests {
         PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()
     }
 
-    fn cert_for(subject: &PrivateKey, after: u64, before: u64, kind: CertType) -> String {
+    /// A certificate for `subject` from a throwaway CA: Key ID `user-1`,
+    /// principal `p`, the MFA extension.
+    pub(crate) fn cert_for(
+        subject: &PrivateKey,
+        after: u64,
+        before: u64,
+        kind: CertType,
+    ) -> String {
         let ca = key();
         let mut b = Builder::new_with_random_nonce(&mut OsRng, subject.public_key(), after, before)
             .unwrap();

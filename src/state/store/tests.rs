@@ -103,17 +103,20 @@ fn atomic_write_is_private() {
     }
 }
 
-/// A certificate for `key`, signed by a throwaway CA, valid for an hour.
+/// A certificate for `key`, valid for an hour (`cert::tests::cert_for`).
 fn cert_for(key: &PrivateKey) -> String {
-    use ssh_key::certificate::{Builder, CertType};
+    use ssh_key::certificate::CertType;
     let now = crate::state::cert::now();
-    let ca = new_key("ca").unwrap();
-    let mut b =
-        Builder::new_with_random_nonce(&mut OsRng, key.public_key(), now - 30, now + 3600).unwrap();
-    b.cert_type(CertType::User).unwrap();
-    b.key_id("user-1").unwrap();
-    b.valid_principal("p").unwrap();
-    b.sign(&ca).unwrap().to_openssh().unwrap()
+    crate::state::cert::tests::cert_for(key, now - 30, now + 3600, CertType::User)
+}
+
+/// A state folder of its own, in a temporary folder.
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store {
+        dir: tmp.path().to_path_buf(),
+    };
+    (tmp, store)
 }
 
 fn generations(store: &Store) -> Vec<String> {
@@ -129,10 +132,7 @@ fn generations(store: &Store) -> Vec<String> {
 
 #[test]
 fn a_prepared_generation_is_current_only_once_published() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store {
-        dir: tmp.path().to_path_buf(),
-    };
+    let (tmp, store) = temp_store();
     let now = crate::state::cert::now();
     let key = new_key("first").unwrap();
     let prepared = store.prepare_key(&key, now).unwrap();
@@ -150,10 +150,7 @@ fn a_prepared_generation_is_current_only_once_published() {
 /// its folder goes, and `current` still names the first generation.
 #[test]
 fn a_prepared_generation_dropped_unpublished_is_removed_and_current_left_alone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store {
-        dir: tmp.path().to_path_buf(),
-    };
+    let (tmp, store) = temp_store();
     let now = crate::state::cert::now();
     let first = new_key("first").unwrap();
     store
