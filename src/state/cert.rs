@@ -80,30 +80,76 @@ impl std::fmt::Display for Rejected {
     }
 }
 
-/// A certificate file as certsh wrote it (`<type> <base64> [comment]`),
-/// read on every connection: decoded with the `base64` crate, several times
-/// faster than ssh-key's constant-time decoder, which a public certificate
-/// does not need. The same checks as [`Certificate::from_openssh`]: the
-/// whole blob parses and its algorithm is the one the text names.
-/// Returns the certificate and the file's comment, which names the
-/// credential it came from ([`source_comment`]).
-pub fn read(text: &str) -> Option<(Certificate, String)> {
+/// The certificate types OpenSSH defines (PROTOCOL.certkeys and its
+/// security-key additions). A blob of any other type is refused before
+/// ssh-key reads it: ssh-key 0.6.7 takes any `<name>-cert-v01@<domain>` as a
+/// type of its own and panics when it spells one whose name is empty
+/// (`-cert-v01@x`) back.
+const KNOWN_TYPES: [&str; 8] = [
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+    "ssh-dss-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+];
+
+/// A certificate in SSH wire format, from anyone (a file, the certifier, an
+/// agent client): every caller in certsh decodes one through here.
+pub fn from_blob(blob: &[u8]) -> Result<Certificate, String> {
+    let named = blob
+        .split_first_chunk::<4>()
+        .and_then(|(len, rest)| rest.get(..u32::from_be_bytes(*len) as usize));
+    match named {
+        Some(kind) if KNOWN_TYPES.iter().any(|t| t.as_bytes() == kind) => {
+            Certificate::from_bytes(blob).map_err(|e| e.to_string())
+        }
+        Some(kind) => Err(format!(
+            "unknown certificate type {:?}",
+            sanitize::short(&String::from_utf8_lossy(kind), 48)
+        )),
+        None => Err("too short to name its type".into()),
+    }
+}
+
+/// A certificate in OpenSSH's one-line form, `<type> <base64> [comment]`:
+/// the whole blob parses and its type is the one the text names, as
+/// [`Certificate::from_openssh`] checks. Decoded with the `base64` crate,
+/// several times faster than ssh-key's constant-time decoder, which a
+/// public certificate does not need: certsh reads its certificate file on
+/// every connection. Returns the certificate and the comment.
+pub fn from_text(text: &str) -> Result<(Certificate, String), String> {
     use base64::Engine as _;
     let mut fields = text.split_ascii_whitespace();
-    let (kind, blob) = (fields.next()?, fields.next()?);
-    let comment = fields.collect::<Vec<_>>().join(" ");
+    let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
+        return Err("not a line of a type and base64".into());
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(blob)
-        .ok()?;
-    let cert = Certificate::from_bytes(&bytes).ok()?;
-    (cert.algorithm().to_certificate_type() == kind).then_some((cert, comment))
+        .map_err(|_| "invalid base64".to_string())?;
+    let cert = from_blob(&bytes)?;
+    if cert.algorithm().to_certificate_type() != kind {
+        return Err(format!(
+            "its text names type {:?}, its blob another",
+            sanitize::short(kind, 48)
+        ));
+    }
+    Ok((cert, fields.collect::<Vec<_>>().join(" ")))
+}
+
+/// The certificate file as certsh wrote it, read on every connection: the
+/// certificate and the file's comment, which names the credential it came
+/// from ([`source_comment`]).
+pub fn read(text: &str) -> Option<(Certificate, String)> {
+    from_text(text).ok()
 }
 
 /// Parses the certifier's answer and checks it against our public key at
 /// time `now`.
 pub fn check_new(text: &str, ours: &KeyData, now: u64) -> Result<Certificate, Rejected> {
-    let cert = Certificate::from_openssh(text.trim())
-        .map_err(|e| Rejected::Unparsable(sanitize::short(&e.to_string(), 80)))?;
+    let (cert, _) = from_text(text).map_err(|e| Rejected::Unparsable(sanitize::short(&e, 80)))?;
     if cert.cert_type() != CertType::User {
         return Err(Rejected::NotUser);
     }
@@ -290,6 +336,46 @@ pub(crate) mod tests {
         assert!(matches!(r, Err(Rejected::Unparsable(_))), "{r:?}");
         let r = check_new("", k.public_key().key_data(), NOW);
         assert!(matches!(r, Err(Rejected::Unparsable(_))), "{r:?}");
+    }
+
+    /// A real certificate whose blob names the type `-cert-v01@x`:
+    /// ssh-key's own parser panics on it (found by fuzzing); certsh's
+    /// readers answer with a reason.
+    #[test]
+    fn a_blob_of_a_type_ssh_key_cannot_spell_is_refused_not_a_panic() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let k = key();
+        let text = cert_for(&k, NOW - 30, NOW + 3600, CertType::User);
+        let mut blob = b64.decode(text.split(' ').nth(1).unwrap()).unwrap();
+        let kind = b"ssh-ed25519-cert-v01@openssh.com";
+        assert_eq!(&blob[4..4 + kind.len()], kind);
+        let odd = b"-cert-v01@x";
+        blob.splice(
+            ..4 + kind.len(),
+            [&(odd.len() as u32).to_be_bytes()[..], odd].concat(),
+        );
+        let line = format!("-cert-v01@x {}", b64.encode(&blob));
+
+        let theirs = std::panic::catch_unwind(|| Certificate::from_openssh(&line).is_ok());
+        assert!(
+            theirs.is_err(),
+            "ssh-key no longer panics here: KNOWN_TYPES may go"
+        );
+        assert_eq!(
+            from_blob(&blob).unwrap_err(),
+            "unknown certificate type \"-cert-v01@x\""
+        );
+        assert!(read(&line).is_none());
+        let r = check_new(&line, k.public_key().key_data(), NOW);
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "is not an SSH certificate (unknown certificate type \"-cert-v01@x\")"
+        );
+        assert_eq!(
+            from_blob(&[0, 0]).unwrap_err(),
+            "too short to name its type"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use anyhow::{Context, Result};
-use ssh_key::{Certificate, PublicKey};
+use ssh_key::PublicKey;
 
 use crate::config::Config;
 use crate::state::cert::{self, now};
@@ -150,7 +150,7 @@ fn stale_entries(listing: &str, comment: &str, now: u64) -> Vec<String> {
     let mut stale = vec![];
     let mut plain = vec![];
     for line in listing.lines().filter(|l| ours(l)) {
-        if let Ok(c) = Certificate::from_openssh(line) {
+        if let Ok((c, _)) = crate::state::cert::from_text(line) {
             if c.valid_before() <= now {
                 stale.push(line.to_string());
             } else {
