@@ -158,7 +158,12 @@ impl Store {
         let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
-        let (cert, comment) = crate::state::cert::read(&fs::read_to_string(&cert_path).ok()?)?;
+        let text = {
+            let mut file = fs::File::open(&cert_path).ok()?;
+            let meta = file.metadata().ok()?;
+            String::from_utf8(read_to_end_seen(&mut file, &meta)?).ok()?
+        };
+        let (cert, comment) = crate::state::cert::read(&text)?;
         let key_path = gen_dir.join(KEY);
         let public_key = private_key_public(&key_path)?;
         if cert.public_key() != public_key.key_data() {
@@ -339,6 +344,31 @@ impl Drop for Prepared<'_> {
     }
 }
 
+/// A small file's bytes, read to the size `meta` gave (at most 64 KiB,
+/// which no key or certificate reaches) in one read of a byte more: a read
+/// of a regular file that comes back short has reached the end, so the
+/// extra read that `fs::read` makes to see the end is not needed. Both
+/// files the hot path reads come through here.
+fn read_to_end_seen(file: &mut fs::File, meta: &fs::Metadata) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.min(64 * 1024) + 1];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match std::io::Read::read(file, &mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled < bytes.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    bytes.truncate(filled);
+    Some(bytes)
+}
+
 /// The public key inside an unencrypted OpenSSH private key file, after
 /// checking the file's structure: armour, base64, magic, one key, and a
 /// private section as long as it says. A truncated, empty or garbage file,
@@ -353,19 +383,7 @@ fn private_key_public(path: &Path) -> Option<PublicKey> {
     if platform::open_to_others(path, &meta).is_some() {
         return None;
     }
-    // Read to the size just seen (and one byte more, to see the end):
-    // `read_to_string` would ask the size and the position again.
-    let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.min(64 * 1024) + 1];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match std::io::Read::read(&mut file, &mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    bytes.truncate(filled);
+    let bytes = read_to_end_seen(&mut file, &meta)?;
     let pem = String::from_utf8(bytes).ok()?;
     let body = pem
         .trim()
