@@ -132,7 +132,7 @@ impl Ours {
     /// renewal). `None` when the key is not ours, for the upstream agent to
     /// answer.
     pub fn sign(&self, blob: &[u8], data: &[u8], session: &Session) -> Option<Signed> {
-        let named = match crate::state::cert::from_blob(blob) {
+        let named = match cert::from_blob(blob) {
             Ok(c) => c.public_key().clone(),
             Err(_) => PublicKey::from_bytes(blob).ok()?.key_data().clone(),
         };

@@ -150,7 +150,7 @@ fn stale_entries(listing: &str, comment: &str, now: u64) -> Vec<String> {
     let mut stale = vec![];
     let mut plain = vec![];
     for line in listing.lines().filter(|l| ours(l)) {
-        if let Ok((c, _)) = crate::state::cert::from_text(line) {
+        if let Ok((c, _)) = cert::from_text(line) {
             if c.valid_before() <= now {
                 stale.push(line.to_string());
             } else {

@@ -158,12 +158,8 @@ impl Store {
         let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
-        let text = {
-            let mut file = fs::File::open(&cert_path).ok()?;
-            let meta = file.metadata().ok()?;
-            String::from_utf8(read_to_end_seen(&mut file, &meta)?).ok()?
-        };
-        let (cert, comment) = crate::state::cert::read(&text)?;
+        let (text, _) = read_small(&cert_path)?;
+        let (cert, comment) = crate::state::cert::read(&String::from_utf8(text).ok()?)?;
         let key_path = gen_dir.join(KEY);
         let public_key = private_key_public(&key_path)?;
         if cert.public_key() != public_key.key_data() {
@@ -344,16 +340,18 @@ impl Drop for Prepared<'_> {
     }
 }
 
-/// A small file's bytes, read to the size `meta` gave (at most 64 KiB,
-/// which no key or certificate reaches) in one read of a byte more: a read
-/// of a regular file that comes back short has reached the end, so the
-/// extra read that `fs::read` makes to see the end is not needed. Both
-/// files the hot path reads come through here.
-fn read_to_end_seen(file: &mut fs::File, meta: &fs::Metadata) -> Option<Vec<u8>> {
+/// A small file's bytes and metadata: read to the size its `fstat` gave
+/// (at most 64 KiB, which no key or certificate reaches) in one read of a
+/// byte more. A read of a regular file that comes back short has reached
+/// the end, so the extra read that `fs::read` makes to see the end is not
+/// needed. Both files the hot path reads come through here.
+fn read_small(path: &Path) -> Option<(Vec<u8>, fs::Metadata)> {
+    let mut file = fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
     let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.min(64 * 1024) + 1];
     let mut filled = 0;
     while filled < bytes.len() {
-        match std::io::Read::read(file, &mut bytes[filled..]) {
+        match std::io::Read::read(&mut file, &mut bytes[filled..]) {
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
@@ -366,7 +364,7 @@ fn read_to_end_seen(file: &mut fs::File, meta: &fs::Metadata) -> Option<Vec<u8>>
         }
     }
     bytes.truncate(filled);
-    Some(bytes)
+    Some((bytes, meta))
 }
 
 /// The public key inside an unencrypted OpenSSH private key file, after
@@ -378,12 +376,10 @@ fn read_to_end_seen(file: &mut fs::File, meta: &fs::Metadata) -> Option<Vec<u8>>
 /// a scalar multiplication.
 fn private_key_public(path: &Path) -> Option<PublicKey> {
     use base64::Engine as _;
-    let mut file = fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
+    let (bytes, meta) = read_small(path)?;
     if platform::open_to_others(path, &meta).is_some() {
         return None;
     }
-    let bytes = read_to_end_seen(&mut file, &meta)?;
     let pem = String::from_utf8(bytes).ok()?;
     let body = pem
         .trim()
