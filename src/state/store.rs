@@ -606,7 +606,7 @@ fn generation_time(name: &str) -> Option<u64> {
 
 mod write;
 
-pub use write::{replace_file, write_cache, write_private};
+pub use write::{replace_file, replace_read_by_others, write_cache, write_private};
 use write::{write_atomic, write_new_synced};
 
 #[cfg(test)]

@@ -62,6 +62,38 @@ fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Resu
     Ok(())
 }
 
+/// Writes a file (0600) that other programs read while certsh may rewrite
+/// it, as [`write_cache`] does: replaced by a rename, not synced (its
+/// writer makes it again from the state folder on the next connection).
+/// Where a rename cannot replace a file another process has open
+/// ([`platform::RENAMES_OVER_OPEN_FILES`]: Windows, while an ssh.exe reads
+/// it), the rename is tried again for up to a second; each reader holds the
+/// file for as long as it takes to read a few lines.
+pub fn replace_read_by_others(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("file in a folder");
+    let mut tmp = platform::private_temp_file(dir, ".tmp-", 0o600)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match tmp.persist(path) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if !platform::RENAMES_OVER_OPEN_FILES
+                    && e.error.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::time::Instant::now() < deadline =>
+            {
+                tmp = e.file;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(e.error).with_context(|| format!("cannot replace {}", path.display()));
+            }
+        }
+    }
+}
+
 /// Writes a private file atomically in its own folder.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path.parent().expect("file in a folder"), path, bytes)
@@ -80,4 +112,30 @@ pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
         0o600,
         false,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_another_process_is_reading_is_replaced_once_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.ssh_config");
+        std::fs::write(&path, "old\n").unwrap();
+        let held = platform::open_as_c_fopen(&path).unwrap();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        replace_read_by_others(&path, b"new\n").unwrap();
+        reader.join().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["keys.ssh_config"], "no temporary file is left");
+    }
 }
