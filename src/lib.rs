@@ -145,7 +145,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Completions { shell } => completions::completions(shell),
         cli::Command::Man => completions::man(),
         cli::Command::RenewAhead => crate::credentials::ahead::renew(&who.hooks()?),
-        cli::Command::SshConfigHook => ssh::hook(&who.hooks()?),
+        cli::Command::SshConfigHook => ssh_config::hook(&who.hooks()?),
         cli::Command::Login {
             mfa,
             method,
@@ -257,12 +257,14 @@ fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
             };
             git::git(&cfg, local, force, undo, tie.as_ref())
         }
-        cli::Setup::SshConfig { file, agent, undo } => {
+        cli::Setup::SshConfig {
+            file,
+            agent,
+            via_include,
+            undo,
+        } => {
             if agent {
                 agent_here()?;
-            }
-            if !undo {
-                ssh_config_here()?;
             }
             if let Some((_, origin)) = named {
                 return Err(error::Fixable::new(
@@ -271,7 +273,7 @@ fn setup(who: &Who, what: cli::Setup) -> Result<ExitCode> {
                 )
                 .into());
             }
-            ssh_config::setup(&who.profile_only()?, file, agent, undo)
+            ssh_config::setup(&who.profile_only()?, file, agent, via_include, undo)
         }
         cli::Setup::Agent { undo } => {
             if let Some((_, origin)) = named {
@@ -320,16 +322,6 @@ fn agent_here() -> Result<()> {
     unix_only(
         "certsh agent",
         "let ssh run certsh instead: certsh ssh, or the ssh shim",
-    )
-}
-
-/// Whether `setup ssh-config` can write its block here. The block names
-/// the `current` generation as a folder, which on Windows is a pointer file,
-/// and its paths may hold no backslash; so on Windows not yet.
-fn ssh_config_here() -> Result<()> {
-    unix_only(
-        "certsh setup ssh-config",
-        "let git and ssh run certsh instead: certsh setup git, certsh ssh, or the ssh shim",
     )
 }
 

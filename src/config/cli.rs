@@ -252,8 +252,14 @@ pub enum Setup {
         /// running agent nothing renews the certificate: keep the hook there.
         #[arg(long)]
         agent: bool,
-        /// Remove the block, and nothing else.
+        /// Name the key and certificate through a small file in the state
+        /// folder that the block includes and the hook keeps current,
+        /// instead of through the `current` link: always so on Windows.
+        /// A new key then never pairs with the old key's certificate.
         #[arg(long, conflicts_with = "agent")]
+        via_include: bool,
+        /// Remove the block, and nothing else.
+        #[arg(long, conflicts_with_all = ["agent", "via_include"])]
         undo: bool,
     },
     /// Start `certsh agent` at login: a systemd user unit on Linux

@@ -237,32 +237,11 @@ fn still_valid(cfg: &Config) -> Option<Cached> {
     cert::usable_from(&c.cert, &c.comment, now(), 10, fingerprint.as_deref()).then_some(c)
 }
 
-/// `certsh ssh-config-hook`: make sure the certificate is valid, renewing it
-/// if needed. Run by ssh through `Match exec` with ssh's stderr, so its one
-/// line of error or warning reaches the user; its exit status only decides
-/// a `Match` with nothing under it.
-///
-/// When no certificate can be had, ssh goes on without one as with the
-/// shim: the warning says so, and the block's `IdentityFile` lines include
-/// OpenSSH's default keys (`setup/ssh_config.rs`). With `ssh.cert_only` the
-/// line is an error instead, but a `Match exec` cannot stop ssh: the server
-/// then refuses the connection.
-pub fn hook(cfg: &Config) -> Result<ExitCode> {
-    if cfg.auto_load_cert {
-        match certificate(cfg) {
-            Ok(_) => {}
-            Err(e) if cfg.cert_only => return Err(e),
-            Err(e) => crate::util::log::warn(&own_keys(&e, None)),
-        }
-    }
-    Ok(crate::util::error::success())
-}
-
 /// The one line for a connection that goes ahead without a certificate,
 /// with the user's own keys: they work for a project that does not require
 /// MFA, and for one that does, the server's refusal follows this line.
 /// `ssh.cert_only` turns it into an error before ssh runs.
-fn own_keys(e: &anyhow::Error, host: Option<&str>) -> String {
+pub fn own_keys(e: &anyhow::Error, host: Option<&str>) -> String {
     format!(
         "{e:#}; connecting to {} without a certificate, with your own keys",
         host.unwrap_or("the host")

@@ -61,6 +61,15 @@
 //! The shim and the wrappers never have this window: they hand ssh the
 //! resolved generation's paths.
 //!
+//! Where `current` is no folder (Windows: a pointer file), and on Unix with
+//! `--via-include`, each block's key lines are `Include "<state>/keys.ssh_config"`
+//! instead: a file that names one generation's key and certificate, which
+//! the hook points at the current generation before ssh reads it (replaced
+//! whole, so the pair always matches, a new key included). Paths there are
+//! written with forward slashes, and the hook's command is one plain word,
+//! because Windows OpenSSH runs it with `cmd.exe` (docs/windows.md, "Plain
+//! ssh").
+//!
 //! Host keys: when certsh knows public host keys for the profile's hosts
 //! (`setup/host_keys.rs`), it writes them to `<state>/known_hosts` and each
 //! block that holds the key lines names that file with
@@ -91,7 +100,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::connect::exec;
 use crate::connect::shim::Installed;
-use crate::state::store::Store;
+use crate::state::store::{Cached, Store};
 use crate::util::error::{self, Fixable};
 use crate::util::platform;
 
@@ -105,8 +114,19 @@ use render::*;
 /// the file again instead of leaving an empty one.
 const CREATED: &str = "# certsh created this file; --undo removes it again\n";
 
+/// In each state folder the block names with [`Via::Include`]: the file
+/// that names the current key and certificate, which the hook keeps
+/// current ([`hook`]).
+pub(super) const KEYS_FILE: &str = "keys.ssh_config";
+
 /// `certsh setup ssh-config`.
-pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Result<ExitCode> {
+pub fn setup(
+    cfg: &Config,
+    file: Option<PathBuf>,
+    agent: bool,
+    via_include: bool,
+    undo: bool,
+) -> Result<ExitCode> {
     let file = match file {
         Some(f) => f,
         None => crate::connect::scope::passwd_home()
@@ -174,10 +194,19 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
             })
         });
     let accounts = account_rules(cfg)?;
+    // Where `current` is no folder, the block can only name the files
+    // through the keys file, which the hook keeps current. (Not with the
+    // agent, which runs no hook: clap refuses --agent with --via-include,
+    // and the agent is Unix-only for now.)
+    let via = if via_include || !platform::POINTER_IS_A_LINK {
+        Via::Include
+    } else {
+        Via::Link
+    };
     let renewal = if agent {
         Renewal::Agent(crate::state::store::agent_socket_path(cfg))
     } else {
-        Renewal::Hook
+        Renewal::Hook(via)
     };
     let known = store.dir.join(crate::setup::host_keys::FILE);
     let known = crate::setup::host_keys::write(&known, &crate::setup::host_keys::lines_for(cfg))?
@@ -191,6 +220,19 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
         &accounts,
         known.as_deref(),
     )?;
+    let states = std::iter::once(store.dir.clone()).chain(accounts.iter().map(|r| r.state.clone()));
+    for state in states {
+        let keys = state.join(KEYS_FILE);
+        match via {
+            Via::Include => write_keys_file(&keys, Store { dir: state }.current().as_ref())?,
+            Via::Link => match fs::remove_file(&keys) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", keys.display()));
+                }
+                _ => {}
+            },
+        }
+    }
     let text = existing.clone().unwrap_or_default();
     let new = match found {
         Some((start, stop)) => [&text[..start], block.as_bytes(), &text[stop..]].concat(),
@@ -225,6 +267,60 @@ pub fn setup(cfg: &Config, file: Option<PathBuf>, agent: bool, undo: bool) -> Re
     Ok(error::success())
 }
 
+/// `certsh ssh-config-hook`, which the block's `Match exec` lines run
+/// before ssh reads a key: make sure the certificate is valid, renewing it
+/// if needed, and point the keys file (`Via::Include`) at it. Run with
+/// ssh's stderr, so its one line of error or warning reaches the user; its
+/// exit status only decides a `Match` with nothing under it.
+///
+/// When no certificate can be had, ssh goes on without one as with the
+/// shim: the warning says so, and the block's `IdentityFile` lines include
+/// OpenSSH's default keys. With `ssh.cert_only` the line is an error
+/// instead, but a `Match exec` cannot stop ssh: the server then refuses the
+/// connection.
+pub fn hook(cfg: &Config) -> Result<ExitCode> {
+    if cfg.auto_load_cert {
+        match crate::connect::ssh::certificate(cfg) {
+            Ok(c) => keep_keys_file(cfg, &c),
+            Err(e) if cfg.cert_only => return Err(e),
+            Err(e) => crate::util::log::warn(&crate::connect::ssh::own_keys(&e, None)),
+        }
+    }
+    Ok(error::success())
+}
+
+/// Points the state folder's keys file at `current`, when `setup
+/// ssh-config` made one there and it names other files. A file that cannot
+/// be replaced is a warning: it still names a key and a certificate that
+/// belong together, kept for an hour after they were replaced.
+fn keep_keys_file(cfg: &Config, current: &Cached) {
+    let state = crate::state::store::primary_dir(cfg);
+    let keys = state.join(KEYS_FILE);
+    if !current.key_path.starts_with(&state) {
+        return;
+    }
+    let Ok(old) = fs::read(&keys) else {
+        return;
+    };
+    if let Ok(text) = keys_file_text(&current.key_path, &current.cert_path)
+        && old != text.as_bytes()
+        && let Err(e) = crate::state::store::replace_read_by_others(&keys, text.as_bytes())
+    {
+        crate::util::log::warn(&format!(
+            "{e:#}; ssh uses the key and certificate it names until the next connection"
+        ));
+    }
+}
+
+/// Writes a keys file for `current`, or one that names nothing yet.
+fn write_keys_file(keys: &Path, current: Option<&Cached>) -> Result<()> {
+    let text = match current {
+        Some(c) => keys_file_text(&c.key_path, &c.cert_path)?,
+        None => "# Kept by certsh's ssh-config hook: no certificate yet.\n".to_string(),
+    };
+    crate::state::store::replace_read_by_others(keys, text.as_bytes())
+}
+
 /// The official CLI's refresh lines still in ssh_config: each one is a PHP
 /// start per connection that the block makes needless.
 fn official_notes(cfg: &Config) {
@@ -247,8 +343,9 @@ fn markers(profile: &str) -> (String, String) {
 
 /// How the block keeps the certificate valid.
 enum Renewal {
-    /// `Match exec` runs certsh's hook before ssh reads a key.
-    Hook,
+    /// `Match exec` runs certsh's hook before ssh reads a key; the block
+    /// names the key and certificate this way.
+    Hook(Via),
     /// `IdentityAgent` names `certsh agent`'s socket, which renews when ssh
     /// asks it for keys; no process is started per connection.
     Agent(PathBuf),
@@ -404,7 +501,7 @@ mod tests {
         let text = block(
             &cfg,
             Path::new("/c"),
-            &Renewal::Hook,
+            &Renewal::Hook(Via::Link),
             Path::new("/s"),
             false,
             &rules,
@@ -460,7 +557,7 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
         let plain = block(
             &cfg,
             Path::new("/c"),
-            &Renewal::Hook,
+            &Renewal::Hook(Via::Link),
             Path::new("/s"),
             false,
             &[],
@@ -472,7 +569,7 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
         let with_keys = block(
             &cfg,
             Path::new("/c"),
-            &Renewal::Hook,
+            &Renewal::Hook(Via::Link),
             Path::new("/s"),
             false,
             &[],
@@ -527,7 +624,7 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
             "/a${HOME}b",
             "relative",
         ] {
-            assert!(config_safe(Path::new(bad)).is_err(), "{bad:?}");
+            assert!(config_path(Path::new(bad), false).is_err(), "{bad:?}");
         }
         for good in [
             "/Users/a b/.magento-cloud/certsh",
@@ -535,12 +632,132 @@ Match host \"*.magento.cloud,*.magentosite.cloud\" !user \"p,p-*\" !originalhost
             "/a/$b/{c}",
             "/a/#b",
         ] {
-            assert!(config_safe(Path::new(good)).is_ok(), "{good:?}");
+            assert_eq!(config_path(Path::new(good), false).unwrap(), good);
         }
     }
 
     #[test]
     fn percent_signs_are_doubled() {
-        assert_eq!(percent(Path::new("/a/100%/k")), "/a/100%%/k");
+        if BACKSLASHES {
+            return; // Unix paths; the Windows form is the test below.
+        }
+        assert_eq!(config_text(Path::new("/a/100%/k")).unwrap(), "/a/100%%/k");
+        assert_eq!(
+            hook_command(Path::new("/a/100%/c"), ["--profile", "magento"]).unwrap(),
+            "/a/100%%/c --profile magento ssh-config-hook"
+        );
+    }
+
+    #[test]
+    fn windows_paths_get_forward_slashes_and_the_hook_is_one_plain_word() {
+        let none = |_: &Path| None;
+        let short = |_: &Path| Some(PathBuf::from(r"C:\Users\JOHNSM~1\bin\certsh.exe"));
+        let w = |p: &str| config_path(Path::new(p), true);
+        assert_eq!(
+            w(r"C:\Users\John Smith\AppData\Local\certsh\magento").unwrap(),
+            "C:/Users/John Smith/AppData/Local/certsh/magento"
+        );
+        for bad in [
+            r"relative\x",
+            r"\\server\share\x",
+            r"C:\a'b",
+            "C:\\a\tb",
+            r"C:\a${X}",
+        ] {
+            assert!(w(bad).is_err(), "{bad:?}");
+        }
+        let exe = |p: &str, s: fn(&Path) -> Option<PathBuf>| exec_word(Path::new(p), true, s);
+        assert_eq!(
+            exe(
+                r"C:\Users\me\AppData\Local\Programs\certsh-1.0\bin\certsh.exe",
+                none
+            )
+            .unwrap(),
+            "C:/Users/me/AppData/Local/Programs/certsh-1.0/bin/certsh.exe"
+        );
+        // cmd.exe would split a space, expand %, and read & ( ) , = itself.
+        assert_eq!(
+            exe(r"C:\Users\John Smith\bin\certsh.exe", short).unwrap(),
+            "C:/Users/JOHNSM~1/bin/certsh.exe"
+        );
+        for bad in [
+            r"C:\Users\John Smith\bin\certsh.exe",
+            r"C:\a%b%\certsh.exe",
+            r"C:\a&b\certsh.exe",
+            r"C:\a(b)\certsh.exe",
+            r"C:\a,b\certsh.exe",
+        ] {
+            let e = exe(bad, none).unwrap_err();
+            assert_eq!(
+                format!("{e:#}"),
+                format!(
+                    "the path {:?} cannot go into ssh_config's Match exec, which Windows OpenSSH runs with cmd.exe and no quotes \
+                     (install certsh in a folder whose path has only letters, digits and . _ - + ~ @, or let git run certsh: certsh setup git)",
+                    bad.replace('\\', "/")
+                ),
+                "{bad}"
+            );
+        }
+        // On Unix the shell quotes it.
+        assert_eq!(
+            exec_word(Path::new("/a b/certsh"), false, none).unwrap(),
+            "'/a b/certsh'"
+        );
+    }
+
+    #[test]
+    fn with_the_keys_file_the_block_includes_it_and_it_names_one_generation() {
+        let state = std::env::temp_dir().join("s");
+        let text = |p: &Path| config_text(p).unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let env: std::collections::HashMap<String, String> =
+            [("HOME".to_string(), home.path().display().to_string())].into();
+        let cfg = Config::load(None, &env).unwrap();
+        let exe = std::env::temp_dir().join("certsh");
+        let block = block(
+            &cfg,
+            &exe,
+            &Renewal::Hook(Via::Include),
+            &state,
+            false,
+            &[],
+            None,
+        )
+        .unwrap();
+        let patterns = "*.magento.cloud,*.magentosite.cloud";
+        let hook = format!("{} --profile magento ssh-config-hook", text(&exe));
+        let lines = format!(
+            "    Include \"{}\"\n    IdentityFile ~/.ssh/id_rsa\n    IdentityFile ~/.ssh/id_ecdsa\n    IdentityFile ~/.ssh/id_ecdsa_sk\n    IdentityFile ~/.ssh/id_ed25519\n    IdentityFile ~/.ssh/id_ed25519_sk\n",
+            text(&state.join(KEYS_FILE))
+        );
+        assert_eq!(
+            block,
+            format!(
+                "# BEGIN certsh (profile magento): written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
+                 # The hook renews the certificate when needed; its exit status changes nothing below.\n\
+                 Match originalhost \"{patterns}\" exec \"{hook}\"\n\
+                 Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n\
+                 Match originalhost \"{patterns}\"\n{lines}\
+                 Match host \"{patterns}\"\n{lines}\
+                 # END certsh (profile magento)\n"
+            )
+        );
+        let generation = state.join("gen-1-a");
+        let key = generation.join("id_ed25519");
+        let cert = generation.join("id_ed25519-cert.pub");
+        assert_eq!(
+            keys_file_text(&key, &cert).unwrap(),
+            format!(
+                "# Kept by certsh's ssh-config hook: the key and certificate in use, for the certsh block in ssh_config.\n\
+                 IdentityFile \"{}\"\nCertificateFile \"{}\"\n",
+                text(&key),
+                text(&cert)
+            )
+        );
+        if BACKSLASHES {
+            assert!(
+                !block.contains('\\') && text(&key).starts_with(|c: char| c.is_ascii_alphabetic())
+            );
+        }
     }
 }

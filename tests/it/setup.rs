@@ -246,6 +246,111 @@ fn setup_ssh_config_serves_plain_ssh_survives_an_outage_and_undoes_byte_for_byte
     assert_eq!(std::fs::read(&file).unwrap(), original, "byte for byte");
 }
 
+/// The current generation's folder, as `current` names it.
+fn current_generation(env: &TestEnv) -> PathBuf {
+    env.state_dir()
+        .join(std::fs::read_link(env.state_dir().join("current")).unwrap())
+}
+
+/// The keys file that names `generation`'s key and certificate.
+fn keys_file_naming(generation: &Path) -> String {
+    format!(
+        "# Kept by certsh's ssh-config hook: the key and certificate in use, for the certsh block in ssh_config.\n\
+         IdentityFile \"{0}/id_ed25519\"\nCertificateFile \"{0}/id_ed25519-cert.pub\"\n",
+        generation.display()
+    )
+}
+
+/// The block's Windows form, run by the real OpenSSH: the key lines are an
+/// `Include` of a file that the hook points at the current generation
+/// before ssh reads it, so a new key never meets the old key's certificate.
+#[test]
+fn setup_ssh_config_via_include_serves_plain_ssh_and_the_hook_repoints_it_at_a_new_key() {
+    let mut env = TestEnv::with_sshd();
+    let (file, original) = user_ssh_config(&env);
+    let certsh = env.installed().join("bin/certsh");
+    let f = file.to_str().unwrap();
+    let p =
+        ok(env
+            .command_plain(&certsh)
+            .args(["setup", "ssh-config", "--via-include", "--file", f]));
+    assert_output(
+        &env,
+        &p.stdout,
+        snapbox::file!["cases/setup_ssh_config_added.stdout"],
+    );
+    assert_output(
+        &env,
+        &std::fs::read_to_string(&file).unwrap(),
+        snapbox::file!["cases/setup_ssh_config_via_include.config"],
+    );
+    let keys = env.state_dir().join("keys.ssh_config");
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        "# Kept by certsh's ssh-config hook: no certificate yet.\n"
+    );
+
+    // The first connection: the hook obtains a certificate and names it.
+    let p = ok(plain_ssh(
+        &env,
+        &file,
+        &["ssh.us-3.magento.cloud", "echo", "hello"],
+    ));
+    assert_eq!(p.stdout, "hello\n");
+    assert_eq!(env.certifier.sign_requests(), 1);
+    let first = current_generation(&env);
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        keys_file_naming(&first)
+    );
+
+    // A new key from elsewhere (here `load`; the shim does the same): the
+    // keys file still names the old generation until a hook runs. The old
+    // one is then taken away, as the hourly cleanup would, so that only a
+    // hook that repoints the file before ssh reads it lets ssh in.
+    env.set("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1");
+    ok(env.certsh(["load", "--refresh"]));
+    env.unset("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL");
+    let second = current_generation(&env);
+    assert_ne!(second, first);
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        keys_file_naming(&first)
+    );
+    std::fs::remove_dir_all(&first).unwrap();
+    let p = ok(plain_ssh(
+        &env,
+        &file,
+        &["git.us-3.magento.cloud", "echo", "again"],
+    ));
+    assert_eq!(p.stdout, "again\n");
+    assert_eq!(
+        env.certifier.sign_requests(),
+        2,
+        "no renewal: the load's is used"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        keys_file_naming(&second)
+    );
+
+    // Written again without --via-include, the block goes through the link,
+    // and the keys file is gone; --undo leaves the user's file as it was.
+    ok(env
+        .command_plain(&certsh)
+        .args(["setup", "ssh-config", "--file", f]));
+    assert_output(
+        &env,
+        &std::fs::read_to_string(&file).unwrap(),
+        snapbox::file!["cases/setup_ssh_config_written.config"],
+    );
+    assert!(!keys.exists());
+    ok(env
+        .command_plain(&certsh)
+        .args(["setup", "ssh-config", "--undo", "--file", f]));
+    assert_eq!(std::fs::read(&file).unwrap(), original, "byte for byte");
+}
+
 #[test]
 fn setup_ssh_config_creates_a_missing_file_and_undo_removes_it() {
     let env = TestEnv::new();

@@ -572,3 +572,156 @@ fn wine_user(local: &Path) -> String {
         .expect("LOCALAPPDATA is under users");
     users.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// `setup ssh-config` on Windows: the block names the key and certificate
+/// through the keys file, with forward slashes, and runs certsh.exe as one
+/// plain word; the hook points the keys file at the current generation,
+/// and one that an ssh.exe holds open is replaced once it is closed.
+#[test]
+fn under_wine_setup_ssh_config_writes_the_windows_block_and_the_hook_keeps_its_keys_file() {
+    let (_one, env, w) = Install::new();
+    let certsh = w.certsh();
+    let vars = w.ssh("0");
+    let file = w.dir.path().join("ssh_config");
+    let out = run(
+        &env,
+        &certsh,
+        &["setup", "ssh-config", "--file", &windows_path(&file)],
+        &vars,
+        b"",
+    );
+    exits(&out, 0);
+    let state = format!(
+        "C:/users/{}/AppData/Local/certsh/magento",
+        wine_user(&w.local)
+    );
+    let exe = windows_path(&certsh).replace('\\', "/");
+    let patterns = "*.magento.cloud,*.magentosite.cloud";
+    let hook = format!("{exe} --profile magento ssh-config-hook");
+    let lines = format!(
+        "    Include \"{state}/keys.ssh_config\"\n    IdentityFile ~/.ssh/id_rsa\n    IdentityFile ~/.ssh/id_ecdsa\n    IdentityFile ~/.ssh/id_ecdsa_sk\n    IdentityFile ~/.ssh/id_ed25519\n    IdentityFile ~/.ssh/id_ed25519_sk\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!(
+            "# BEGIN certsh (profile magento): written by `certsh setup ssh-config`, removed by `certsh setup ssh-config --undo`\n\
+             # certsh created this file; --undo removes it again\n\
+             # The hook renews the certificate when needed; its exit status changes nothing below.\n\
+             Match originalhost \"{patterns}\" exec \"{hook}\"\n\
+             Match host \"{patterns}\" !originalhost \"{patterns}\" exec \"{hook}\"\n\
+             Match originalhost \"{patterns}\"\n{lines}\
+             Match host \"{patterns}\"\n{lines}\
+             # END certsh (profile magento)\n"
+        )
+    );
+    let keys = w.state.join("magento/keys.ssh_config");
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        "# Kept by certsh's ssh-config hook: no certificate yet.\n"
+    );
+    let naming = |generation: &str| {
+        format!(
+            "# Kept by certsh's ssh-config hook: the key and certificate in use, for the certsh block in ssh_config.\n\
+             IdentityFile \"{state}/{generation}/id_ed25519\"\n\
+             CertificateFile \"{state}/{generation}/id_ed25519-cert.pub\"\n"
+        )
+    };
+    let current = || std::fs::read_to_string(w.state.join("magento/current")).unwrap();
+
+    // The hook, as ssh.exe runs it: a certificate, and the keys file names
+    // it; the shim hands ssh.exe the same certificate.
+    let out = run(&env, &certsh, &["ssh-config-hook"], &vars, b"");
+    exits(&out, 0);
+    assert_eq!(certsh_lines(&out.stderr), Vec::<String>::new());
+    let first = current();
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), naming(&first));
+    assert_eq!(
+        w.current_certificate(&env),
+        std::fs::read(
+            w.state
+                .join("magento")
+                .join(&first)
+                .join("id_ed25519-cert.pub")
+        )
+        .unwrap()
+    );
+
+    // An ssh.exe holds the keys file open as Windows OpenSSH reads its
+    // configuration, while a new key is published: the hook cannot replace
+    // the file, says so, and leaves it naming a key and certificate of one
+    // generation; the next hook, once it is closed, names the new one.
+    let mut holder = env.std_command(wine());
+    holder
+        .arg("run")
+        .arg(w.prefix.join("standin/ssh.exe"))
+        .arg(format!(
+            r"CertificateFile=C:\users\{}\AppData\Local\certsh\magento\keys.ssh_config",
+            wine_user(&w.local)
+        ))
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("STANDIN_HOLD_MS", "15000")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _ = std::fs::remove_file(&w.record);
+    let mut holder = holder.spawn().expect("scripts/wine starts");
+    let mut key_ttl = vars.clone();
+    key_ttl.push(("MAGENTO_CLOUD_CLI_SSH_CERT_KEY_TTL", "-1".into()));
+    exits(
+        &run(&env, &certsh, &["load", "--refresh"], &key_ttl, b""),
+        0,
+    );
+    let second = current();
+    assert_ne!(second, first);
+    for _ in 0..200 {
+        if w.record.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(w.record.exists(), "the holding ssh.exe started");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = run(&env, &certsh, &["ssh-config-hook"], &vars, b"");
+    exits(&out, 0);
+    let held = holder.try_wait().unwrap();
+    assert_eq!(
+        held,
+        None,
+        "the hook ran while ssh.exe held the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        certsh_lines(&out.stderr),
+        [format!(
+            "certsh: warning: cannot replace C:\\users\\{}\\AppData\\Local\\certsh\\magento\\keys.ssh_config: \
+             Access denied. (os error 5); ssh uses the key and certificate it names until the next connection",
+            wine_user(&w.local)
+        )]
+    );
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), naming(&first));
+    assert!(holder.wait().unwrap().success());
+    let out = run(&env, &certsh, &["ssh-config-hook"], &vars, b"");
+    exits(&out, 0);
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), naming(&second));
+
+    // --undo removes the file it created.
+    let out = run(
+        &env,
+        &certsh,
+        &[
+            "setup",
+            "ssh-config",
+            "--undo",
+            "--file",
+            &windows_path(&file),
+        ],
+        &vars,
+        b"",
+    );
+    exits(&out, 0);
+    assert!(!file.exists());
+}

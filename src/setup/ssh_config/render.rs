@@ -103,7 +103,7 @@ pub(super) fn block(
     let known = match known_hosts {
         Some(k) => format!(
             "    UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2 \"{}\"\n",
-            percent(&config_safe(k)?)
+            config_text(k)?
         ),
         None => String::new(),
     };
@@ -143,9 +143,13 @@ pub(super) fn block(
         .into());
     }
     let hook = hook_command(exe, cfg.own_options())?;
-    let mut files = format!("{known}{}", key_lines(state)?);
+    let via = match renewal {
+        Renewal::Hook(via) => *via,
+        Renewal::Agent(_) => Via::Link,
+    };
+    let mut files = format!("{known}{}", key_lines(state, via)?);
     let (command, comment) = match renewal {
-        Renewal::Hook => (
+        Renewal::Hook(_) => (
             "certsh setup ssh-config",
             "# The hook renews the certificate when needed; its exit status changes nothing below.\n",
         ),
@@ -154,7 +158,7 @@ pub(super) fn block(
             // when it is not running (ssh skips an agent it cannot reach).
             files.insert_str(
                 0,
-                &format!("    IdentityAgent \"{}\"\n", percent(&config_safe(socket)?)),
+                &format!("    IdentityAgent \"{}\"\n", config_text(socket)?),
             );
             (
                 "certsh setup ssh-config --agent",
@@ -173,7 +177,7 @@ pub(super) fn block(
              Match {criteria}{before} exec \"{account_hook}\"\n\
              Match {criteria}{before}\n\
              {known}{files}",
-            files = key_lines(&r.state)?,
+            files = key_lines(&r.state, via)?,
             name = r.account,
             criteria = r.criteria,
         ));
@@ -186,7 +190,7 @@ pub(super) fn block(
     let not = before;
     let hooks = match renewal {
         Renewal::Agent(_) => String::new(),
-        Renewal::Hook => format!(
+        Renewal::Hook(_) => format!(
             "Match originalhost \"{patterns}\"{not} exec \"{hook}\"\n\
              Match host \"{patterns}\" !originalhost \"{patterns}\"{not} exec \"{hook}\"\n"
         ),
@@ -209,28 +213,93 @@ pub(super) fn block(
 /// The hook's command line for ssh_config (`%` doubled): certsh with
 /// `option value` (`--profile magento`, `--account client-a`).
 pub(super) fn hook_command(exe: &Path, [option, value]: [&str; 2]) -> Result<String> {
-    let hook = format!(
-        "{} {option} {value} ssh-config-hook",
-        sh_quote_path(&config_safe(exe)?)?
-    );
-    Ok(percent(Path::new(&hook)))
+    let exe = exec_word(exe, BACKSLASHES, crate::util::platform::short_path)?;
+    Ok(format!("{exe} {option} {value} ssh-config-hook").replace('%', "%%"))
+}
+
+/// certsh's path as the first word of a `Match exec` command. On Unix ssh
+/// hands the command to the user's shell: the path in `sh` quoting. Windows
+/// OpenSSH hands it to `cmd.exe` and Git for Windows' ssh to its `sh`, and a
+/// `Match exec` command cannot hold a double quote, so there the path must
+/// be one plain word for both: forward slashes, and nothing but letters,
+/// digits and `/ . _ - + : ~ @`. A space (a user name with one) is avoided
+/// through the path's short form (`JOHNSM~1`) where the volume keeps one.
+pub(super) fn exec_word(
+    exe: &Path,
+    backslashes: bool,
+    short: fn(&Path) -> Option<PathBuf>,
+) -> Result<String> {
+    let text = config_path(exe, backslashes)?;
+    if !backslashes {
+        return sh_quote_path(Path::new(&text));
+    }
+    let plain = |t: &str| {
+        t.chars()
+            .all(|c| c.is_alphanumeric() || "/._-+:~@".contains(c))
+    };
+    if plain(&text) {
+        return Ok(text);
+    }
+    if let Some(short) = short(exe)
+        && let Ok(text) = config_path(&short, backslashes)
+        && plain(&text)
+    {
+        return Ok(text);
+    }
+    Err(Fixable::new(
+        format!(
+            "the path {} cannot go into ssh_config's Match exec, which Windows OpenSSH runs with cmd.exe and no quotes",
+            crate::util::sanitize::short(&format!("{text:?}"), 300)
+        ),
+        "install certsh in a folder whose path has only letters, digits and . _ - + ~ @, or let git run certsh: certsh setup git",
+    )
+    .into())
+}
+
+/// How the block names the key and the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    /// Through the `current` symlink: `<state>/current/id_ed25519`.
+    Link,
+    /// `Include "<state>/keys.ssh_config"`, a file that names the current
+    /// generation's two files and that the hook keeps current
+    /// ([`keys_file_text`]): where `current` is no folder (Windows), or
+    /// with `--via-include`.
+    Include,
 }
 
 /// The key and certificate lines for the state folder `state`, then the
 /// user's own keys ([`OPENSSH_DEFAULT_KEYS`]), for the profile and for each
 /// account alike.
-pub(super) fn key_lines(state: &Path) -> Result<String> {
-    let key = config_safe(&state.join("current/id_ed25519"))?;
-    let cert = config_safe(&state.join("current/id_ed25519-cert.pub"))?;
-    let mut lines = format!(
-        "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
-        percent(&key),
-        percent(&cert)
-    );
+pub(super) fn key_lines(state: &Path, via: Via) -> Result<String> {
+    let mut lines = match via {
+        Via::Link => format!(
+            "    IdentityFile \"{}\"\n    CertificateFile \"{}\"\n",
+            config_text(&state.join("current/id_ed25519"))?,
+            config_text(&state.join("current/id_ed25519-cert.pub"))?,
+        ),
+        Via::Include => format!(
+            "    Include \"{}\"\n",
+            config_text(&state.join(super::KEYS_FILE))?
+        ),
+    };
     for default in OPENSSH_DEFAULT_KEYS {
         lines.push_str(&format!("    IdentityFile {default}\n"));
     }
     Ok(lines)
+}
+
+/// The text of `<state>/keys.ssh_config`: one generation's key and
+/// certificate, named together in one file that is replaced whole, so that
+/// ssh reads a key and a certificate of one generation.
+pub(super) fn keys_file_text(key: &Path, cert: &Path) -> Result<String> {
+    Ok(format!(
+        "# Kept by certsh's ssh-config hook: the key and certificate in use, for the certsh block in ssh_config.\n\
+         IdentityFile \"{}\"\n\
+         CertificateFile \"{}\"\n",
+        config_text(key)?,
+        config_text(cert)?
+    ))
 }
 
 /// OpenSSH's default key files, which it tries only when no `IdentityFile`
@@ -246,34 +315,44 @@ pub(super) const OPENSSH_DEFAULT_KEYS: [&str; 5] = [
     "~/.ssh/id_ed25519_sk",
 ];
 
+/// Whether this platform's paths are written with backslashes (Windows).
+/// ssh_config gets them with forward slashes, which Windows OpenSSH and
+/// Git for Windows' ssh both read, and which need no escaping.
+pub(super) const BACKSLASHES: bool = std::path::MAIN_SEPARATOR == '\\';
+
+/// `path` as ssh_config text between double quotes, `%` doubled.
+pub(super) fn config_text(path: &Path) -> Result<String> {
+    Ok(config_path(path, BACKSLASHES)?.replace('%', "%%"))
+}
+
 /// A path that can be written in ssh_config between double quotes and in
 /// `sh` between single quotes, and that every ssh_config parser reads as
 /// written: no quote or backslash (they change the quoting, and OpenSSH 9.9
 /// changed how `Match` lines are split), no control character or white
 /// space other than a plain space (which the quotes hold), and no `${`
-/// (expanded, with no escape). `%` is doubled by [`percent`].
-pub(super) fn config_safe(path: &Path) -> Result<PathBuf> {
+/// (expanded, with no escape). With `backslashes` (a Windows path,
+/// `C:\\Users\\...`), its backslashes become forward slashes first.
+pub(super) fn config_path(path: &Path, backslashes: bool) -> Result<String> {
     let text = path.to_str().unwrap_or("\n");
+    let (text, absolute) = if backslashes {
+        let b = text.as_bytes();
+        let drive = b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\';
+        (text.replace('\\', "/"), drive)
+    } else {
+        (text.to_string(), text.starts_with('/'))
+    };
     let unsafe_char = |c: char| {
         matches!(c, '"' | '\'' | '\\') || (c.is_control() || c.is_whitespace()) && c != ' '
     };
-    if text.contains(unsafe_char)
-        || crate::state::store::has_dollar_brace(path)
-        || !path.is_absolute()
-    {
+    if text.contains(unsafe_char) || text.contains("${") || !absolute {
         return Err(Fixable::new(
             format!(
                 "the path {} cannot be written into ssh_config",
-                crate::util::sanitize::short(&format!("{text:?}"), 300)
+                crate::util::sanitize::short(&format!("{:?}", path.to_string_lossy()), 300)
             ),
             "use a home folder and an install prefix without quotes, backslashes, tabs, line breaks or \"${\"",
         )
         .into());
     }
-    Ok(path.to_path_buf())
-}
-
-/// ssh expands `%` tokens in these options; a literal `%` is `%%`.
-pub(super) fn percent(path: &Path) -> String {
-    path.to_string_lossy().replace('%', "%%")
+    Ok(text)
 }

@@ -39,8 +39,8 @@ pub use imp::{
     EchoOff, Tty, USER_NAME_VARIABLE, create_private_dir, create_private_dir_all, detach, exec,
     file_id, home_from_user_database, is_program, is_ssh_name, leave_session, mode_of,
     no_core_dumps, open_private, open_to_others, os_str_from_bytes, os_string_from_bytes,
-    owned_by_user, private_temp_dir, private_temp_file, read_pointer, set_mode, socket_answers,
-    ssh_off_path, user_id, user_name, write_pointer,
+    owned_by_user, private_temp_dir, private_temp_file, read_pointer, set_mode, short_path,
+    socket_answers, ssh_off_path, user_id, user_name, write_pointer,
 };
 
 /// Removes `vars` from this process's own environment. For the shim's last
@@ -78,6 +78,21 @@ pub(crate) fn forget_variables<'a>(vars: impl IntoIterator<Item = &'a str>) {
 /// Windows OpenSSH, opens a certificate; `state/store.rs` then writes a new
 /// generation instead.
 pub const RENAMES_OVER_OPEN_FILES: bool = cfg!(unix);
+
+/// Opens `path` for reading as the C runtime's `fopen` does, and so Windows
+/// OpenSSH: shared for reading and writing, not for deleting (a plain open
+/// on Unix). For tests of what a reader in another process does.
+#[cfg(test)]
+pub fn open_as_c_fopen(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    imp::open_as_c_fopen(path)
+}
+
+/// Whether `current` in a state folder is a symlink that a path can go
+/// through (`<state>/current/id_ed25519`). On Windows it is a small file
+/// that names the generation ([`write_pointer`]): ssh_config's block then
+/// names the key and certificate through a file it includes
+/// (`setup/ssh_config.rs`).
+pub const POINTER_IS_A_LINK: bool = cfg!(unix);
 
 /// The name of the real ssh's program file (`ssh.exe` on Windows).
 pub const SSH_PROGRAM: &str = imp::SSH_PROGRAM;

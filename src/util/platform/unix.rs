@@ -110,6 +110,16 @@ fn own_entry() -> Option<Entry> {
     })
 }
 
+#[cfg(test)]
+pub(super) fn open_as_c_fopen(path: &Path) -> io::Result<fs::File> {
+    fs::File::open(path)
+}
+
+/// A path's short form without spaces: Windows alone has one.
+pub fn short_path(_path: &Path) -> Option<PathBuf> {
+    None
+}
+
 /// A file's device and inode, if it can be read.
 pub fn file_id(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))

@@ -36,7 +36,7 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, FILE_ALL_ACCESS, FILE_FLAG_BACKUP_SEMANTICS, FILE_READ_ATTRIBUTES,
-    GetFileInformationByHandle,
+    GetFileInformationByHandle, GetShortPathNameW,
 };
 use windows_sys::Win32::System::Console::{
     CONSOLE_MODE, ENABLE_ECHO_INPUT, GetConsoleMode, GetStdHandle, STD_ERROR_HANDLE,
@@ -158,6 +158,28 @@ pub fn home_from_user_database() -> Option<PathBuf> {
     std::env::var_os("USERPROFILE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+#[cfg(test)]
+pub(super) fn open_as_c_fopen(path: &Path) -> io::Result<File> {
+    use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, FILE_SHARE_WRITE};
+    OpenOptions::new()
+        .read(true)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+        .open(path)
+}
+
+/// The path's short (8.3) form, `C:\\Users\\JOHNSM~1\\...`, where its
+/// volume keeps short names (`GetShortPathNameW`); `None` where it keeps
+/// none, or the path does not exist.
+pub fn short_path(path: &Path) -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    let long = wide(path);
+    let mut buf = vec![0u16; 1024];
+    // SAFETY: `long` is NUL-terminated and `buf` holds `buf.len()` units.
+    let n = unsafe { GetShortPathNameW(long.as_ptr(), buf.as_mut_ptr(), buf.len() as u32) };
+    let n = usize::try_from(n).ok()?;
+    (n > 0 && n < buf.len()).then(|| PathBuf::from(OsString::from_wide(&buf[..n])))
 }
 
 /// A file's volume serial number and file index, if it can be opened.
