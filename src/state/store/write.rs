@@ -5,6 +5,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -40,10 +41,21 @@ pub(super) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> 
 /// Writes `path` with `mode` through a temporary file in `dir` (its folder,
 /// so that the rename is atomic), synced before the rename.
 pub fn replace_file(dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    replace(dir, path, bytes, mode, true)
+    replace(dir, path, bytes, mode, true, Duration::ZERO)
 }
 
-fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
+/// The one replacement by rename. With `patience`, a rename that fails
+/// because another process has the file open (where
+/// [`platform::RENAMES_OVER_OPEN_FILES`] is false: Windows) is tried again
+/// for that long.
+fn replace(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    sync: bool,
+    patience: Duration,
+) -> Result<()> {
     let mut tmp = platform::private_temp_file(dir, ".tmp-", mode)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
@@ -55,11 +67,24 @@ fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Resu
             }
         })
         .with_context(|| format!("cannot write {}", path.display()))?;
-    // The error alone: tempfile's own says the same again.
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+    let deadline = Instant::now() + patience;
+    loop {
+        match tmp.persist(path) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if !platform::RENAMES_OVER_OPEN_FILES
+                    && e.error.kind() == std::io::ErrorKind::PermissionDenied
+                    && Instant::now() < deadline =>
+            {
+                tmp = e.file;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // The error alone: tempfile's own says the same again.
+            Err(e) => {
+                return Err(e.error).with_context(|| format!("cannot replace {}", path.display()));
+            }
+        }
+    }
 }
 
 /// Writes a file (0600) that other programs read while certsh may rewrite
@@ -71,27 +96,7 @@ fn replace(dir: &Path, path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Resu
 /// file for as long as it takes to read a few lines.
 pub fn replace_read_by_others(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("file in a folder");
-    let mut tmp = platform::private_temp_file(dir, ".tmp-", 0o600)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    loop {
-        match tmp.persist(path) {
-            Ok(_) => return Ok(()),
-            Err(e)
-                if !platform::RENAMES_OVER_OPEN_FILES
-                    && e.error.kind() == std::io::ErrorKind::PermissionDenied
-                    && std::time::Instant::now() < deadline =>
-            {
-                tmp = e.file;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => {
-                return Err(e.error).with_context(|| format!("cannot replace {}", path.display()));
-            }
-        }
-    }
+    replace(dir, path, bytes, 0o600, false, Duration::from_secs(1))
 }
 
 /// Writes a private file atomically in its own folder.
@@ -111,6 +116,7 @@ pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
         bytes,
         0o600,
         false,
+        Duration::ZERO,
     )
 }
 
