@@ -255,36 +255,59 @@ fn wide(path: &Path) -> Vec<u16> {
     path.as_os_str().encode_wide().chain(Some(0)).collect()
 }
 
-/// Replaces the access list of `path` by one entry: full control for the
-/// user, and nothing inherited from the folders above. A folder's entry is
-/// inherited by what is later created in it, so a file made in a private
-/// folder is private from its first byte.
-fn protect(path: &Path, folder: bool) -> io::Result<()> {
-    let user = User::current()?;
-    // SAFETY: the SID is valid.
-    let sid_len = unsafe { GetLengthSid(user.sid()) } as usize;
-    // The ACL's header, then one ACE whose last field is the SID's start.
-    let size = (size_of::<ACL>() + size_of::<ACCESS_ALLOWED_ACE>() - size_of::<u32>() + sid_len)
-        .next_multiple_of(4);
-    let mut buf = vec![0u64; size.div_ceil(8)];
-    let acl = buf.as_mut_ptr().cast::<ACL>();
-    let inherit = if folder {
-        OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE
-    } else {
-        0
-    };
-    // SAFETY: `buf` holds `size` bytes, aligned for an ACL, and lives until
-    // SetNamedSecurityInfoW has copied it.
-    unsafe {
-        if InitializeAcl(acl, size as u32, ACL_REVISION) == 0
-            || AddAccessAllowedAceEx(acl, ACL_REVISION, inherit, FILE_ALL_ACCESS, user.sid()) == 0
-        {
-            return Err(io::Error::last_os_error());
+/// An access list in a buffer of its own, 8-byte aligned.
+struct Acl {
+    buf: Vec<u64>,
+}
+
+impl Acl {
+    /// One entry: full control for `user`. A folder's entry is inherited by
+    /// what is later created in it, so a file made in a private folder is
+    /// private from its first byte.
+    fn private_to(user: &User, folder: bool) -> io::Result<Acl> {
+        // SAFETY: the SID is valid.
+        let sid_len = unsafe { GetLengthSid(user.sid()) } as usize;
+        // The ACL's header, then one ACE whose last field is the SID's start.
+        let size = (size_of::<ACL>() + size_of::<ACCESS_ALLOWED_ACE>() - size_of::<u32>()
+            + sid_len)
+            .next_multiple_of(4);
+        let mut acl = Acl {
+            buf: vec![0u64; size.div_ceil(8)],
+        };
+        let inherit = if folder {
+            OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE
+        } else {
+            0
+        };
+        // SAFETY: `buf` holds `size` bytes, aligned for an ACL.
+        unsafe {
+            if InitializeAcl(acl.as_ptr(), size as u32, ACL_REVISION) == 0
+                || AddAccessAllowedAceEx(
+                    acl.as_ptr(),
+                    ACL_REVISION,
+                    inherit,
+                    FILE_ALL_ACCESS,
+                    user.sid(),
+                ) == 0
+            {
+                return Err(io::Error::last_os_error());
+            }
         }
+        Ok(acl)
     }
+
+    fn as_ptr(&mut self) -> *mut ACL {
+        self.buf.as_mut_ptr().cast()
+    }
+}
+
+/// Replaces the access list of `path` by [`Acl::private_to`] the user, with
+/// nothing inherited from the folders above.
+fn protect(path: &Path, folder: bool) -> io::Result<()> {
+    let mut acl = Acl::private_to(&User::current()?, folder)?;
     let name = wide(path);
     // SAFETY: `name` is NUL-terminated; owner, group and SACL are left
-    // alone (null).
+    // alone (null); the list lives until SetNamedSecurityInfoW has copied it.
     let r = unsafe {
         SetNamedSecurityInfoW(
             name.as_ptr(),
@@ -292,7 +315,7 @@ fn protect(path: &Path, folder: bool) -> io::Result<()> {
             DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
             null_mut(),
             null_mut(),
-            acl,
+            acl.as_ptr(),
             null(),
         )
     };
@@ -375,44 +398,6 @@ impl Security {
         }
         Ok(s)
     }
-
-    /// Whether an entry of the access list lets in someone other than
-    /// the user, the system or the administrators. No list at all lets in
-    /// everyone.
-    fn lets_others_in(&self, user: &User) -> bool {
-        if self.dacl.is_null() {
-            return true;
-        }
-        // SAFETY: the ACL lives in the descriptor; each ACE GetAce returns
-        // lies inside it, and an allowing ACE of type 0 is ACCESS_ALLOWED_ACE.
-        unsafe {
-            for i in 0..u32::from((*self.dacl).AceCount) {
-                let mut ace = null_mut();
-                if GetAce(self.dacl, i, &mut ace) == 0 {
-                    return true;
-                }
-                let header = &*ace.cast::<ACE_HEADER>();
-                if u32::from(header.AceFlags) & INHERIT_ONLY_ACE != 0 {
-                    continue;
-                }
-                match header.AceType {
-                    // ACCESS_ALLOWED_ACE_TYPE
-                    0 => {
-                        let start = &raw const (*ace.cast::<ACCESS_ALLOWED_ACE>()).SidStart;
-                        if !user.is_trusted(start.cast_mut().cast()) {
-                            return true;
-                        }
-                    }
-                    // The object and callback kinds of allowing entries:
-                    // not read here, so counted as letting others in.
-                    5 | 9 | 11 => return true,
-                    // Denying and auditing entries let nobody in.
-                    _ => {}
-                }
-            }
-        }
-        false
-    }
 }
 
 impl Drop for Security {
@@ -420,6 +405,44 @@ impl Drop for Security {
         // SAFETY: GetNamedSecurityInfoW allocated it with LocalAlloc.
         unsafe { LocalFree(self.descriptor) };
     }
+}
+
+/// Whether an entry of the access list `dacl` lets in someone other than
+/// the user, the system or the administrators. No list at all lets in
+/// everyone.
+fn lets_others_in(dacl: *const ACL, user: &User) -> bool {
+    if dacl.is_null() {
+        return true;
+    }
+    // SAFETY: the caller's ACL is valid; each ACE GetAce returns lies
+    // inside it, and an allowing ACE of type 0 is ACCESS_ALLOWED_ACE.
+    unsafe {
+        for i in 0..u32::from((*dacl).AceCount) {
+            let mut ace = null_mut();
+            if GetAce(dacl, i, &mut ace) == 0 {
+                return true;
+            }
+            let header = &*ace.cast::<ACE_HEADER>();
+            if u32::from(header.AceFlags) & INHERIT_ONLY_ACE != 0 {
+                continue;
+            }
+            match header.AceType {
+                // ACCESS_ALLOWED_ACE_TYPE
+                0 => {
+                    let start = &raw const (*ace.cast::<ACCESS_ALLOWED_ACE>()).SidStart;
+                    if !user.is_trusted(start.cast_mut().cast()) {
+                        return true;
+                    }
+                }
+                // The object and callback kinds of allowing entries:
+                // not read here, so counted as letting others in.
+                5 | 9 | 11 => return true,
+                // Denying and auditing entries let nobody in.
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// Whether others than the user (the system and the administrators
@@ -433,7 +456,7 @@ pub fn open_to_others(path: &Path, _meta: &Metadata) -> Option<String> {
         Err(e) => return Some(format!("whose access list cannot be checked: {e}")),
     };
     match Security::of(path) {
-        Ok(s) if s.lets_others_in(&user) => Some("its access list lets others in".into()),
+        Ok(s) if lets_others_in(s.dacl, &user) => Some("its access list lets others in".into()),
         Ok(_) => None,
         Err(e) => Some(format!("its access list cannot be read: {e}")),
     }
@@ -586,46 +609,4 @@ pub fn read_pointer(link: &Path) -> io::Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ssh_is_ssh_exe_in_any_case() {
-        for name in ["ssh.exe", "SSH.EXE", "ssh", "Ssh.Exe"] {
-            assert!(is_ssh_name(OsStr::new(name)), "{name}");
-        }
-        for name in ["ssh.bat", "certsh.exe", "sshd.exe", "ssh.exe.txt"] {
-            assert!(!is_ssh_name(OsStr::new(name)), "{name}");
-        }
-    }
-
-    #[test]
-    fn a_private_file_and_folder_let_nobody_else_in() {
-        let dir = private_temp_dir("certsh-test-").unwrap();
-        let meta = fs::metadata(dir.path()).unwrap();
-        assert_eq!(open_to_others(dir.path(), &meta), None);
-        assert!(owned_by_user(dir.path(), &meta));
-        let path = dir.path().join("key");
-        let mut f = open_private(OpenOptions::new().write(true).create_new(true), &path).unwrap();
-        f.write_all(b"secret").unwrap();
-        drop(f);
-        let meta = fs::metadata(&path).unwrap();
-        assert_eq!(open_to_others(&path, &meta), None);
-        assert_eq!(mode_of(&path, &meta), 0o600);
-        // A file created in the private folder inherits its one entry.
-        let inherited = dir.path().join("plain");
-        fs::write(&inherited, "x").unwrap();
-        let meta = fs::metadata(&inherited).unwrap();
-        assert_eq!(open_to_others(&inherited, &meta), None);
-    }
-
-    #[test]
-    fn a_pointer_is_a_file_naming_the_generation() {
-        let dir = tempfile::tempdir().unwrap();
-        let link = dir.path().join("current");
-        write_pointer(Path::new("gen-1-a"), &link).unwrap();
-        assert_eq!(read_pointer(&link).unwrap(), Path::new("gen-1-a"));
-        fs::write(&link, "..\\elsewhere").unwrap();
-        assert!(read_pointer(&link).is_err());
-    }
-}
+mod tests;
