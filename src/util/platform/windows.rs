@@ -608,5 +608,8 @@ pub fn read_pointer(link: &Path) -> io::Result<PathBuf> {
     Ok(PathBuf::from(text))
 }
 
+// Beside this file, not in a folder of its own: certsh's folders are at most
+// two levels deep.
 #[cfg(test)]
+#[path = "windows_tests.rs"]
 mod tests;
