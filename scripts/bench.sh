@@ -35,10 +35,11 @@ build_certsh
 # shellcheck disable=SC2086
 cargo rustc --quiet --release --locked --example exec_floor -- $CERTSH_RUSTC_FLAGS
 musl="$(uname -m)-unknown-linux-musl"
+musl_flags="$(certsh_musl_flags "$PWD")"
 for bin in certsh certsh-ssh; do
     # shellcheck disable=SC2086 # the flags are words
-    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- $CERTSH_MUSL_RUSTC_FLAGS
+    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- $musl_flags
 done
 # shellcheck disable=SC2086
-cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- $CERTSH_MUSL_RUSTC_FLAGS
+cargo rustc --quiet --release --locked --target "$musl" --example exec_floor -- $musl_flags
 exec "$target/release/examples/bench" "$target/release/certsh" "$target/$musl/release/certsh" "$nopie/certsh"

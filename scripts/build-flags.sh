@@ -36,6 +36,40 @@ CERTSH_RUSTC_FLAGS=""
 # so it does not get it.
 # shellcheck disable=SC2034 # read by the scripts that source this file
 CERTSH_MUSL_RUSTC_FLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs"
+
+# The musl builds' flags, printed, with the linker that lays the shim's hot
+# path out together: certsh_musl_flags <checkout>. They link with the LLD
+# that Rust's toolchain ships (rust-lld, through its gcc-ld folder, so that
+# no lld package is needed), given scripts/shim-hot-path.order: the
+# functions a connection with a good certificate runs go side by side at the
+# start of the code. The shim then touches 5 of its 64 KiB windows of code
+# rather than 13 (docs/benchmarks.md, "The hot path laid out together").
+# Fails, naming it, when the toolchain has no rust-lld.
+certsh_musl_flags() {
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    gcc_ld="$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld"
+    if [ ! -x "$gcc_ld/ld.lld" ]; then
+        echo "build-flags.sh: $gcc_ld/ld.lld is missing: the musl builds link with the rust-lld of a rustup toolchain" >&2
+        return 1
+    fi
+    case "$gcc_ld $1 ${CARGO_TARGET_DIR:-}" in
+        *" "*" "*" "*)
+            echo "build-flags.sh: a path has a space: $gcc_ld, $1, ${CARGO_TARGET_DIR:-}" >&2
+            return 1
+            ;;
+    esac
+    # cargo does not see a file the flags name change, so the flags name a
+    # copy that has the file's checksum in its name: a new order, new flags,
+    # and cargo links again.
+    sum="$(cksum <"$1/scripts/shim-hot-path.order" | cut -d ' ' -f 1)"
+    dir="${CARGO_TARGET_DIR:-target}"
+    case "$dir" in /*) ;; *) dir="$1/$dir" ;; esac
+    copy="$dir/shim-hot-path.$sum.order"
+    mkdir -p "$(dirname "$copy")" && cp "$1/scripts/shim-hot-path.order" "$copy"
+    echo "$CERTSH_MUSL_RUSTC_FLAGS -C link-arg=-B$gcc_ld -C link-arg=-fuse-ld=lld" \
+        "-C link-arg=-Wl,--symbol-ordering-file=$copy" \
+        "-C link-arg=-Wl,--no-warn-symbol-ordering"
+}
 if [ "$(uname -s)" = Linux ] && ldd --version 2>&1 | grep -qi 'glibc\|gnu libc'; then
     CERTSH_RUSTC_FLAGS="-C target-feature=+crt-static"
 fi

@@ -205,7 +205,7 @@ build() {
             # links static at a fixed address (its target spec has no
             # static-pie), which no flag on stable Rust changes. The
             # flags, with why: scripts/build-flags.sh.
-            flags="$CERTSH_MUSL_RUSTC_FLAGS"
+            flags="$(certsh_musl_flags "$root")" || exit 1
             if [ "$arch" != "$host_arch" ]; then
                 cc="$(cross_gcc "$arch" "$t")"
                 u="$(echo "$t" | tr - _)"

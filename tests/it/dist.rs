@@ -1,8 +1,8 @@
 //! scripts/dist.sh: the release archives of both Linux targets,
 //! built here, unpacked and run (the other architecture under qemu); their
 //! checksums, signature, installer and Homebrew formula; the Debian
-//! package installed with dpkg and purged again; and the Windows zip, its
-//! certsh.exe run under Wine.
+//! package installed with dpkg and purged again; the Windows zip, its
+//! certsh.exe run under Wine; and the shim's hot path laid out first.
 //!
 //! The builds are slow, so scripts/dist.sh runs once per test binary (the
 //! `Release` fixture) and the checks are grouped into a few tests.
@@ -450,6 +450,32 @@ fn checksums_signature_installer_and_formula_describe_the_archives() {
     for block in ["on_macos do", "on_linux do", "on_arm do", "on_intel do"] {
         assert!(formula.contains(block), "{formula}");
     }
+}
+
+/// The musl builds lay the shim's hot path out first, from
+/// scripts/shim-hot-path.order (scripts/build-flags.sh): the file still
+/// names what the hot path runs (callgrind follows one connection), and the
+/// build followed it. A stale file would only make the shim slower, so
+/// nothing else would notice.
+#[test]
+fn the_shim_hot_path_order_names_what_a_connection_runs_and_the_build_follows_it() {
+    let out = run_ok(
+        Command::new(root().join("scripts/shim-order.sh"))
+            .arg("--check")
+            .stdin(Stdio::null()),
+    );
+    let line = text(&out.stdout);
+    let shape = regex::Regex::new(
+        r"^shim-order.sh: the hot path runs (\d+) functions; scripts/shim-hot-path.order lacks (\d+); the build puts _start first\n$",
+    )
+    .unwrap();
+    let caps = shape
+        .captures(&line)
+        .unwrap_or_else(|| panic!("unexpected: {line:?}"));
+    let runs: usize = caps[1].parse().unwrap();
+    let lacks: usize = caps[2].parse().unwrap();
+    assert!(runs > 100, "{line}");
+    assert!(lacks * 10 <= runs, "{line}");
 }
 
 #[test]
