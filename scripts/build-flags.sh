@@ -42,7 +42,7 @@ CERTSH_MUSL_RUSTC_FLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-r
 # that Rust's toolchain ships (rust-lld, through its gcc-ld folder, so that
 # no lld package is needed), given scripts/shim-hot-path.order: the
 # functions a connection with a good certificate runs go side by side at the
-# start of the code. The shim then touches 5 of its 64 KiB windows of code
+# start of the code. The shim then touches 3 of its 64 KiB windows of code
 # rather than 13 (docs/benchmarks.md, "The hot path laid out together").
 # Fails, naming it, when the toolchain has no rust-lld.
 certsh_musl_flags() {
