@@ -299,6 +299,12 @@ impl Acl {
     fn as_ptr(&mut self) -> *mut ACL {
         self.buf.as_mut_ptr().cast()
     }
+
+    #[cfg(test)]
+    fn get(&self) -> &ACL {
+        // SAFETY: the buffer holds an initialised ACL, aligned for it.
+        unsafe { &*self.buf.as_ptr().cast::<ACL>() }
+    }
 }
 
 /// Replaces the access list of `path` by [`Acl::private_to`] the user, with
@@ -398,6 +404,13 @@ impl Security {
         }
         Ok(s)
     }
+
+    /// The access list, if the descriptor has one.
+    fn dacl(&self) -> Option<&ACL> {
+        // SAFETY: null, or a list inside the descriptor, which lives as long
+        // as `self`.
+        unsafe { self.dacl.as_ref() }
+    }
 }
 
 impl Drop for Security {
@@ -410,14 +423,14 @@ impl Drop for Security {
 /// Whether an entry of the access list `dacl` lets in someone other than
 /// the user, the system or the administrators. No list at all lets in
 /// everyone.
-fn lets_others_in(dacl: *const ACL, user: &User) -> bool {
-    if dacl.is_null() {
+fn lets_others_in(dacl: Option<&ACL>, user: &User) -> bool {
+    let Some(dacl) = dacl else {
         return true;
-    }
-    // SAFETY: the caller's ACL is valid; each ACE GetAce returns lies
-    // inside it, and an allowing ACE of type 0 is ACCESS_ALLOWED_ACE.
+    };
+    // SAFETY: each ACE GetAce returns lies inside the list, and an allowing
+    // ACE of type 0 is ACCESS_ALLOWED_ACE.
     unsafe {
-        for i in 0..u32::from((*dacl).AceCount) {
+        for i in 0..u32::from(dacl.AceCount) {
             let mut ace = null_mut();
             if GetAce(dacl, i, &mut ace) == 0 {
                 return true;
@@ -456,7 +469,7 @@ pub fn open_to_others(path: &Path, _meta: &Metadata) -> Option<String> {
         Err(e) => return Some(format!("whose access list cannot be checked: {e}")),
     };
     match Security::of(path) {
-        Ok(s) if lets_others_in(s.dacl, &user) => Some("its access list lets others in".into()),
+        Ok(s) if lets_others_in(s.dacl(), &user) => Some("its access list lets others in".into()),
         Ok(_) => None,
         Err(e) => Some(format!("its access list cannot be read: {e}")),
     }

@@ -143,10 +143,10 @@ fn the_private_access_list_is_the_users_entry_alone_and_a_folders_is_inherited()
     let me = my_sid();
     let mut file = Acl::private_to(&user, false).unwrap();
     assert_eq!(sddl_of(&mut file), format!("D:P(A;;FA;;;{me})"));
-    assert!(!lets_others_in(file.as_ptr(), &user));
+    assert!(!lets_others_in(Some(file.get()), &user));
     let mut folder = Acl::private_to(&user, true).unwrap();
     assert_eq!(sddl_of(&mut folder), format!("D:P(A;OICI;FA;;;{me})"));
-    assert!(!lets_others_in(folder.as_ptr(), &user));
+    assert!(!lets_others_in(Some(folder.get()), &user));
 }
 
 // What certsh calls open to others, entry by entry, as Windows OpenSSH
@@ -171,11 +171,11 @@ fn an_access_list_lets_others_in_when_it_allows_anyone_but_the_user_system_or_ad
     ];
     for (text, open) in cases {
         let s = from_sddl(&text);
-        assert_eq!(lets_others_in(s.dacl, &user), open, "{text}");
+        assert_eq!(lets_others_in(s.dacl(), &user), open, "{text}");
     }
     // No list at all lets everyone in. (Wine reads `D:NO_ACCESS_CONTROL`
     // as an empty list, so the null list is given directly.)
-    assert!(lets_others_in(null(), &user));
+    assert!(lets_others_in(None, &user));
 }
 
 #[test]
