@@ -9,9 +9,13 @@
 # together").
 #
 #   scripts/shim-order.sh           write the file anew
-#   scripts/shim-order.sh --check   fail, naming what is missing, when the
+#   scripts/shim-order.sh --check [--prefix DIR]
+#                                   fail, naming what is missing, when the
 #                                   file lists less than 90 % of what the hot
-#                                   path runs now (tier all runs this)
+#                                   path runs now, or when the build did not
+#                                   follow it; with --prefix, of the certsh and
+#                                   shim installed there (a release archive
+#                                   unpacked: tier all checks the one it built)
 #
 # It builds the x86_64 musl shim and certsh as the release does, starts the
 # test bed (examples/testbed.rs, on 127.0.0.1), gets one certificate, and runs
@@ -22,18 +26,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
-[ "${1:-}" != --check ] || check=1
+prefix=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --check) check=1 ;;
+        --prefix) prefix="${2:?--prefix needs a folder}" && shift ;;
+        *) echo "shim-order.sh: unknown argument $1" >&2 && exit 2 ;;
+    esac
+    shift
+done
+[ -z "$prefix" ] || [ "$check" = 1 ] || { echo "shim-order.sh: --prefix goes with --check" >&2; exit 2; }
 order=scripts/shim-hot-path.order
 
 command -v valgrind >/dev/null || { echo "shim-order.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-. scripts/build-flags.sh
-musl=x86_64-unknown-linux-musl
-flags="$(certsh_musl_flags "$PWD")"
 target="${CARGO_TARGET_DIR:-target}"
-for bin in certsh certsh-ssh; do
-    # shellcheck disable=SC2086 # the flags are words
-    cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- $flags
-done
+if [ -z "$prefix" ]; then
+    # shellcheck source=scripts/build-flags.sh
+    . scripts/build-flags.sh
+    musl=x86_64-unknown-linux-musl
+    flags="$(certsh_musl_flags "$PWD")"
+    for bin in certsh certsh-ssh; do
+        # shellcheck disable=SC2086 # the flags are words
+        cargo rustc --quiet --release --locked --target "$musl" --bin "$bin" -- $flags
+    done
+    certsh_bin="$target/$musl/release/certsh"
+    shim_bin="$target/$musl/release/certsh-ssh"
+else
+    certsh_bin="$prefix/bin/certsh"
+    shim_bin="$prefix/libexec/certsh/ssh"
+fi
 cargo build --quiet --release --locked --example testbed
 
 work="$(mktemp -d)"
@@ -44,8 +65,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$work/prefix/bin" "$work/prefix/libexec/certsh" "$work/home/tmp"
-cp "$target/$musl/release/certsh" "$work/prefix/bin/certsh"
-cp "$target/$musl/release/certsh-ssh" "$work/prefix/libexec/certsh/ssh"
+cp "$certsh_bin" "$work/prefix/bin/certsh"
+cp "$shim_bin" "$work/prefix/libexec/certsh/ssh"
 "$target/release/examples/testbed" "$work/bed" --validity 86400 --until-killed >"$work/bed.log" 2>&1 &
 bed_pid=$!
 for _ in $(seq 100); do
@@ -103,7 +124,6 @@ if [ $((count * 10)) -gt "$total" ]; then
 fi
 # And the build followed the file: the first function it names is the first
 # of the code.
-shim_bin="$target/$musl/release/certsh-ssh"
 text_start="$(readelf -SW "$shim_bin" | awk '{ for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2) }')"
 first="$(sed -n '/^#/!{p;q;}' "$order")"
 at="$(nm "$shim_bin" | awk -v f="$first" '$3 == f { print $1 }')"
