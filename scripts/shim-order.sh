@@ -23,6 +23,10 @@
 # to the exec of the real ssh (/bin/true here). A function the file names
 # that a build does not have is passed over by the linker, so a stale file
 # costs speed, never correctness.
+# The names are the linker's, hashes included, and so belong to builds made
+# as scripts/dist.sh makes them (the flags given to certsh's own binaries
+# alone): a build with the same flags in RUSTFLAGS, which reach every crate,
+# names 84 of the 210 functions otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
