@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shim's hot path, laid out together: writes scripts/shim-hot-path.order,
 # the functions the shim runs on a connection with a good certificate, in the
-# order they are first called. The musl release builds hand the file to the
+# order callgrind first names them. The musl release builds hand the file to the
 # linker (scripts/build-flags.sh), which then puts those functions side by
 # side at the start of the code, so that a connection touches a few 64 KiB
 # windows of the shim's 1 MB of code instead of nearly all of them: each
@@ -112,7 +112,7 @@ total="$(wc -l <"$work/order")"
 [ "$total" -gt 50 ] || { echo "shim-order.sh: callgrind saw only $total functions" >&2; exit 1; }
 if [ "$check" = 0 ]; then
     {
-        echo "# The shim's hot path, in the order first called: written by"
+        echo "# The shim's hot path, in the order callgrind first names it: written by"
         echo "# scripts/shim-order.sh (which says why); do not edit by hand."
         cat "$work/order"
     } >"$order"
