@@ -174,7 +174,7 @@ fn an_access_list_lets_others_in_when_it_allows_anyone_but_the_user_system_or_ad
         assert_eq!(lets_others_in(s.dacl(), &user), open, "{text}");
     }
     // No list at all lets everyone in. (Wine reads `D:NO_ACCESS_CONTROL`
-    // as an empty list, so the null list is given directly.)
+    // as an empty list, so no list is handed over directly.)
     assert!(lets_others_in(None, &user));
 }
 
