@@ -98,11 +98,21 @@ pub(crate) fn env_bool(env: &dyn Env, name: &str) -> Result<Option<bool>> {
     }
 }
 
+/// `{prefix}{key}`, a profile's variable name. Joined by hand: the
+/// configuration makes some 30 names on every connection, and `format!`
+/// took ten times the instructions of a copy (docs/benchmarks.md).
+pub(crate) fn var_name(prefix: &str, key: &str) -> String {
+    let mut name = String::with_capacity(prefix.len() + key.len());
+    name.push_str(prefix);
+    name.push_str(key);
+    name
+}
+
 /// The first of `{prefix}<key>` for `keys` that is set, as a yes/no value.
 pub(crate) fn env_bool_any(env: &dyn Env, prefix: &str, keys: &[&str]) -> Result<Option<bool>> {
     match keys
         .iter()
-        .map(|k| format!("{prefix}{k}"))
+        .map(|k| var_name(prefix, k))
         .find(|name| env.var(name).is_some())
     {
         Some(name) => env_bool(env, &name),

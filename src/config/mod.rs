@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use crate::config::env::{Env, EnvSnapshot, ProcessEnv};
 use crate::config::env::{
-    env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list,
+    env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list, var_name,
 };
 pub use crate::config::file::{FileConfig, parse_file_config};
 use crate::config::file::{read_file_config, resolve_path};
@@ -243,7 +243,7 @@ impl Config {
         // The official CLI finds its folder under {prefix}HOME when that is
         // set; certsh's own files (~/.ssh) stay under HOME.
         let config_home = env
-            .var_os(&format!("{}HOME", profile.env_prefix))
+            .var_os(&var_name(profile.env_prefix, "HOME"))
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| home.clone());
@@ -260,8 +260,8 @@ impl Config {
         // (docs/official-cli.md, "Environment").
         let pvar = |keys: &[&str]| {
             keys.iter().find_map(|key| {
-                env.var(&format!("{prefix}{key}"))
-                    .map(|v| (format!("{prefix}{key}"), v))
+                let name = var_name(prefix, key);
+                env.var(&name).map(|v| (name, v))
             })
         };
         let pval = |keys: &[&str]| pvar(keys).map(|(_, v)| v);
@@ -274,13 +274,13 @@ impl Config {
         let auth_url = auth_url.trim_end_matches('/').to_string();
         let token_url = pval(&["OAUTH2_TOKEN_URL", "API_OAUTH2_TOKEN_URL"])
             .or_else(|| file.string("api.oauth2_token_url"))
-            .unwrap_or_else(|| format!("{auth_url}{TOKEN_PATH}"));
+            .unwrap_or_else(|| var_name(&auth_url, TOKEN_PATH));
         let authorize_url = pval(&["OAUTH2_AUTH_URL", "API_OAUTH2_AUTH_URL"])
             .or_else(|| file.string("api.oauth2_auth_url"))
-            .unwrap_or_else(|| format!("{auth_url}/oauth2/authorize"));
+            .unwrap_or_else(|| var_name(&auth_url, "/oauth2/authorize"));
         let revoke_url = pval(&["OAUTH2_REVOKE_URL", "API_OAUTH2_REVOKE_URL"])
             .or_else(|| file.string("api.oauth2_revoke_url"))
-            .unwrap_or_else(|| format!("{auth_url}/oauth2/revoke"));
+            .unwrap_or_else(|| var_name(&auth_url, "/oauth2/revoke"));
         let login_timeout = problems
             .take(env_secs(env, "CERTSH_LOGIN_TIMEOUT"))
             .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
@@ -339,7 +339,7 @@ impl Config {
             .unwrap_or(true);
 
         let key_ttl = problems
-            .take(env_int(env, &format!("{prefix}SSH_CERT_KEY_TTL")))
+            .take(env_int(env, &var_name(prefix, "SSH_CERT_KEY_TTL")))
             .or_else(|| file.integer("ssh.cert_key_ttl"))
             .map(key_ttl_from)
             .unwrap_or(DEFAULT_KEY_TTL);
@@ -372,7 +372,7 @@ impl Config {
             .unwrap_or(DEFAULT_HTTP_TIMEOUT)
             .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
-        let token_var = format!("{prefix}TOKEN");
+        let token_var = var_name(prefix, "TOKEN");
         let file_token = file.string("api.token");
         let file_token_file = file.string("api.token_file");
         let api_token = if let Some(a) = &account {

@@ -70,10 +70,12 @@ pub(crate) fn forget_token_variables() {
 /// this process's environment has.
 fn set_token_variables() -> Vec<String> {
     let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
-    token_vars()
-        .map(String::from)
-        .chain(accounts.iter().cloned())
+    // Only the names that are set are copied.
+    let profiles = token_vars().map(|v| -> &str { v });
+    profiles
+        .chain(accounts.iter().map(String::as_str))
         .filter(|var| std::env::var_os(var).is_some())
+        .map(String::from)
         .collect()
 }
 
