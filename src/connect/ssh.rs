@@ -4,7 +4,8 @@
 //! `-V`, `-Q`, `-O` and lines ssh would reject go to the real ssh before any
 //! file is opened. Then the config decides the scope, and only a connection
 //! to the cloud looks at the certificate. The hot path (certificate cached
-//! and valid) reads `config.yaml`, one symlink and two small files, and execs.
+//! and valid) reads `config.yaml`, one symlink and the certificate, checks
+//! the key file's size (`Store::in_use`), and execs.
 //!
 //! A host outside the cloud never depends on certsh's configuration: the
 //! scope is decided from whatever could be read, and a problem with the rest
@@ -43,7 +44,7 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
     let (to, problems) = cloud_host(args, profile, account)?;
     to.usable(problems)?;
     let got = certificate(&to.cfg);
-    to.connect(got)
+    Err(to.connect(got))
 }
 
 /// The shim program's connection (`src/bin/certsh-ssh.rs`): the same path,
@@ -52,8 +53,17 @@ pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> R
 /// about the configuration. The shim holds only what a connection with a
 /// good certificate needs, so that it starts as fast as a program can: no
 /// HTTP, TLS or login code to load and relocate (docs/benchmarks.md). It
-/// starts no thread, and its caller must have started none.
-pub fn run_shim(args: &[OsString]) -> Result<ExitCode> {
+/// starts no thread, and its caller must have started none. Returns only
+/// on failure, with the error: on success this process becomes ssh or
+/// certsh.
+pub fn run_shim(args: &[OsString]) -> anyhow::Error {
+    match shim_connection(args) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+fn shim_connection(args: &[OsString]) -> Result<std::convert::Infallible> {
     let (to, problems) = cloud_host(args, None, None)?;
     let Some(cached) = refresh::cached(&to.cfg) else {
         let certsh = shim::certsh_program()?;
@@ -66,7 +76,7 @@ pub fn run_shim(args: &[OsString]) -> Result<ExitCode> {
     // thread, so it may drop them from its own environment and spare the
     // exec a copy of the rest.
     crate::util::secret::forget_token_variables();
-    to.connect(Ok(cached))
+    Err(to.connect(Ok(cached)))
 }
 
 /// A connection to a host of the cloud: all that is left to decide is the
@@ -148,21 +158,23 @@ impl CloudHost<'_> {
 
     /// Becomes the real ssh, with the certificate when there is one. Without
     /// one, the user's own keys, after one warning; `ssh.cert_only` makes
-    /// that the error instead.
-    fn connect(self, got: Result<Cached>) -> Result<ExitCode> {
+    /// that the error instead. Returns only on failure, with the error.
+    fn connect(self, got: Result<Cached>) -> anyhow::Error {
         let cached = match got {
             Ok(cached) => cached,
-            Err(e) if self.cfg.cert_only => return Err(e),
+            Err(e) if self.cfg.cert_only => return e,
             Err(e) => {
                 crate::util::log::warn(&own_keys(&e, Some(&self.host)));
-                return Err(exec::exec(&self.real, &[], self.args));
+                return exec::exec(&self.real, &[], self.args);
             }
         };
         debug(self.cfg.debug, || {
             format!("certificate {}", cached.cert_path.display())
         });
-        let extra = exec::certificate_options(&cached.key_path, &cached.cert_path)?;
-        Err(exec::exec(&self.real, &extra, self.args))
+        match exec::certificate_options(&cached.key_path, &cached.cert_path) {
+            Ok(extra) => exec::exec(&self.real, &extra, self.args),
+            Err(e) => e.into(),
+        }
     }
 }
 

@@ -15,6 +15,31 @@ use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr
 
 pub const SSH_PROGRAM: &str = "ssh";
 
+/// The arguments after the program's name, from the `argc` and `argv` the
+/// C runtime passes `main`: for the shim, which starts without std's
+/// runtime (`src/bin/certsh-ssh.rs`), and so without the arguments std
+/// keeps on musl.
+///
+/// # Safety
+/// `argv` holds `argc` pointers to NUL-terminated strings.
+#[allow(unsafe_code)]
+pub unsafe fn main_args(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+) -> Vec<OsString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    (1..count)
+        .map(|i| {
+            // SAFETY: the caller's promise, for each i below argc.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect()
+}
+
 /// Whether a program's file name is ssh's: the shim is certsh named `ssh`.
 pub fn is_ssh_name(name: &OsStr) -> bool {
     name == SSH_PROGRAM

@@ -134,6 +134,19 @@ pub fn detach(cmd: &mut Command) -> &mut Command {
 /// Nothing to do on Windows: `util/secret.rs` says why.
 pub fn no_core_dumps() {}
 
+/// The arguments after the program's name, read from the command line as
+/// std reads it (UTF-16, which `argv` would have lost): `argc` and `argv`
+/// go unused.
+///
+/// # Safety
+/// None needed; the signature is the Unix one's.
+pub unsafe fn main_args(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> Vec<OsString> {
+    std::env::args_os().skip(1).collect()
+}
+
 /// Nothing to do on Windows: [`detach`] started this process on its own.
 pub fn leave_session() {}
 
