@@ -62,11 +62,12 @@ pub fn cached(cfg: &Config) -> Option<Cached> {
     kept(cfg, Want::IfNeeded)
 }
 
-/// The current certificate when `want` keeps it.
+/// The current certificate when `want` keeps it, as a connection reads it
+/// (`Store::in_use`).
 fn kept(cfg: &Config, want: Want) -> Option<Cached> {
     let direct = source::direct_fingerprint(cfg);
     Store::locate(cfg)
-        .and_then(|s| s.current())
+        .and_then(|s| s.in_use())
         .filter(|cached| keeps(cfg, want, cached, direct.as_deref()))
 }
 

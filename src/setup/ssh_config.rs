@@ -37,7 +37,7 @@
 //!   defaults only when no `IdentityFile` applies, and when no certificate
 //!   can be had the user's own key is what works (for a project without
 //!   MFA). `~` is ssh's passwd home here, as for its own defaults.
-//! - The hook is certsh's hot path (a `readlink`, two small files): about a
+//! - The hook is certsh's hot path (a `readlink`, one small file): about a
 //!   millisecond, plus the shell ssh starts it with.
 //!
 //! With `--agent` the two `Match ... exec` lines give way to an

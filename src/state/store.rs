@@ -153,18 +153,52 @@ impl Store {
             .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
     }
 
-    /// The key and certificate in use, if both are there and belong together.
+    /// The key and certificate in use, if both are there and belong together:
+    /// the key file is read and its public half compared with the
+    /// certificate's. For what reuses the key (a renewal) and what reports
+    /// on it.
     pub fn current(&self) -> Option<Cached> {
+        self.read_current(KeyCheck::Read)
+    }
+
+    /// [`Store::current`] for a connection, which does not read the key: a
+    /// generation's key was checked against each certificate when it was
+    /// written into the generation (`cert::check_new`), and the generation's
+    /// name records the key file's size (`gen-<made>-<random>-<size>`). So a
+    /// connection checks that the key file still has that size and that
+    /// others still may not read it (ssh would refuse it): a key emptied,
+    /// cut short, opened to others or removed sends the connection to a
+    /// renewal, as before. A generation written before names had the size
+    /// has its key read. This spares each connection an open, a read and a
+    /// decoding of the key (docs/benchmarks.md).
+    pub fn in_use(&self) -> Option<Cached> {
+        self.read_current(KeyCheck::Size)
+    }
+
+    fn read_current(&self, check: KeyCheck) -> Option<Cached> {
         let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
         let (text, _) = read_small(&cert_path)?;
         let (cert, comment) = crate::state::cert::read(&String::from_utf8(text).ok()?)?;
         let key_path = gen_dir.join(KEY);
-        let public_key = private_key_public(&key_path)?;
-        if cert.public_key() != public_key.key_data() {
-            return None;
-        }
+        let recorded = gen_name.to_str().and_then(generation_key_size);
+        let public_key = match (check, recorded) {
+            (KeyCheck::Size, Some(size)) => {
+                let meta = fs::metadata(&key_path).ok()?;
+                if meta.len() != size || platform::open_to_others(&key_path, &meta).is_some() {
+                    return None;
+                }
+                PublicKey::from(cert.public_key().clone())
+            }
+            _ => {
+                let public_key = private_key_public(&key_path)?;
+                if cert.public_key() != public_key.key_data() {
+                    return None;
+                }
+                public_key
+            }
+        };
         Some(Cached {
             key_path,
             cert_path,
@@ -222,7 +256,8 @@ impl Store {
     /// Writes a generation's key files for a key made at `created` (its
     /// name says when). Nothing names it until it is published.
     fn prepare_files(&self, created: u64, key: &[u8], public: &[u8]) -> Result<Prepared<'_>> {
-        let name = format!("gen-{created}-{:08x}", OsRng.next_u32());
+        // The key's size is in the name for `Store::in_use`.
+        let name = format!("gen-{created}-{:08x}-{}", OsRng.next_u32(), key.len());
         let dir = self.dir.join(&name);
         platform::create_private_dir(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -385,7 +420,9 @@ fn private_key_public(path: &Path) -> Option<PublicKey> {
         .trim()
         .strip_prefix("-----BEGIN OPENSSH PRIVATE KEY-----")?
         .strip_suffix("-----END OPENSSH PRIVATE KEY-----")?;
-    let b64: String = body.split_whitespace().collect();
+    // The armour's lines without their line breaks (a byte filter: `str`'s
+    // split by whitespace took five times the instructions).
+    let b64: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let mut rest: &[u8] = bytes.strip_prefix(b"openssh-key-v1\0")?;
     fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
@@ -602,6 +639,26 @@ fn check_owner(dir: &Path, meta: &fs::Metadata) -> Result<()> {
 /// The creation time in a generation's name.
 fn generation_time(name: &str) -> Option<u64> {
     name.strip_prefix("gen-")?.split('-').next()?.parse().ok()
+}
+
+/// The key file's size that a generation's name records, if it does
+/// (`gen-<made>-<random>-<size>`; older names stop after the random part).
+fn generation_key_size(name: &str) -> Option<u64> {
+    let mut parts = name.strip_prefix("gen-")?.split('-');
+    let size = parts.nth(2)?;
+    if parts.next().is_some() || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    size.parse().ok()
+}
+
+/// How [`Store::read_current`] checks the key.
+#[derive(Clone, Copy)]
+enum KeyCheck {
+    /// Read it, and compare its public half with the certificate's.
+    Read,
+    /// Its size as the generation's name records it, and its privacy.
+    Size,
 }
 
 mod write;

@@ -58,7 +58,91 @@ fn the_state_folder_is_the_profiles_or_on_windows_under_local_app_data() {
 #[test]
 fn generation_names_carry_their_time() {
     assert_eq!(generation_time("gen-1764316800-3f2a9c1d"), Some(1764316800));
+    assert_eq!(
+        generation_time("gen-1764316800-3f2a9c1d-411"),
+        Some(1764316800)
+    );
     assert_eq!(generation_time("current"), None);
+}
+
+#[test]
+fn generation_names_carry_their_key_size_unless_written_before_they_did() {
+    assert_eq!(
+        generation_key_size("gen-1764316800-3f2a9c1d-411"),
+        Some(411)
+    );
+    for name in [
+        "gen-1764316800-3f2a9c1d",
+        "gen-1764316800-3f2a9c1d-",
+        "gen-1764316800-3f2a9c1d-+411",
+        "gen-1764316800-3f2a9c1d-411-1",
+        "current",
+    ] {
+        assert_eq!(generation_key_size(name), None, "{name}");
+    }
+}
+
+/// The connection's check of the key (`in_use`) passes over what the full
+/// one (`current`) reads, and catches what a renewal must follow: a key
+/// cut short, emptied or removed. A generation without the size in its
+/// name has its key read, as every generation had before.
+#[test]
+fn a_connection_checks_the_keys_size_and_a_renewal_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store {
+        dir: tmp.path().to_path_buf(),
+    };
+    let key = new_key("certsh-test").unwrap();
+    let prepared = store.prepare_key(&key, 1_764_316_800).unwrap();
+    let name = prepared.name.clone();
+    let now = crate::state::cert::now();
+    let cert = crate::state::cert::tests::cert_for(
+        &key,
+        now - 30,
+        now + 3600,
+        ssh_key::certificate::CertType::User,
+    );
+    prepared.publish(&cert, now).unwrap();
+    let key_file = tmp.path().join(&name).join(KEY);
+    assert_eq!(
+        generation_key_size(&name),
+        Some(fs::metadata(&key_file).unwrap().len())
+    );
+    assert!(store.in_use().is_some() && store.current().is_some());
+
+    // The same size, another public key: only the full check reads it.
+    // Base64 character 109 is in the public key's bytes (62 to 94), on the
+    // armour's second line.
+    let other_public = |bytes: &mut [u8]| {
+        let at = bytes.iter().position(|b| *b == b'\n').unwrap() + 1 + 71 + 109 - 70;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    };
+    let mut bytes = fs::read(&key_file).unwrap();
+    other_public(&mut bytes);
+    let middle = bytes.len() / 2;
+    fs::write(&key_file, &bytes).unwrap();
+    assert!(store.in_use().is_some());
+    assert!(store.current().is_none());
+
+    bytes.truncate(middle);
+    fs::write(&key_file, &bytes).unwrap();
+    assert!(store.in_use().is_none());
+    fs::remove_file(&key_file).unwrap();
+    assert!(store.in_use().is_none());
+
+    // An older generation's name: the key is read on every connection.
+    let old = tmp.path().join("gen-1764316800-3f2a9c1d");
+    fs::rename(tmp.path().join(&name), &old).unwrap();
+    let key_pem = key.to_openssh(LineEnding::LF).unwrap();
+    write_new_synced(&[(&old.join(KEY), key_pem.as_bytes())]).unwrap();
+    let current = tmp.path().join(CURRENT);
+    fs::remove_file(&current).unwrap();
+    platform::write_pointer(Path::new("gen-1764316800-3f2a9c1d"), &current).unwrap();
+    assert!(store.in_use().is_some());
+    let mut pem = key_pem.as_bytes().to_vec();
+    other_public(&mut pem);
+    fs::write(old.join(KEY), &pem).unwrap();
+    assert!(store.in_use().is_none());
 }
 
 #[cfg(unix)]
