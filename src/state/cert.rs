@@ -189,14 +189,17 @@ pub fn usable(cert: &Certificate, now: u64, margin: u64) -> bool {
 /// it came from, so that a changed API token is not served the previous
 /// token's certificate.
 pub fn source_comment(fingerprint: &str) -> String {
-    format!("certsh-source:{fingerprint}")
+    format!("{SOURCE_PREFIX}{fingerprint}")
 }
+
+const SOURCE_PREFIX: &str = "certsh-source:";
 
 /// Whether a certificate whose file has `comment` came from the credential
 /// with `fingerprint`; `None` (the credential is not known without reading
 /// files) accepts any.
 pub fn from_credential(comment: &str, fingerprint: Option<&str>) -> bool {
-    fingerprint.is_none_or(|fp| comment == source_comment(fp))
+    // Compared in place, not formatted: it runs on every connection.
+    fingerprint.is_none_or(|fp| comment.strip_prefix(SOURCE_PREFIX) == Some(fp))
 }
 
 /// The one answer to "can this certificate serve a connection now, as it
