@@ -76,7 +76,8 @@ impl Ours {
         let Some(current) = Store::locate(&self.cfg).and_then(|s| s.current()) else {
             return;
         };
-        if !crate::credentials::ahead::due(&self.cfg, &current) {
+        let validity = crate::state::cert::Validity::of(&current.cert);
+        if !crate::credentials::ahead::due(&self.cfg, &validity) {
             return;
         }
         let mut logged = self.renewal.lock().unwrap_or_else(|e| e.into_inner());

@@ -34,8 +34,8 @@ use crate::connect::shim;
 use crate::credentials::login;
 use crate::credentials::refresh::{self, Want};
 use crate::credentials::source;
-use crate::state::cert::{self, now};
-use crate::state::store::{Cached, Store};
+use crate::state::cert::{self, Validity, now};
+use crate::state::store::{Cached, InUse, Store};
 use crate::util::log::debug;
 
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
@@ -43,7 +43,7 @@ use crate::util::log::debug;
 pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
     let (to, problems) = cloud_host(args, profile, account)?;
     to.usable(problems)?;
-    let got = certificate(&to.cfg);
+    let got = certificate(&to.cfg).map(|c| c.in_use());
     Err(to.connect(got))
 }
 
@@ -71,7 +71,7 @@ fn shim_connection(args: &[OsString]) -> Result<std::convert::Infallible> {
         return Err(exec::exec_certsh(&certsh, args));
     };
     to.usable(problems)?;
-    crate::credentials::ahead::after_connection(&to.cfg, &cached, &shim::certsh_program);
+    crate::credentials::ahead::after_connection(&to.cfg, &cached.validity, &shim::certsh_program);
     // From here on only ssh runs, and it needs no token. The shim has no
     // thread, so it may drop them from its own environment and spare the
     // exec a copy of the rest.
@@ -159,7 +159,7 @@ impl CloudHost<'_> {
     /// Becomes the real ssh, with the certificate when there is one. Without
     /// one, the user's own keys, after one warning; `ssh.cert_only` makes
     /// that the error instead. Returns only on failure, with the error.
-    fn connect(self, got: Result<Cached>) -> anyhow::Error {
+    fn connect(self, got: Result<InUse>) -> anyhow::Error {
         let cached = match got {
             Ok(cached) => cached,
             Err(e) if self.cfg.cert_only => return e,
@@ -211,7 +211,7 @@ pub fn certificate(cfg: &Config) -> Result<Cached> {
     };
     if let Ok(c) = &result {
         crate::state::ssh_add::after_renewal(cfg, before, c);
-        crate::credentials::ahead::after_connection(cfg, c, &|| {
+        crate::credentials::ahead::after_connection(cfg, &Validity::of(&c.cert), &|| {
             std::env::current_exe().context("cannot find the certsh program itself")
         });
     }

@@ -30,8 +30,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::state::cert::now;
-use crate::state::store::{Cached, Store};
+use crate::state::cert::{Validity, now};
+use crate::state::store::Store;
 use crate::util::log;
 
 /// A renewal started this long ago and not finished is taken for dead.
@@ -41,15 +41,15 @@ pub const RESTART_AFTER: Duration = Duration::from_secs(120);
 pub const FAILED_FILE: &str = "renew-ahead.failed";
 
 /// Whether `c` is in the last `cfg.renew_ahead` share of its lifetime.
-pub fn due(cfg: &Config, c: &Cached) -> bool {
-    crate::state::cert::in_last_share(&c.cert, now(), cfg.renew_ahead)
+pub fn due(cfg: &Config, validity: &Validity) -> bool {
+    validity.in_last_share(now(), cfg.renew_ahead)
 }
 
 /// After a connection's certificate: when it is due, prints a failed
 /// background renewal's line once and starts a renewal, unless one started
 /// recently. Never fails the connection.
-pub fn after_connection(cfg: &Config, c: &Cached, certsh: &dyn Fn() -> Result<PathBuf>) {
-    if !due(cfg, c) {
+pub fn after_connection(cfg: &Config, validity: &Validity, certsh: &dyn Fn() -> Result<PathBuf>) {
+    if !due(cfg, validity) {
         return;
     }
     let Some(store) = Store::locate(cfg) else {

@@ -19,8 +19,8 @@ use crate::credentials::need_login::NeedLogin;
 use crate::credentials::official;
 use crate::credentials::source::{self, Credential, Kind};
 use crate::credentials::stored::{self, Session};
-use crate::state::cert::{self, now};
-use crate::state::store::{self, Cached, Store};
+use crate::state::cert::{self, Validity, now};
+use crate::state::store::{self, Cached, InUse, Store};
 use crate::util::error::Fixable;
 use crate::util::log::debug;
 
@@ -36,39 +36,57 @@ pub enum Want {
     Ahead,
 }
 
-/// Whether `cached` can be used as it is with the configured credential.
-/// `fingerprint` is the credential's, when known without reading files.
-fn reusable(cfg: &Config, cached: &Cached, fingerprint: Option<&str>) -> bool {
+/// Whether a certificate of `validity` whose file has `comment` can be used
+/// as it is with the configured credential. `fingerprint` is the
+/// credential's, when known without reading files.
+fn reusable(cfg: &Config, validity: &Validity, comment: &str, fingerprint: Option<&str>) -> bool {
     let margin = cfg.refresh_margin.as_secs();
-    cert::usable_from(&cached.cert, &cached.comment, now(), margin, fingerprint)
+    validity.usable_from(comment, now(), margin, fingerprint)
 }
 
-/// Whether `want` keeps `cached`: [`reusable`], and for [`Want::Ahead`] not
-/// yet in its last share.
-fn keeps(cfg: &Config, want: Want, cached: &Cached, fingerprint: Option<&str>) -> bool {
+/// Whether `want` keeps the certificate: [`reusable`], and for
+/// [`Want::Ahead`] not yet in its last share.
+fn keeps(
+    cfg: &Config,
+    want: Want,
+    (validity, comment): (&Validity, &str),
+    fingerprint: Option<&str>,
+) -> bool {
     match want {
         Want::Fresh => false,
-        Want::IfNeeded => reusable(cfg, cached, fingerprint),
+        Want::IfNeeded => reusable(cfg, validity, comment, fingerprint),
         Want::Ahead => {
-            reusable(cfg, cached, fingerprint)
-                && !cert::in_last_share(&cached.cert, now(), cfg.renew_ahead)
+            reusable(cfg, validity, comment, fingerprint)
+                && !validity.in_last_share(now(), cfg.renew_ahead)
         }
     }
 }
 
-/// The current certificate when [`Want::IfNeeded`] keeps it: the hot
-/// path's one question, answered from files alone.
-pub fn cached(cfg: &Config) -> Option<Cached> {
-    kept(cfg, Want::IfNeeded)
+fn keeps_cached(cfg: &Config, want: Want, c: &Cached, fingerprint: Option<&str>) -> bool {
+    keeps(cfg, want, (&Validity::of(&c.cert), &c.comment), fingerprint)
 }
 
-/// The current certificate when `want` keeps it, as a connection reads it
-/// (`Store::in_use`).
+/// The current certificate when [`Want::IfNeeded`] keeps it, as a
+/// connection reads it (`Store::in_use`): the hot path's one question,
+/// answered from files alone.
+pub fn cached(cfg: &Config) -> Option<InUse> {
+    let direct = source::direct_fingerprint(cfg);
+    Store::locate(cfg).and_then(|s| s.in_use()).filter(|c| {
+        keeps(
+            cfg,
+            Want::IfNeeded,
+            (&c.validity, &c.comment),
+            direct.as_deref(),
+        )
+    })
+}
+
+/// The current certificate when `want` keeps it.
 fn kept(cfg: &Config, want: Want) -> Option<Cached> {
     let direct = source::direct_fingerprint(cfg);
     Store::locate(cfg)
-        .and_then(|s| s.in_use())
-        .filter(|cached| keeps(cfg, want, cached, direct.as_deref()))
+        .and_then(|s| s.current())
+        .filter(|cached| keeps_cached(cfg, want, cached, direct.as_deref()))
 }
 
 /// A usable certificate, obtaining one if needed.
@@ -86,7 +104,7 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     let cred = source::current(cfg)?.ok_or_else(|| no_credentials(cfg))?;
     let existing = store.current();
     if let Some(c) = &existing
-        && keeps(cfg, want, c, Some(&cred.fingerprint))
+        && keeps_cached(cfg, want, c, Some(&cred.fingerprint))
     {
         debug(cfg.debug, || {
             "another process renewed the certificate".into()
@@ -98,7 +116,7 @@ pub fn ensure(cfg: &Config, want: Want) -> Result<Cached> {
     // replaces a certificate that no longer matches the login, and said.
     if want == Want::IfNeeded
         && let Some(c) = &existing
-        && reusable(cfg, c, None)
+        && reusable(cfg, &Validity::of(&c.cert), &c.comment, None)
     {
         crate::util::log::line(&format!(
             "the certificate in use came from another login; replacing it with one for {}",

@@ -139,11 +139,82 @@ pub fn from_text(text: &str) -> Result<(Certificate, String), String> {
     Ok((cert, fields.collect::<Vec<_>>().join(" ")))
 }
 
-/// The certificate file as certsh wrote it, read on every connection: the
-/// certificate and the file's comment, which names the credential it came
-/// from ([`source_comment`]).
+/// The certificate file as certsh wrote it: the certificate and the file's
+/// comment, which names the credential it came from ([`source_comment`]).
 pub fn read(text: &str) -> Option<(Certificate, String)> {
     from_text(text).ok()
+}
+
+/// The certificate file as a connection reads it: the [`Validity`] and the
+/// comment. An ed25519 certificate, the kind certsh's keys get, is read by
+/// walking its blob's fields to the window, without building the whole
+/// certificate: it was parsed whole and checked against the key when it
+/// was written (`check_new`, `Store::publish`), and this read still wants
+/// every field there and nothing after them, so a file cut short, or whose
+/// text names another type than its blob, is refused as [`read`] refuses
+/// it. Any other kind is read whole. This took a fifth of the code a connection
+/// runs (docs/benchmarks.md).
+pub fn read_validity(text: &str) -> Option<(Validity, String)> {
+    const ED25519: &str = "ssh-ed25519-cert-v01@openssh.com";
+    use base64::Engine as _;
+    let mut fields = text.split_ascii_whitespace();
+    let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
+        return None;
+    };
+    if kind != ED25519 {
+        let (cert, comment) = read(text)?;
+        return Some((Validity::of(&cert), comment));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .ok()?;
+    let validity = ed25519_validity(&bytes, ED25519.as_bytes())?;
+    Some((validity, fields.collect::<Vec<_>>().join(" ")))
+}
+
+/// The window of an `ssh-ed25519-cert-v01@openssh.com` blob (PROTOCOL.certkeys:
+/// type, nonce, public key, serial, type, key id, principals, valid after,
+/// valid before, critical options, extensions, reserved, signature key,
+/// signature), when every field is there and nothing follows.
+fn ed25519_validity(blob: &[u8], kind: &[u8]) -> Option<Validity> {
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        *rest = tail;
+        Some(head)
+    }
+    fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_be_bytes(take(rest, 4)?.try_into().ok()?);
+        take(rest, usize::try_from(len).ok()?)
+    }
+    fn uint64(rest: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(take(rest, 8)?.try_into().ok()?))
+    }
+    let mut rest = blob;
+    if string(&mut rest)? != kind {
+        return None;
+    }
+    string(&mut rest)?; // nonce
+    if string(&mut rest)?.len() != 32 {
+        return None;
+    }
+    uint64(&mut rest)?; // serial
+    let cert_type = u32::from_be_bytes(take(&mut rest, 4)?.try_into().ok()?);
+    string(&mut rest)?; // key id
+    string(&mut rest)?; // principals
+    let after = uint64(&mut rest)?;
+    let before = uint64(&mut rest)?;
+    for _ in 0..5 {
+        // critical options, extensions, reserved, signature key, signature
+        string(&mut rest)?;
+    }
+    if !rest.is_empty() || !(1..=2).contains(&cert_type) {
+        return None;
+    }
+    Some(Validity {
+        user: cert_type == 1,
+        after,
+        before,
+    })
 }
 
 /// Parses the certifier's answer and checks it against our public key at
@@ -177,12 +248,56 @@ pub fn seconds_left(cert: &Certificate, now: u64) -> u64 {
     cert.valid_before().saturating_sub(now)
 }
 
+/// What deciding on a certificate takes: whether it is a user certificate,
+/// and its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// A user certificate (not a host one).
+    pub user: bool,
+    /// `valid_after`.
+    pub after: u64,
+    /// `valid_before`.
+    pub before: u64,
+}
+
+impl Validity {
+    pub fn of(cert: &Certificate) -> Validity {
+        Validity {
+            user: cert.cert_type() == CertType::User,
+            after: cert.valid_after(),
+            before: cert.valid_before(),
+        }
+    }
+
+    /// Whether it can be handed to ssh now and still be valid `margin`
+    /// seconds from now.
+    pub fn usable(&self, now: u64, margin: u64) -> bool {
+        self.user
+            && self.after <= now + CLOCK_SKEW_ALLOWANCE
+            && self.before.saturating_sub(now) > margin
+    }
+
+    /// [`usable_from`], for this window.
+    pub fn usable_from(
+        &self,
+        comment: &str,
+        now: u64,
+        margin: u64,
+        fingerprint: Option<&str>,
+    ) -> bool {
+        self.usable(now, margin) && from_credential(comment, fingerprint)
+    }
+
+    /// Whether `now` is in the last `share` of the lifetime (0: never).
+    pub fn in_last_share(&self, now: u64, share: f64) -> bool {
+        last_share(self.after, self.before, now, share)
+    }
+}
+
 /// Whether `cert` can be handed to ssh now and still be valid `margin`
 /// seconds from now.
 pub fn usable(cert: &Certificate, now: u64, margin: u64) -> bool {
-    cert.cert_type() == CertType::User
-        && cert.valid_after() <= now + CLOCK_SKEW_ALLOWANCE
-        && seconds_left(cert, now) > margin
+    Validity::of(cert).usable(now, margin)
 }
 
 /// The comment certsh writes into a certificate file, naming the credential
@@ -215,12 +330,12 @@ pub fn usable_from(
     margin: u64,
     fingerprint: Option<&str>,
 ) -> bool {
-    usable(cert, now, margin) && from_credential(comment, fingerprint)
+    Validity::of(cert).usable_from(comment, now, margin, fingerprint)
 }
 
 /// Whether `now` is in the last `share` of `cert`'s lifetime (0: never).
 pub fn in_last_share(cert: &Certificate, now: u64, share: f64) -> bool {
-    last_share(cert.valid_after(), cert.valid_before(), now, share)
+    Validity::of(cert).in_last_share(now, share)
 }
 
 fn last_share(after: u64, before: u64, now: u64, share: f64) -> bool {
@@ -301,6 +416,47 @@ pub(crate) mod tests {
     }
 
     const NOW: u64 = 1_800_000_000;
+
+    /// A connection's read of the window agrees with the whole read, for
+    /// each type and window, and refuses as the whole read does a file cut
+    /// short anywhere, a blob with a field too many, and a text that names
+    /// another type than its blob.
+    #[test]
+    fn the_window_read_agrees_with_the_whole_read_and_refuses_what_it_refuses() {
+        let k = key();
+        for (kind, after, before) in [
+            (CertType::User, NOW - 30, NOW + 3600),
+            (CertType::Host, NOW - 30, NOW + 3600),
+            (CertType::User, NOW - 7200, NOW - 3600),
+        ] {
+            let text = format!("{} certsh-source:0123", cert_for(&k, after, before, kind));
+            let (cert, comment) = read(&text).unwrap();
+            assert_eq!(
+                read_validity(&text),
+                Some((Validity::of(&cert), comment)),
+                "{kind:?}"
+            );
+        }
+        let text = cert_for(&k, NOW - 30, NOW + 3600, CertType::User);
+        let (kind, blob) = text.split_once(' ').unwrap();
+        let blob = blob.trim();
+        for cut in 0..blob.len() {
+            let short = format!("{kind} {}", &blob[..cut]);
+            assert_eq!(read_validity(&short), None, "cut at {cut}");
+            assert!(read(&short).is_none(), "cut at {cut}");
+        }
+        // A blob with one more field, or a type that is not the text's.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut longer = b64.decode(blob).unwrap();
+        longer.extend_from_slice(&[0, 0, 0, 0]);
+        let longer = format!("{kind} {}", b64.encode(&longer));
+        assert_eq!(read_validity(&longer), None);
+        assert!(read(&longer).is_none());
+        let other = format!("ssh-rsa-cert-v01@openssh.com {blob}");
+        assert_eq!(read_validity(&other), None);
+        assert!(read(&other).is_none());
+    }
 
     #[test]
     fn the_fast_read_agrees_with_ssh_keys_parser() {

@@ -37,6 +37,7 @@ use ssh_key::rand_core::{OsRng, RngCore};
 use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
 
 use crate::config::Config;
+use crate::state::cert::Validity;
 use crate::state::lock::{self, Lock};
 use crate::util::error::Fixable;
 use crate::util::platform;
@@ -71,6 +72,31 @@ pub struct Cached {
     pub public_key: PublicKey,
     /// When the key was made (Unix seconds).
     pub key_created: u64,
+}
+
+/// The key and certificate a connection hands ssh ([`Store::in_use`]).
+#[derive(Debug, Clone)]
+pub struct InUse {
+    /// The private key file.
+    pub key_path: PathBuf,
+    /// The certificate file.
+    pub cert_path: PathBuf,
+    /// The certificate's type and window.
+    pub validity: Validity,
+    /// The certificate file's comment (`cert::source_comment`).
+    pub comment: String,
+}
+
+impl Cached {
+    /// What a connection needs of it.
+    pub fn in_use(&self) -> InUse {
+        InUse {
+            key_path: self.key_path.clone(),
+            cert_path: self.cert_path.clone(),
+            validity: Validity::of(&self.cert),
+            comment: self.comment.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -158,47 +184,16 @@ impl Store {
     /// certificate's. For what reuses the key (a renewal) and what reports
     /// on it.
     pub fn current(&self) -> Option<Cached> {
-        self.read_current(KeyCheck::Read)
-    }
-
-    /// [`Store::current`] for a connection, which does not read the key: a
-    /// generation's key was checked against each certificate when it was
-    /// written into the generation (`cert::check_new`), and the generation's
-    /// name records the key file's size (`gen-<made>-<random>-<size>`). So a
-    /// connection checks that the key file still has that size and that
-    /// others still may not read it (ssh would refuse it): a key emptied,
-    /// cut short, opened to others or removed sends the connection to a
-    /// renewal, as before. A generation written before names had the size
-    /// has its key read. This spares each connection an open, a read and a
-    /// decoding of the key (docs/benchmarks.md).
-    pub fn in_use(&self) -> Option<Cached> {
-        self.read_current(KeyCheck::Size)
-    }
-
-    fn read_current(&self, check: KeyCheck) -> Option<Cached> {
         let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
         let gen_dir = self.dir.join(&gen_name);
         let cert_path = gen_dir.join(CERT);
         let (text, _) = read_small(&cert_path)?;
         let (cert, comment) = crate::state::cert::read(&String::from_utf8(text).ok()?)?;
         let key_path = gen_dir.join(KEY);
-        let recorded = gen_name.to_str().and_then(generation_key_size);
-        let public_key = match (check, recorded) {
-            (KeyCheck::Size, Some(size)) => {
-                let meta = fs::metadata(&key_path).ok()?;
-                if meta.len() != size || platform::open_to_others(&key_path, &meta).is_some() {
-                    return None;
-                }
-                PublicKey::from(cert.public_key().clone())
-            }
-            _ => {
-                let public_key = private_key_public(&key_path)?;
-                if cert.public_key() != public_key.key_data() {
-                    return None;
-                }
-                public_key
-            }
-        };
+        let public_key = private_key_public(&key_path)?;
+        if cert.public_key() != public_key.key_data() {
+            return None;
+        }
         Some(Cached {
             key_path,
             cert_path,
@@ -206,6 +201,41 @@ impl Store {
             comment,
             public_key,
             key_created: generation_time(gen_name.to_str()?)?,
+        })
+    }
+
+    /// [`Store::current`] as a connection needs it, without reading the key:
+    /// a generation's key was checked against each certificate when it was
+    /// written into the generation (`cert::check_new`), and the generation's
+    /// name records the key file's size (`gen-<made>-<random>-<size>`). So a
+    /// connection checks that the key file still has that size and that
+    /// others still may not read it (ssh would refuse it): a key emptied,
+    /// cut short, opened to others or removed sends the connection to a
+    /// renewal, as before. The certificate is read for its window alone
+    /// (`cert::read_validity`). A generation named before names had the
+    /// size is read as [`Store::current`] reads it. This spares each
+    /// connection an open, a read and a decoding of the key, and the
+    /// building of the whole certificate (docs/benchmarks.md).
+    pub fn in_use(&self) -> Option<InUse> {
+        let gen_name = platform::read_pointer(&self.dir.join(CURRENT)).ok()?;
+        let Some(size) = gen_name.to_str().and_then(generation_key_size) else {
+            return self.current().map(|c| c.in_use());
+        };
+        let gen_dir = self.dir.join(&gen_name);
+        let key_path = gen_dir.join(KEY);
+        let meta = fs::metadata(&key_path).ok()?;
+        if meta.len() != size || platform::open_to_others(&key_path, &meta).is_some() {
+            return None;
+        }
+        let cert_path = gen_dir.join(CERT);
+        let (text, _) = read_small(&cert_path)?;
+        let (validity, comment) =
+            crate::state::cert::read_validity(&String::from_utf8(text).ok()?)?;
+        Some(InUse {
+            key_path,
+            cert_path,
+            validity,
+            comment,
         })
     }
 
@@ -650,15 +680,6 @@ fn generation_key_size(name: &str) -> Option<u64> {
         return None;
     }
     size.parse().ok()
-}
-
-/// How [`Store::read_current`] checks the key.
-#[derive(Clone, Copy)]
-enum KeyCheck {
-    /// Read it, and compare its public half with the certificate's.
-    Read,
-    /// Its size as the generation's name records it, and its privacy.
-    Size,
 }
 
 mod write;
