@@ -33,8 +33,10 @@ impl FileConfig {
     /// The value at `key` (`section.name`), or `None` when it is absent or
     /// null. A section that is not a mapping is warned about once per key.
     fn get(&mut self, key: &str) -> Option<Value> {
-        let (section, name) = key.split_once('.')?;
+        // Without a file, before the key is split: most connections have
+        // none, and ask for some twenty keys.
         let root = self.root.as_ref()?;
+        let (section, name) = key.split_once('.')?;
         let section_value = root.get(section)?;
         if section_value.is_null() {
             return None;

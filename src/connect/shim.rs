@@ -58,17 +58,12 @@ impl Layout {
 
     /// Where the shim is in this layout.
     pub fn shim(&self) -> PathBuf {
-        self.prefix
-            .join(format!("{}{}", Layout::SHIM, std::env::consts::EXE_SUFFIX))
+        self.prefix.join(program_file(Layout::SHIM))
     }
 
     /// Where certsh is in this layout.
     pub fn program(&self) -> PathBuf {
-        self.prefix.join(format!(
-            "{}{}",
-            Layout::PROGRAM,
-            std::env::consts::EXE_SUFFIX
-        ))
+        self.prefix.join(program_file(Layout::PROGRAM))
     }
 
     /// Whether `path` (as written in a configuration) is the shim of some
@@ -79,16 +74,24 @@ impl Layout {
     }
 }
 
+/// `name` as a program's file is named here (`.exe` on Windows). Joined
+/// by hand: the shim asks on every connection.
+fn program_file(name: &str) -> String {
+    let mut file = String::with_capacity(name.len() + std::env::consts::EXE_SUFFIX.len());
+    file.push_str(name);
+    file.push_str(std::env::consts::EXE_SUFFIX);
+    file
+}
+
 /// The programs that are certsh, from `exe` (the running one): `exe`, and
 /// where its partner would be. certsh's partner is its shim (in the layout,
 /// or built beside it); the shim's is certsh. Whichever of them exists is
 /// never taken for the real ssh.
 pub fn own_programs(exe: &Path) -> Vec<PathBuf> {
-    let suffix = std::env::consts::EXE_SUFFIX;
     let mut all = vec![exe.to_path_buf()];
     if is_certsh(exe) {
         all.extend(Layout::of_program(exe).map(|l| l.shim()));
-        all.push(exe.with_file_name(format!("{}{suffix}", Layout::SHIM_BUILT)));
+        all.push(exe.with_file_name(program_file(Layout::SHIM_BUILT)));
     } else {
         all.extend(certsh_beside(exe));
     }
@@ -115,12 +118,11 @@ fn is_certsh(exe: &Path) -> bool {
 /// Where certsh would be for the shim `shim`: in its layout, else beside it
 /// (a build's folder), in that order.
 fn certsh_beside(shim: &Path) -> Vec<PathBuf> {
-    let suffix = std::env::consts::EXE_SUFFIX;
     let mut all: Vec<PathBuf> = Layout::of_shim(shim)
         .map(|l| l.program())
         .into_iter()
         .collect();
-    all.push(shim.with_file_name(format!("certsh{suffix}")));
+    all.push(shim.with_file_name(program_file("certsh")));
     all
 }
 

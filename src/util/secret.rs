@@ -10,6 +10,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::process::Command;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A token or other credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,6 +50,10 @@ impl fmt::Display for Secret {
 /// certsh again (`certsh git|scp|rsync`, see `setup/wrap.rs`).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);
+    if FORGOTTEN.load(Ordering::Relaxed) {
+        // None is left to remove ([`forget_token_variables`]).
+        return cmd;
+    }
     // Only those set: an environment left alone is passed on as it is,
     // without the copy a changed one costs.
     for var in set_token_variables() {
@@ -57,6 +62,10 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// Whether [`forget_token_variables`] has run: then this process's
+/// environment holds none of them, and is never given one again.
+static FORGOTTEN: AtomicBool = AtomicBool::new(false);
+
 /// Removes the token variables from this process's own environment, so that
 /// the real ssh the shim execs next gets none without a copy of the rest
 /// ([`command`] then finds none to remove). Only for a process without
@@ -64,6 +73,7 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 pub(crate) fn forget_token_variables() {
     let vars = set_token_variables();
     crate::util::platform::forget_variables(vars.iter().map(String::as_str));
+    FORGOTTEN.store(true, Ordering::Relaxed);
 }
 
 /// The token variables, every profile's and every named account's, that
