@@ -36,11 +36,11 @@ mod windows;
 use windows as imp;
 
 pub use imp::{
-    EchoOff, Tty, USER_NAME_VARIABLE, create_private_dir, create_private_dir_all, detach, exec,
-    file_id, home_from_user_database, is_program, is_ssh_name, leave_session, main_args, mode_of,
-    no_core_dumps, open_private, open_to_others, os_str_from_bytes, os_string_from_bytes,
-    owned_by_user, private_temp_dir, private_temp_file, read_pointer, set_mode, short_path,
-    socket_answers, ssh_off_path, user_id, user_name, write_pointer,
+    EchoOff, Tty, USER_NAME_VARIABLE, create_private_dir, create_private_dir_all, detach,
+    each_variable, exec, file_id, home_from_user_database, is_program, is_ssh_name, leave_session,
+    main_args, mode_of, no_core_dumps, open_private, open_to_others, os_str_from_bytes,
+    os_string_from_bytes, owned_by_user, private_temp_dir, private_temp_file, read_pointer,
+    set_mode, short_path, socket_answers, ssh_off_path, user_id, user_name, write_pointer,
 };
 
 /// Removes `vars` from this process's own environment. For the shim's last

@@ -15,6 +15,63 @@ use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr
 
 pub const SSH_PROGRAM: &str = "ssh";
 
+/// Calls `f` with the name and value of each variable of this process's
+/// environment, in order, borrowed from the environment itself: for
+/// `config::EnvSnapshot`, which keeps them in one block, where
+/// `std::env::vars_os` makes two allocations a variable (a connection's
+/// largest single cost with a few dozen variables, docs/benchmarks.md).
+/// Entries are split as std splits them: the name is at least one byte,
+/// up to the first `=` after it; an entry without one is passed over.
+///
+/// It reads `environ` without std's lock, which only a thread that changes
+/// the environment meanwhile could race with. certsh changes its
+/// environment in one place, [`super::forget_variables`], in the shim,
+/// which has no thread and has read its environment by then.
+#[allow(unsafe_code)]
+pub fn each_variable(mut f: impl FnMut(&[u8], &[u8])) {
+    let mut entry = environ();
+    if entry.is_null() {
+        return;
+    }
+    loop {
+        // SAFETY: `environ` is an array of C strings that ends with a null
+        // pointer, unchanged while it is read (above).
+        let p = unsafe { *entry };
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: as above.
+        let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
+        if let Some(eq) = bytes.iter().skip(1).position(|&b| b == b'=') {
+            let eq = eq + 1;
+            f(&bytes[..eq], &bytes[eq + 1..]);
+        }
+        // SAFETY: `entry` was not the last element, the null pointer.
+        entry = unsafe { entry.add(1) };
+    }
+}
+
+/// The C runtime's `environ`.
+#[allow(unsafe_code)]
+fn environ() -> *const *const std::ffi::c_char {
+    #[cfg(target_vendor = "apple")]
+    {
+        unsafe extern "C" {
+            fn _NSGetEnviron() -> *mut *const *const std::ffi::c_char;
+        }
+        // SAFETY: libSystem's accessor for the process's `environ`.
+        unsafe { *_NSGetEnviron() }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        unsafe extern "C" {
+            static environ: *const *const std::ffi::c_char;
+        }
+        // SAFETY: reading the pointer itself; see `each_variable`.
+        unsafe { environ }
+    }
+}
+
 /// The arguments after the program's name, from the `argc` and `argv` the
 /// C runtime passes `main`: for the shim, which starts without std's
 /// runtime (`src/bin/certsh-ssh.rs`), and so without the arguments std

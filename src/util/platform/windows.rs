@@ -134,6 +134,15 @@ pub fn detach(cmd: &mut Command) -> &mut Command {
 /// Nothing to do on Windows: `util/secret.rs` says why.
 pub fn no_core_dumps() {}
 
+/// Calls `f` with the name and value of each variable of this process's
+/// environment, in order, as the bytes of their `OsStr`s (see the Unix
+/// side; here std's copies, which `os_string_from_bytes` reads back).
+pub fn each_variable(mut f: impl FnMut(&[u8], &[u8])) {
+    for (name, value) in std::env::vars_os() {
+        f(name.as_encoded_bytes(), value.as_encoded_bytes());
+    }
+}
+
 /// The arguments after the program's name, read from the command line as
 /// std reads it (UTF-16, which `argv` would have lost): `argc` and `argv`
 /// go unused.
