@@ -114,6 +114,11 @@ impl EnvSnapshot {
         }
     }
 
+    /// Whether `name` is set, even to nothing.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.slots[self.slot(name.as_bytes())] != 0
+    }
+
     fn get(&self, name: &str) -> Option<&[u8]> {
         let i = (self.slots[self.slot(name.as_bytes())] as usize).checked_sub(1)?;
         let (_, at, end) = self.entries[i];
@@ -264,6 +269,8 @@ mod tests {
         }
         assert_eq!(snap.var("CERTSH_TEST_100"), None);
         assert_eq!(snap.var("EMPTY"), None);
+        assert!(snap.is_set("EMPTY") && snap.is_set("CERTSH_TEST_7"));
+        assert!(!snap.is_set("CERTSH_TEST_100"));
         assert_eq!(snap.var(""), None);
     }
 }

@@ -28,9 +28,13 @@ pub const MIN_OPENSSH_INCLUDE: (u32, u32) = (7, 3);
 /// The ssh to run: `$CERTSH_REAL_SSH`, else the first `ssh` on `PATH` that
 /// is not certsh or its shim.
 pub fn real_ssh() -> Result<PathBuf> {
-    let configured = std::env::var_os("CERTSH_REAL_SSH")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
+    real_ssh_from(std::env::var_os("CERTSH_REAL_SSH"))
+}
+
+/// [`real_ssh`], given the value of `CERTSH_REAL_SSH` (the connection
+/// path reads it from its snapshot of the environment).
+pub fn real_ssh_from(configured: Option<OsString>) -> Result<PathBuf> {
+    let configured = configured.filter(|v| !v.is_empty()).map(PathBuf::from);
     let mine = crate::connect::shim::own_ids();
     let is_me = |p: &Path| file_id::file_id(p).is_some_and(|id| mine.contains(&id));
     if let Some(path) = configured.as_deref() {

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::config::{Config, EnvSnapshot, For, Problems};
+use crate::config::{Config, Env, EnvSnapshot, For, Problems};
 use crate::connect::command_line;
 use crate::connect::exec;
 use crate::connect::scope;
@@ -41,7 +41,8 @@ use crate::util::log::debug;
 /// Runs ssh for `args` (OpenSSH's command line, unchanged). Returns only on
 /// failure: on success this process becomes ssh.
 pub fn run(args: &[OsString], profile: Option<&str>, account: Option<&str>) -> Result<ExitCode> {
-    let (to, problems) = cloud_host(args, profile, account)?;
+    let env = EnvSnapshot::take();
+    let (to, problems) = cloud_host(args, profile, account, &env)?;
     to.usable(problems)?;
     let got = certificate(&to.cfg).map(|c| c.in_use());
     Err(to.connect(got))
@@ -64,7 +65,8 @@ pub fn run_shim(args: &[OsString]) -> anyhow::Error {
 }
 
 fn shim_connection(args: &[OsString]) -> Result<std::convert::Infallible> {
-    let (to, problems) = cloud_host(args, None, None)?;
+    let env = EnvSnapshot::take();
+    let (to, problems) = cloud_host(args, None, None, &env)?;
     let Some(cached) = refresh::cached(&to.cfg) else {
         let certsh = shim::certsh_program()?;
         debug(to.cfg.debug, || format!("renewal by {}", certsh.display()));
@@ -75,7 +77,7 @@ fn shim_connection(args: &[OsString]) -> Result<std::convert::Infallible> {
     // From here on only ssh runs, and it needs no token. The shim has no
     // thread, so it may drop them from its own environment and spare the
     // exec a copy of the rest.
-    crate::util::secret::forget_token_variables();
+    crate::util::secret::forget_token_variables(&|var| env.is_set(var));
     Err(to.connect(Ok(cached)))
 }
 
@@ -94,9 +96,9 @@ fn cloud_host<'a>(
     args: &'a [OsString],
     profile: Option<&str>,
     account: Option<&str>,
+    env: &EnvSnapshot,
 ) -> Result<(CloudHost<'a>, Problems)> {
-    let env = EnvSnapshot::take();
-    let real = exec::real_ssh()?;
+    let real = exec::real_ssh_from(env.var_os("CERTSH_REAL_SSH"))?;
     let mut line = command_line::parse(args);
     if line.passthrough == Some(command_line::Passthrough::DependsOnVersion) {
         // Only `-P` needs the version, and it is rare enough to afford
@@ -111,7 +113,7 @@ fn cloud_host<'a>(
     }
     // What cannot be read or is invalid is reported only where it matters:
     // a host outside the cloud never depends on certsh's configuration.
-    let (cfg, problems) = Config::read_for(profile, destination(&line, account), &env);
+    let (cfg, problems) = Config::read_for(profile, destination(&line, account), env);
     let passthrough = |why: &dyn Fn() -> String| {
         debug(cfg.debug, why);
         let host = line

@@ -56,7 +56,7 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     }
     // Only those set: an environment left alone is passed on as it is,
     // without the copy a changed one costs.
-    for var in set_token_variables() {
+    for var in set_token_variables(&|var| std::env::var_os(var).is_some()) {
         cmd.env_remove(var);
     }
     cmd
@@ -69,22 +69,24 @@ static FORGOTTEN: AtomicBool = AtomicBool::new(false);
 /// Removes the token variables from this process's own environment, so that
 /// the real ssh the shim execs next gets none without a copy of the rest
 /// ([`command`] then finds none to remove). Only for a process without
-/// threads: `platform::forget_variables` says why.
-pub(crate) fn forget_token_variables() {
-    let vars = set_token_variables();
+/// threads: `platform::forget_variables` says why. `is_set` says whether
+/// a variable is set (the shim asks its snapshot of the environment, which
+/// it has already, rather than the environment again).
+pub(crate) fn forget_token_variables(is_set: &dyn Fn(&str) -> bool) {
+    let vars = set_token_variables(is_set);
     crate::util::platform::forget_variables(vars.iter().map(String::as_str));
     FORGOTTEN.store(true, Ordering::Relaxed);
 }
 
 /// The token variables, every profile's and every named account's, that
-/// this process's environment has.
-fn set_token_variables() -> Vec<String> {
+/// this process's environment has, by `is_set`.
+fn set_token_variables(is_set: &dyn Fn(&str) -> bool) -> Vec<String> {
     let accounts = ACCOUNT_VARIABLES.lock().unwrap_or_else(|e| e.into_inner());
     // Only the names that are set are copied.
     let profiles = token_vars().map(|v| -> &str { v });
     profiles
         .chain(accounts.iter().map(String::as_str))
-        .filter(|var| std::env::var_os(var).is_some())
+        .filter(|var| is_set(var))
         .map(String::from)
         .collect()
 }
