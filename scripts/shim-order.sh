@@ -26,7 +26,7 @@
 # The names are the linker's, hashes included, and so belong to builds made
 # as scripts/dist.sh makes them (the flags given to certsh's own binaries
 # alone): a build with the same flags in RUSTFLAGS, which reach every crate,
-# names 84 of the 210 functions otherwise.
+# renamed 84 of the 210 functions the file listed then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
