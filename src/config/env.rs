@@ -58,16 +58,26 @@ impl EnvSnapshot {
         let mut entries = Vec::with_capacity(64);
         let mut bytes = Vec::with_capacity(16 * 1024);
         crate::util::platform::each_variable(|name, value| {
-            let start = bytes.len();
-            bytes.extend_from_slice(name);
-            let at = bytes.len();
-            bytes.extend_from_slice(value);
-            entries.push((start, at, bytes.len()));
+            EnvSnapshot::push(&mut bytes, &mut entries, name, value);
         });
         // The shim's arena takes back what the last block does not use
         // (`util/arena.rs`), so that what comes next shares its pages.
         bytes.shrink_to_fit();
         EnvSnapshot::index(bytes, entries)
+    }
+
+    /// Adds a variable to the block and its entry.
+    fn push(
+        bytes: &mut Vec<u8>,
+        entries: &mut Vec<(usize, usize, usize)>,
+        name: &[u8],
+        value: &[u8],
+    ) {
+        let start = bytes.len();
+        bytes.extend_from_slice(name);
+        let at = bytes.len();
+        bytes.extend_from_slice(value);
+        entries.push((start, at, bytes.len()));
     }
 
     fn index(bytes: Vec<u8>, entries: Vec<(usize, usize, usize)>) -> Self {
@@ -175,21 +185,11 @@ pub(crate) fn env_bool(env: &dyn Env, name: &str) -> Result<Option<bool>> {
     }
 }
 
-/// `{prefix}{key}`, a profile's variable name. Joined by hand: the
-/// configuration makes some 30 names on every connection, and `format!`
-/// took ten times the instructions of a copy (docs/benchmarks.md).
-pub(crate) fn var_name(prefix: &str, key: &str) -> String {
-    let mut name = String::with_capacity(prefix.len() + key.len());
-    name.push_str(prefix);
-    name.push_str(key);
-    name
-}
-
 /// The first of `{prefix}<key>` for `keys` that is set, as a yes/no value.
 pub(crate) fn env_bool_any(env: &dyn Env, prefix: &str, keys: &[&str]) -> Result<Option<bool>> {
     match keys
         .iter()
-        .map(|k| var_name(prefix, k))
+        .map(|k| [prefix, *k].concat())
         .find(|name| env.var(name).is_some())
     {
         Some(name) => env_bool(env, &name),
@@ -252,11 +252,7 @@ mod tests {
         let mut bytes = Vec::new();
         let mut entries = Vec::new();
         let mut add = |name: &str, value: &str| {
-            let start = bytes.len();
-            bytes.extend_from_slice(name.as_bytes());
-            let at = bytes.len();
-            bytes.extend_from_slice(value.as_bytes());
-            entries.push((start, at, bytes.len()));
+            EnvSnapshot::push(&mut bytes, &mut entries, name.as_bytes(), value.as_bytes());
         };
         for i in 0..100 {
             add(&format!("CERTSH_TEST_{i}"), &format!("v{i}"));

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use crate::config::env::{Env, EnvSnapshot, ProcessEnv};
 use crate::config::env::{
-    env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list, var_name,
+    env_bool, env_bool_any, env_int, env_secs, env_share, first_var, split_list,
 };
 pub use crate::config::file::{FileConfig, parse_file_config};
 use crate::config::file::{read_file_config, resolve_path};
@@ -243,7 +243,7 @@ impl Config {
         // The official CLI finds its folder under {prefix}HOME when that is
         // set; certsh's own files (~/.ssh) stay under HOME.
         let config_home = env
-            .var_os(&var_name(profile.env_prefix, "HOME"))
+            .var_os(&[profile.env_prefix, "HOME"].concat())
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| home.clone());
@@ -260,7 +260,7 @@ impl Config {
         // (docs/official-cli.md, "Environment").
         let pvar = |keys: &[&str]| {
             keys.iter().find_map(|key| {
-                let name = var_name(prefix, key);
+                let name = [prefix, *key].concat();
                 env.var(&name).map(|v| (name, v))
             })
         };
@@ -274,13 +274,13 @@ impl Config {
         let auth_url = auth_url.trim_end_matches('/').to_string();
         let token_url = pval(&["OAUTH2_TOKEN_URL", "API_OAUTH2_TOKEN_URL"])
             .or_else(|| file.string("api.oauth2_token_url"))
-            .unwrap_or_else(|| var_name(&auth_url, TOKEN_PATH));
+            .unwrap_or_else(|| [auth_url.as_str(), TOKEN_PATH].concat());
         let authorize_url = pval(&["OAUTH2_AUTH_URL", "API_OAUTH2_AUTH_URL"])
             .or_else(|| file.string("api.oauth2_auth_url"))
-            .unwrap_or_else(|| var_name(&auth_url, "/oauth2/authorize"));
+            .unwrap_or_else(|| [auth_url.as_str(), "/oauth2/authorize"].concat());
         let revoke_url = pval(&["OAUTH2_REVOKE_URL", "API_OAUTH2_REVOKE_URL"])
             .or_else(|| file.string("api.oauth2_revoke_url"))
-            .unwrap_or_else(|| var_name(&auth_url, "/oauth2/revoke"));
+            .unwrap_or_else(|| [auth_url.as_str(), "/oauth2/revoke"].concat());
         let login_timeout = problems
             .take(env_secs(env, "CERTSH_LOGIN_TIMEOUT"))
             .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
@@ -339,7 +339,7 @@ impl Config {
             .unwrap_or(true);
 
         let key_ttl = problems
-            .take(env_int(env, &var_name(prefix, "SSH_CERT_KEY_TTL")))
+            .take(env_int(env, &[prefix, "SSH_CERT_KEY_TTL"].concat()))
             .or_else(|| file.integer("ssh.cert_key_ttl"))
             .map(key_ttl_from)
             .unwrap_or(DEFAULT_KEY_TTL);
@@ -372,7 +372,7 @@ impl Config {
             .unwrap_or(DEFAULT_HTTP_TIMEOUT)
             .clamp(Duration::from_secs(1), MAX_HTTP_TIMEOUT);
 
-        let token_var = var_name(prefix, "TOKEN");
+        let token_var = [prefix, "TOKEN"].concat();
         let file_token = file.string("api.token");
         let file_token_file = file.string("api.token_file");
         let api_token = if let Some(a) = &account {

@@ -31,7 +31,7 @@ pub(crate) fn official_store(
     file: &mut FileConfig,
     problems: &mut Problems,
 ) -> Official {
-    let var = crate::config::env::var_name(prefix, "SESSION_ID");
+    let var = [prefix, "SESSION_ID"].concat();
     let (id, origin) = match env.var(&var) {
         Some(id) => (id, var),
         None => match std::fs::read_to_string(config_dir.join("session-id")) {

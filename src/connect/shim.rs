@@ -74,13 +74,9 @@ impl Layout {
     }
 }
 
-/// `name` as a program's file is named here (`.exe` on Windows). Joined
-/// by hand: the shim asks on every connection.
+/// `name` as a program's file is named here (`.exe` on Windows).
 fn program_file(name: &str) -> String {
-    let mut file = String::with_capacity(name.len() + std::env::consts::EXE_SUFFIX.len());
-    file.push_str(name);
-    file.push_str(std::env::consts::EXE_SUFFIX);
-    file
+    [name, std::env::consts::EXE_SUFFIX].concat()
 }
 
 /// The programs that are certsh, from `exe` (the running one): `exe`, and

@@ -116,11 +116,31 @@ pub fn from_blob(blob: &[u8]) -> Result<Certificate, String> {
 
 /// A certificate in OpenSSH's one-line form, `<type> <base64> [comment]`:
 /// the whole blob parses and its type is the one the text names, as
-/// [`Certificate::from_openssh`] checks. Decoded with the `base64` crate,
-/// several times faster than ssh-key's constant-time decoder, which a
-/// public certificate does not need: certsh reads its certificate file on
-/// every connection. Returns the certificate and the comment.
+/// [`Certificate::from_openssh`] checks. Returns the certificate and the
+/// comment.
 pub fn from_text(text: &str) -> Result<(Certificate, String), String> {
+    let (kind, bytes, comment) = line_fields(text)?;
+    Ok((from_fields(kind, &bytes)?, comment))
+}
+
+/// The certificate of a line's type and decoded blob, when the blob is of
+/// that type.
+fn from_fields(kind: &str, blob: &[u8]) -> Result<Certificate, String> {
+    let cert = from_blob(blob)?;
+    if cert.algorithm().to_certificate_type() != kind {
+        return Err(format!(
+            "its text names type {:?}, its blob another",
+            sanitize::short(kind, 48)
+        ));
+    }
+    Ok(cert)
+}
+
+/// The one-line form's type, decoded blob and comment (its words joined by
+/// one space). Decoded with the `base64` crate, several times faster than
+/// ssh-key's constant-time decoder, which a public certificate does not
+/// need.
+fn line_fields(text: &str) -> Result<(&str, Vec<u8>, String), String> {
     use base64::Engine as _;
     let mut fields = text.split_ascii_whitespace();
     let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
@@ -129,14 +149,7 @@ pub fn from_text(text: &str) -> Result<(Certificate, String), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(blob)
         .map_err(|_| "invalid base64".to_string())?;
-    let cert = from_blob(&bytes)?;
-    if cert.algorithm().to_certificate_type() != kind {
-        return Err(format!(
-            "its text names type {:?}, its blob another",
-            sanitize::short(kind, 48)
-        ));
-    }
-    Ok((cert, fields.collect::<Vec<_>>().join(" ")))
+    Ok((kind, bytes, fields.collect::<Vec<_>>().join(" ")))
 }
 
 /// The certificate file as certsh wrote it: the certificate and the file's
@@ -156,20 +169,13 @@ pub fn read(text: &str) -> Option<(Certificate, String)> {
 /// runs (docs/benchmarks.md).
 pub fn read_validity(text: &str) -> Option<(Validity, String)> {
     const ED25519: &str = "ssh-ed25519-cert-v01@openssh.com";
-    use base64::Engine as _;
-    let mut fields = text.split_ascii_whitespace();
-    let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
-        return None;
+    let (kind, bytes, comment) = line_fields(text).ok()?;
+    let validity = if kind == ED25519 {
+        ed25519_validity(&bytes, ED25519.as_bytes())?
+    } else {
+        Validity::of(&from_fields(kind, &bytes).ok()?)
     };
-    if kind != ED25519 {
-        let (cert, comment) = read(text)?;
-        return Some((Validity::of(&cert), comment));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(blob)
-        .ok()?;
-    let validity = ed25519_validity(&bytes, ED25519.as_bytes())?;
-    Some((validity, fields.collect::<Vec<_>>().join(" ")))
+    Some((validity, comment))
 }
 
 /// The window of an `ssh-ed25519-cert-v01@openssh.com` blob (PROTOCOL.certkeys:
@@ -294,12 +300,6 @@ impl Validity {
     }
 }
 
-/// Whether `cert` can be handed to ssh now and still be valid `margin`
-/// seconds from now.
-pub fn usable(cert: &Certificate, now: u64, margin: u64) -> bool {
-    Validity::of(cert).usable(now, margin)
-}
-
 /// The comment certsh writes into a certificate file, naming the credential
 /// it came from, so that a changed API token is not served the previous
 /// token's certificate.
@@ -318,7 +318,7 @@ pub fn from_credential(comment: &str, fingerprint: Option<&str>) -> bool {
 }
 
 /// The one answer to "can this certificate serve a connection now, as it
-/// is": [`usable`] for longer than `margin` seconds, and
+/// is": [`Validity::usable`] for longer than `margin` seconds, and
 /// [`from_credential`] the one in use. Renewal, the shim's fallback to a
 /// certificate that failed to renew, `certsh status` and `certsh doctor` all
 /// ask here.
@@ -480,8 +480,11 @@ pub(crate) mod tests {
         assert_eq!(cert.key_id(), "user-1");
         assert!(has_mfa(&cert));
         assert!(!is_app(&cert));
-        assert!(usable(&cert, NOW, 300));
-        assert!(!usable(&cert, NOW + 3400, 300), "inside the margin");
+        assert!(Validity::of(&cert).usable(NOW, 300));
+        assert!(
+            !Validity::of(&cert).usable(NOW + 3400, 300),
+            "inside the margin"
+        );
     }
 
     #[test]
